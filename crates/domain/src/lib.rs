@@ -1,0 +1,16 @@
+//! Motorpool's domain: the types and rules of vehicle maintenance, with no I/O.
+//!
+//! Everything that enters the system from outside (an HTTP body, a CLI flag, an
+//! imported file) is parsed into the types of this crate before it reaches the
+//! store: a [`vin::Vin`] is always 17 valid characters, a [`tenancy::Email`] is
+//! always lower-case and well-formed. Code further in never re-validates.
+
+pub mod credentials;
+pub mod ids;
+pub mod preferences;
+pub mod tenancy;
+pub mod validation;
+pub mod vehicle;
+pub mod vin;
+
+pub use validation::{FieldError, ValidationErrors};
