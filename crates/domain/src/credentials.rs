@@ -71,8 +71,13 @@ impl Password {
 }
 
 fn argon2() -> Result<Argon2<'static>, CredentialError> {
-    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM, None)
-        .map_err(|e| CredentialError::Hash(e.to_string()))?;
+    let params = Params::new(
+        ARGON2_MEMORY_KIB,
+        ARGON2_ITERATIONS,
+        ARGON2_PARALLELISM,
+        None,
+    )
+    .map_err(|e| CredentialError::Hash(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -95,7 +100,9 @@ pub fn hash_password(password: &Password) -> Result<String, CredentialError> {
 /// A hash of a random password nobody knows, verified against when the
 /// account does not exist so that a login takes as long either way.
 static DUMMY_HASH: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::new(|| {
-    Password::generate().ok().and_then(|p| hash_password(&p).ok())
+    Password::generate()
+        .ok()
+        .and_then(|p| hash_password(&p).ok())
 });
 
 /// Checks a password against a stored hash. With `None` (no such account) it
@@ -108,7 +115,9 @@ pub fn verify_password(candidate: &str, stored: Option<&str>) -> bool {
     let Ok(parsed) = PasswordHash::new(target) else {
         return false;
     };
-    let ok = argon2.verify_password(candidate.as_bytes(), &parsed).is_ok();
+    let ok = argon2
+        .verify_password(candidate.as_bytes(), &parsed)
+        .is_ok();
     ok && stored.is_some()
 }
 
@@ -146,7 +155,11 @@ impl std::fmt::Debug for SecretToken {
 impl SecretToken {
     pub fn generate(kind: TokenKind) -> Result<Self, CredentialError> {
         let bytes = random_bytes::<32>()?;
-        Ok(Self(format!("{}{}", kind.prefix(), URL_SAFE_NO_PAD.encode(bytes))))
+        Ok(Self(format!(
+            "{}{}",
+            kind.prefix(),
+            URL_SAFE_NO_PAD.encode(bytes)
+        )))
     }
 
     pub fn expose(&self) -> &str {
@@ -180,7 +193,10 @@ mod tests {
         assert!(Password::new("          ".into()).is_err());
         assert!(Password::new("x".repeat(2000)).is_err());
         assert!(Password::new("correct horse".into()).is_ok());
-        assert_eq!(format!("{:?}", Password::new("correct horse".into()).unwrap()), "Password(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Password::new("correct horse".into()).unwrap()),
+            "Password(<redacted>)"
+        );
     }
 
     #[test]

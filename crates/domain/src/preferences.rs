@@ -44,7 +44,9 @@ impl CurrencyCode {
         if ISO_4217.binary_search(&code.as_str()).is_ok() {
             Ok(Self(code))
         } else {
-            Err(format!("`{input}` is not an ISO 4217 currency code such as USD or EUR"))
+            Err(format!(
+                "`{input}` is not an ISO 4217 currency code such as USD or EUR"
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -110,13 +112,14 @@ impl Locale {
         let language = parts.next().unwrap_or_default();
         let language_ok =
             (2..=3).contains(&language.len()) && language.chars().all(|c| c.is_ascii_alphabetic());
-        let rest_ok = parts.all(|p| {
-            (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric())
-        });
+        let rest_ok = parts
+            .all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
         if language_ok && rest_ok {
             Ok(Self(tag))
         } else {
-            Err(format!("`{input}` is not a language tag such as en-US or de"))
+            Err(format!(
+                "`{input}` is not a language tag such as en-US or de"
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -174,13 +177,22 @@ impl Preferences {
         if let Some(units) = patch.unit_system {
             next.unit_system = units;
         }
-        if let Some(c) = patch.currency.and_then(|c| errors.check("currency", CurrencyCode::parse(c))) {
+        if let Some(c) = patch
+            .currency
+            .and_then(|c| errors.check("currency", CurrencyCode::parse(c)))
+        {
             next.currency = c;
         }
-        if let Some(tz) = patch.time_zone.and_then(|t| errors.check("time_zone", TimeZoneName::parse(t))) {
+        if let Some(tz) = patch
+            .time_zone
+            .and_then(|t| errors.check("time_zone", TimeZoneName::parse(t)))
+        {
             next.time_zone = tz;
         }
-        if let Some(l) = patch.locale.and_then(|l| errors.check("locale", Locale::parse(l))) {
+        if let Some(l) = patch
+            .locale
+            .and_then(|l| errors.check("locale", Locale::parse(l)))
+        {
             next.locale = l;
         }
         errors.into_result().map(|()| next)

@@ -248,15 +248,28 @@ mod tests {
 
     #[test]
     fn email_is_normalised_and_checked() {
-        assert_eq!(Email::parse("  Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
-        for bad in ["", "ann", "@example.com", "ann@example", "ann@@example.com", "a nn@example.com"] {
+        assert_eq!(
+            Email::parse("  Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "@example.com",
+            "ann@example",
+            "ann@@example.com",
+            "a nn@example.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
 
     #[test]
     fn slug_rules() {
-        assert_eq!(Slug::parse("Acme-Trucking").unwrap().as_str(), "acme-trucking");
+        assert_eq!(
+            Slug::parse("Acme-Trucking").unwrap().as_str(),
+            "acme-trucking"
+        );
         for bad in ["a", "1abc", "abc-", "ab_c", "ab c"] {
             assert!(Slug::parse(bad).is_err(), "{bad} should be rejected");
         }

@@ -181,7 +181,10 @@ impl VehicleSpec {
         if let Some(year) = draft.year {
             let last = current_year + 2;
             if !(FIRST_MODEL_YEAR..=last).contains(&year) {
-                errors.push("year", format!("must be between {FIRST_MODEL_YEAR} and {last}"));
+                errors.push(
+                    "year",
+                    format!("must be between {FIRST_MODEL_YEAR} and {last}"),
+                );
             }
         }
 
@@ -197,7 +200,8 @@ impl VehicleSpec {
 
         let mut tags: Vec<String> = Vec::new();
         for (i, tag) in draft.tags.iter().enumerate() {
-            if let Some(tag) = errors.check(&format!("tags[{i}]"), parse_display_text(tag, MAX_TAG_LEN))
+            if let Some(tag) =
+                errors.check(&format!("tags[{i}]"), parse_display_text(tag, MAX_TAG_LEN))
                 && !tags.contains(&tag)
             {
                 tags.push(tag);
@@ -213,7 +217,9 @@ impl VehicleSpec {
                 format!("must have at most {MAX_CUSTOM_FIELDS_KEYS} keys"),
             );
         }
-        let size = serde_json::to_vec(&draft.custom_fields).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&draft.custom_fields)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > MAX_CUSTOM_FIELDS_BYTES {
             errors.push(
                 "custom_fields",
@@ -303,7 +309,8 @@ mod tests {
     #[test]
     fn custom_fields_are_bounded() {
         let mut d = draft();
-        d.custom_fields.insert("blob".into(), serde_json::Value::String("x".repeat(9000)));
+        d.custom_fields
+            .insert("blob".into(), serde_json::Value::String("x".repeat(9000)));
         let err = VehicleSpec::validate(d, 2026).unwrap_err();
         assert_eq!(err.0[0].field, "custom_fields");
     }

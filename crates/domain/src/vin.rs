@@ -20,7 +20,9 @@ pub struct Vin(String);
 pub enum VinError {
     #[error("must be 17 characters (got {0})")]
     Length(usize),
-    #[error("contains `{character}` at position {position}: VINs use 0-9 and A-Z except I, O and Q")]
+    #[error(
+        "contains `{character}` at position {position}: VINs use 0-9 and A-Z except I, O and Q"
+    )]
     Character { character: char, position: usize },
 }
 
@@ -46,8 +48,10 @@ impl Vin {
     pub fn parse(input: &str) -> Result<Self, VinError> {
         let vin = input.trim().to_ascii_uppercase();
         let len = vin.chars().count();
-        if let Some((index, character)) =
-            vin.chars().enumerate().find(|(_, c)| transliterate(*c).is_none())
+        if let Some((index, character)) = vin
+            .chars()
+            .enumerate()
+            .find(|(_, c)| transliterate(*c).is_none())
         {
             return Err(VinError::Character {
                 character,
@@ -131,7 +135,12 @@ mod tests {
     #[test]
     fn real_vins() {
         // Freightliner heavy truck from the reference.
-        assert!(Vin::parse("1FUJGLDR3HLHG7532").unwrap().check_digit_problem().is_none());
+        assert!(
+            Vin::parse("1FUJGLDR3HLHG7532")
+                .unwrap()
+                .check_digit_problem()
+                .is_none()
+        );
         // A real Genesis VIN listed among NHTSA's exceptions: position 9 holds
         // `D`, which is never a check digit. Parsed, and warned about.
         let genesis = Vin::parse("KMTGA4SCDRU227656").unwrap();
@@ -140,17 +149,29 @@ mod tests {
 
     #[test]
     fn normalises_case_and_space() {
-        assert_eq!(Vin::parse(" 1m8gdm9axkp042788 ").unwrap().as_str(), "1M8GDM9AXKP042788");
+        assert_eq!(
+            Vin::parse(" 1m8gdm9axkp042788 ").unwrap().as_str(),
+            "1M8GDM9AXKP042788"
+        );
     }
 
     #[test]
     fn rejects_bad_characters_and_lengths() {
         assert_eq!(
             Vin::parse("1M8GDM9AXKP04278O"),
-            Err(VinError::Character { character: 'O', position: 17 })
+            Err(VinError::Character {
+                character: 'O',
+                position: 17
+            })
         );
-        assert!(matches!(Vin::parse("1M8GDM9AXKP0427I8"), Err(VinError::Character { character: 'I', .. })));
-        assert!(matches!(Vin::parse("1M8GDM9AXKP04278Q"), Err(VinError::Character { character: 'Q', .. })));
+        assert!(matches!(
+            Vin::parse("1M8GDM9AXKP0427I8"),
+            Err(VinError::Character { character: 'I', .. })
+        ));
+        assert!(matches!(
+            Vin::parse("1M8GDM9AXKP04278Q"),
+            Err(VinError::Character { character: 'Q', .. })
+        ));
         assert_eq!(Vin::parse("1M8GDM9AXKP04278"), Err(VinError::Length(16)));
         assert_eq!(Vin::parse(""), Err(VinError::Length(0)));
     }
@@ -158,8 +179,11 @@ mod tests {
     const ALLOWED: &str = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ";
 
     fn vin_body() -> impl Strategy<Value = String> {
-        proptest::collection::vec(proptest::sample::select(ALLOWED.chars().collect::<Vec<_>>()), 17)
-            .prop_map(|chars| chars.into_iter().collect())
+        proptest::collection::vec(
+            proptest::sample::select(ALLOWED.chars().collect::<Vec<_>>()),
+            17,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
     }
 
     proptest! {

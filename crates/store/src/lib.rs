@@ -1,1 +1,200 @@
+//! Motorpool's persistence: one [`Store`] API over SQLite and PostgreSQL.
+//!
+//! The rest of the program sees only `Store` and the plain types it returns.
+//! Inside, every operation opens a [`Tx`] and runs SQL written once for both
+//! backends (`$1` placeholders, `RETURNING`, `ON CONFLICT`); the [`on_tx!`]
+//! macro expands a query for whichever backend the transaction is on.
+//!
+//! Tenant isolation has two walls. The first is ours: every query on tenant
+//! data says `WHERE tenant_id = $1`. The second is PostgreSQL's row-level
+//! security, which follows `app.tenant_id`, set by [`Store::begin`] for the
+//! tenant a transaction acts in. On SQLite (one owner, one file) the first
+//! wall is the only one.
 
+mod audit;
+mod error;
+mod idempotency;
+mod identity;
+mod migrate;
+mod page;
+mod sessions;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+mod tx;
+mod vehicles;
+
+pub use audit::{Actor, AuditContext, AuditEntry, AuditFilter, INSTANCE_TENANT};
+pub use error::StoreError;
+pub use idempotency::{IdempotencyClaim, StoredResponse};
+pub use identity::{Membership, NewUser, Tenant, User};
+pub use migrate::{MigrationReport, RolePrivileges, SchemaStatus};
+pub use page::Page;
+pub use sessions::{ApiToken, Credential, CredentialKind, NewApiToken, Session, ThrottleDecision};
+pub use tx::{Mode, Tx};
+pub use vehicles::{Vehicle, VehicleCursor, VehicleFilter, VehicleSort};
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Most pooled connections.
+    pub max_connections: u32,
+    /// How long a request may wait for a pooled connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The database handle the whole program shares. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Pool figures for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
+impl Store {
+    /// Connects to `sqlite://path` (the file and its folder are created if
+    /// missing) or `postgres://…`. Does not migrate: see [`Store::migrate`].
+    #[tracing::instrument(skip_all, fields(backend))]
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
+        let backend = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(StoreError::Config(
+                    "a sqlite URL needs a path: sqlite://data/motorpool.db".into(),
+                ));
+            }
+            if path != ":memory:"
+                && let Some(parent) = std::path::Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Config(format!("cannot create folder {}: {e}", parent.display()))
+                })?;
+            }
+            let connect = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("invalid sqlite URL: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await
+                .map_err(|e| StoreError::Config(format!("cannot open {url}: {e}")))?;
+            Backend::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let connect = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("invalid postgres URL: {e}")))?
+                .application_name("motorpool");
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await
+                .map_err(|e| StoreError::Config(format!("cannot connect to PostgreSQL: {e}")))?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(StoreError::Config(
+                "the database URL must start with sqlite:// or postgres://".into(),
+            ));
+        };
+        let store = Self { backend };
+        tracing::Span::current().record("backend", store.kind().as_str());
+        Ok(store)
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        match &self.backend {
+            Backend::Sqlite(p) => PoolStats {
+                size: p.size(),
+                idle: p.num_idle(),
+                max: p.options().get_max_connections(),
+            },
+            Backend::Postgres(p) => PoolStats {
+                size: p.size(),
+                idle: p.num_idle(),
+                max: p.options().get_max_connections(),
+            },
+        }
+    }
+
+    /// Answers whether the database takes a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
+            Backend::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
+        }
+        .map_err(|e| StoreError::db("pinging the database", e))
+    }
+
+    /// Closes every pooled connection, waiting for those in use.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(p) => p.close().await,
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// The PostgreSQL pool, for tests that must run raw SQL as the app role.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.backend {
+            Backend::Postgres(p) => Some(p),
+            Backend::Sqlite(_) => None,
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Transactions over either backend, scoped to a tenant.
+
+use sqlx::{Postgres, Sqlite};
+
+use crate::error::ResultExt;
+use crate::{Backend, Store, StoreError};
+use domain::ids::TenantId;
+
+/// Whether a transaction will write. On SQLite a write transaction starts
+/// with `BEGIN IMMEDIATE`, taking the write lock up front so that two writers
+/// queue instead of failing halfway with `SQLITE_BUSY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Read,
+    Write,
+}
+
+/// An open transaction on one backend. Dropping it without
+/// [`Tx::commit`] rolls it back, so an early `?` return writes nothing.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// Runs one expression against whichever backend a `&mut Tx` is on, with
+/// `$conn` bound to the backend's connection. The expression is compiled once
+/// per backend, so SQL written this way must be portable.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::Tx::Sqlite(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+            $crate::Tx::Postgres(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+impl Store {
+    /// Opens a transaction. With a tenant, PostgreSQL's row-level security is
+    /// pointed at that tenant for this transaction only (`set_config(…, true)`),
+    /// so a pooled connection never carries one request's tenant into the next.
+    pub async fn begin(&self, mode: Mode, tenant: Option<TenantId>) -> Result<Tx, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let tx = match mode {
+                    Mode::Write => pool.begin_with("BEGIN IMMEDIATE").await,
+                    Mode::Read => pool.begin().await,
+                }
+                .ctx("starting a transaction")?;
+                Ok(Tx::Sqlite(tx))
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await.ctx("starting a transaction")?;
+                let tenant = tenant.map(|t| t.to_string()).unwrap_or_default();
+                sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+                    .bind(tenant)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("setting the transaction's tenant")?;
+                Ok(Tx::Postgres(tx))
+            }
+        }
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+        .ctx("committing")
+    }
+}

@@ -1,0 +1,497 @@
+//! Vehicles: the first tenant-owned entity, and the pattern later ones follow
+//! (tenant predicate on every query, audit entry in the same transaction,
+//! soft delete, keyset pagination).
+
+use std::str::FromStr;
+
+use domain::ids::{TenantId, VehicleId};
+use domain::vehicle::{FuelType, OdometerUnit, VehicleSpec, VehicleStatus, VehicleType};
+use domain::vin::Vin;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::audit::{Change, record};
+use crate::error::ResultExt;
+use crate::page::{Page, decode_cursor, encode_cursor};
+use crate::{AuditContext, BackendKind, Mode, Store, StoreError, on_tx};
+
+/// A stored vehicle.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Vehicle {
+    pub id: VehicleId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub unit_number: Option<String>,
+    pub vin: Option<Vin>,
+    pub vin_warning: Option<String>,
+    pub plate: Option<String>,
+    pub year: Option<i32>,
+    pub make: Option<String>,
+    pub model: Option<String>,
+    pub trim: Option<String>,
+    pub vehicle_type: VehicleType,
+    pub fuel_types: Vec<FuelType>,
+    pub odometer_unit: OdometerUnit,
+    pub in_service_date: Option<Date>,
+    pub status: VehicleStatus,
+    pub tags: Vec<String>,
+    pub custom_fields: Map<String, Value>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct VehicleRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    name: String,
+    unit_number: Option<String>,
+    vin: Option<String>,
+    vin_warning: Option<String>,
+    plate: Option<String>,
+    year: Option<i32>,
+    make: Option<String>,
+    model: Option<String>,
+    trim: Option<String>,
+    vehicle_type: String,
+    fuel_types: Json<Vec<FuelType>>,
+    odometer_unit: String,
+    in_service_date: Option<Date>,
+    status: String,
+    tags: Json<Vec<String>>,
+    custom_fields: Json<Map<String, Value>>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "id, tenant_id, name, unit_number, vin, vin_warning, plate, year, make, model, trim,
+    vehicle_type, fuel_types, odometer_unit, in_service_date, status, tags, custom_fields, created_at, updated_at";
+
+impl TryFrom<VehicleRow> for Vehicle {
+    type Error = StoreError;
+    fn try_from(r: VehicleRow) -> Result<Self, StoreError> {
+        Ok(Vehicle {
+            id: r.id.into(),
+            tenant_id: r.tenant_id.into(),
+            name: r.name,
+            unit_number: r.unit_number,
+            vin: r
+                .vin
+                .map(|v| Vin::parse(&v).map_err(|e| StoreError::Corrupt(e.to_string())))
+                .transpose()?,
+            vin_warning: r.vin_warning,
+            plate: r.plate,
+            year: r.year,
+            make: r.make,
+            model: r.model,
+            trim: r.trim,
+            vehicle_type: VehicleType::from_str(&r.vehicle_type).map_err(StoreError::Corrupt)?,
+            fuel_types: r.fuel_types.0,
+            odometer_unit: OdometerUnit::from_str(&r.odometer_unit).map_err(StoreError::Corrupt)?,
+            in_service_date: r.in_service_date,
+            status: VehicleStatus::from_str(&r.status).map_err(StoreError::Corrupt)?,
+            tags: r.tags.0,
+            custom_fields: r.custom_fields.0,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+impl Vehicle {
+    fn audit_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// The orders a vehicle list can come in. Every order ends with the id, so
+/// it is total and a keyset cursor is unambiguous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VehicleSort {
+    #[default]
+    Name,
+    NameDesc,
+    Year,
+    YearDesc,
+    Created,
+    CreatedDesc,
+}
+
+impl VehicleSort {
+    pub const ALL: [(&'static str, VehicleSort); 6] = [
+        ("name", Self::Name),
+        ("-name", Self::NameDesc),
+        ("year", Self::Year),
+        ("-year", Self::YearDesc),
+        ("created", Self::Created),
+        ("-created", Self::CreatedDesc),
+    ];
+
+    /// The SQL expression sorted on (before the id) and whether it descends.
+    fn key(self) -> (Option<&'static str>, bool) {
+        match self {
+            Self::Name => (Some("name"), false),
+            Self::NameDesc => (Some("name"), true),
+            Self::Year => (Some("COALESCE(year, 0)"), false),
+            Self::YearDesc => (Some("COALESCE(year, 0)"), true),
+            Self::Created => (None, false),
+            Self::CreatedDesc => (None, true),
+        }
+    }
+}
+
+impl FromStr for VehicleSort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.iter().find(|(name, _)| *name == s).map(|(_, v)| *v).ok_or_else(|| {
+            format!("unknown sort `{s}`: expected one of name, -name, year, -year, created, -created")
+        })
+    }
+}
+
+/// Which vehicles to list; filters combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct VehicleFilter {
+    pub status: Option<VehicleStatus>,
+    /// Exact make, case-insensitive.
+    pub make: Option<String>,
+    pub year_min: Option<i32>,
+    pub year_max: Option<i32>,
+    /// Substring of name, VIN, plate or unit number, case-insensitive.
+    pub q: Option<String>,
+    pub sort: VehicleSort,
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+/// The position after which the next page starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VehicleCursor {
+    /// The sort key of the last row (text for name, number for year).
+    #[serde(default)]
+    k: Option<Value>,
+    id: Uuid,
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+impl Store {
+    #[tracing::instrument(skip_all)]
+    pub async fn create_vehicle(
+        &self,
+        tenant: TenantId,
+        spec: &VehicleSpec,
+        ctx: &AuditContext,
+    ) -> Result<Vehicle, StoreError> {
+        let id = VehicleId::new();
+        let now = OffsetDateTime::now_utc();
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        let row: VehicleRow = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO vehicles (tenant_id, id, name, unit_number, vin, vin_warning, plate, year, make, model,
+                 trim, vehicle_type, fuel_types, odometer_unit, in_service_date, status, tags, custom_fields,
+                 created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)
+             RETURNING {COLUMNS}"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(&spec.name)
+        .bind(spec.unit_number.as_deref())
+        .bind(spec.vin.as_ref().map(Vin::as_str))
+        .bind(spec.vin_warning.as_deref())
+        .bind(spec.plate.as_deref())
+        .bind(spec.year)
+        .bind(spec.make.as_deref())
+        .bind(spec.model.as_deref())
+        .bind(spec.trim.as_deref())
+        .bind(spec.vehicle_type.as_str())
+        .bind(Json(&spec.fuel_types))
+        .bind(spec.odometer_unit.as_str())
+        .bind(spec.in_service_date)
+        .bind(spec.status.as_str())
+        .bind(Json(&spec.tags))
+        .bind(Json(&spec.custom_fields))
+        .bind(now)
+        .fetch_one(c)
+        .await)
+        .ctx("creating a vehicle")?;
+        let vehicle = Vehicle::try_from(row)?;
+        record(
+            &mut tx,
+            tenant,
+            ctx,
+            Change {
+                action: "vehicle.create",
+                entity_type: "vehicle",
+                entity_id: id.to_string(),
+                before: None,
+                after: Some(vehicle.audit_json()),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(vehicle)
+    }
+
+    /// A live vehicle of the tenant; another tenant's id is simply not found.
+    #[tracing::instrument(skip_all)]
+    pub async fn vehicle(&self, tenant: TenantId, id: VehicleId) -> Result<Vehicle, StoreError> {
+        let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        let row: Option<VehicleRow> = on_tx!(&mut tx, |c| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(c)
+        .await
+        })
+        .ctx("loading a vehicle")?;
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+
+    /// Replaces a vehicle's editable fields.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_vehicle(
+        &self,
+        tenant: TenantId,
+        id: VehicleId,
+        spec: &VehicleSpec,
+        ctx: &AuditContext,
+    ) -> Result<Vehicle, StoreError> {
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        let lock = if self.kind() == BackendKind::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let before: Option<VehicleRow> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL{lock}"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(c)
+        .await)
+        .ctx("loading a vehicle to update")?;
+        let before = Vehicle::try_from(before.ok_or(StoreError::NotFound)?)?;
+        let row: VehicleRow = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE vehicles SET name = $3, unit_number = $4, vin = $5, vin_warning = $6, plate = $7, year = $8,
+                 make = $9, model = $10, trim = $11, vehicle_type = $12, fuel_types = $13, odometer_unit = $14,
+                 in_service_date = $15, status = $16, tags = $17, custom_fields = $18, updated_at = $19
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+             RETURNING {COLUMNS}"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(&spec.name)
+        .bind(spec.unit_number.as_deref())
+        .bind(spec.vin.as_ref().map(Vin::as_str))
+        .bind(spec.vin_warning.as_deref())
+        .bind(spec.plate.as_deref())
+        .bind(spec.year)
+        .bind(spec.make.as_deref())
+        .bind(spec.model.as_deref())
+        .bind(spec.trim.as_deref())
+        .bind(spec.vehicle_type.as_str())
+        .bind(Json(&spec.fuel_types))
+        .bind(spec.odometer_unit.as_str())
+        .bind(spec.in_service_date)
+        .bind(spec.status.as_str())
+        .bind(Json(&spec.tags))
+        .bind(Json(&spec.custom_fields))
+        .bind(OffsetDateTime::now_utc())
+        .fetch_one(c)
+        .await)
+        .ctx("updating a vehicle")?;
+        let after = Vehicle::try_from(row)?;
+        record(
+            &mut tx,
+            tenant,
+            ctx,
+            Change {
+                action: "vehicle.update",
+                entity_type: "vehicle",
+                entity_id: id.to_string(),
+                before: Some(before.audit_json()),
+                after: Some(after.audit_json()),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Soft-deletes a vehicle: gone from every read, kept for history, and
+    /// its VIN is free for a new vehicle.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_vehicle(
+        &self,
+        tenant: TenantId,
+        id: VehicleId,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        let n = on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE vehicles SET deleted_at = $3 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+        )
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(OffsetDateTime::now_utc())
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))
+        .ctx("deleting a vehicle")?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        record(
+            &mut tx,
+            tenant,
+            ctx,
+            Change {
+                action: "vehicle.delete",
+                entity_type: "vehicle",
+                entity_id: id.to_string(),
+                before: None,
+                after: None,
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Lists a tenant's live vehicles, one page at a time.
+    #[tracing::instrument(skip_all)]
+    pub async fn list_vehicles(
+        &self,
+        tenant: TenantId,
+        filter: &VehicleFilter,
+    ) -> Result<Page<Vehicle>, StoreError> {
+        let (key, desc) = filter.sort.key();
+        let after: Option<VehicleCursor> =
+            filter.cursor.as_deref().map(decode_cursor).transpose()?;
+        let limit = i64::from(filter.limit.clamp(1, 500));
+        let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        let rows: Vec<VehicleRow> = on_tx!(&mut tx, |c| {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT {COLUMNS} FROM vehicles WHERE tenant_id = "
+            ));
+            q.push_bind(tenant.as_uuid())
+                .push(" AND deleted_at IS NULL");
+            if let Some(status) = filter.status {
+                q.push(" AND status = ").push_bind(status.as_str());
+            }
+            if let Some(make) = &filter.make {
+                q.push(" AND lower(make) = ")
+                    .push_bind(make.trim().to_lowercase());
+            }
+            if let Some(min) = filter.year_min {
+                q.push(" AND year >= ").push_bind(min);
+            }
+            if let Some(max) = filter.year_max {
+                q.push(" AND year <= ").push_bind(max);
+            }
+            if let Some(text) = filter.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+                let pattern = like_pattern(text);
+                q.push(" AND (");
+                for (i, column) in ["name", "vin", "plate", "unit_number"].iter().enumerate() {
+                    if i > 0 {
+                        q.push(" OR ");
+                    }
+                    q.push(format!("lower({column}) LIKE "))
+                        .push_bind(pattern.clone())
+                        .push(" ESCAPE '\\'");
+                }
+                q.push(")");
+            }
+            let op = if desc { "<" } else { ">" };
+            if let Some(cursor) = &after {
+                match (key, &cursor.k) {
+                    (Some("name"), Some(Value::String(k))) => {
+                        q.push(format!(" AND (name {op} ")).push_bind(k.clone());
+                        q.push(" OR (name = ").push_bind(k.clone());
+                        q.push(format!(" AND id {op} "))
+                            .push_bind(cursor.id)
+                            .push("))");
+                    }
+                    (Some(expr), Some(Value::Number(k))) if expr.starts_with("COALESCE") => {
+                        let k = k.as_i64().unwrap_or_default();
+                        q.push(format!(" AND ({expr} {op} ")).push_bind(k);
+                        q.push(format!(" OR ({expr} = ")).push_bind(k);
+                        q.push(format!(" AND id {op} "))
+                            .push_bind(cursor.id)
+                            .push("))");
+                    }
+                    (None, _) => {
+                        q.push(format!(" AND id {op} ")).push_bind(cursor.id);
+                    }
+                    _ => {}
+                }
+            }
+            let dir = if desc { "DESC" } else { "ASC" };
+            match key {
+                Some(expr) => q.push(format!(" ORDER BY {expr} {dir}, id {dir} LIMIT ")),
+                None => q.push(format!(" ORDER BY id {dir} LIMIT ")),
+            };
+            q.push_bind(limit + 1);
+            q.build_query_as().fetch_all(c).await
+        })
+        .ctx("listing vehicles")?;
+        let mut items = rows
+            .into_iter()
+            .map(Vehicle::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|v| {
+                let k = match key {
+                    Some("name") => Some(Value::String(v.name.clone())),
+                    Some(_) => Some(Value::from(v.year.unwrap_or(0))),
+                    None => None,
+                };
+                encode_cursor(&VehicleCursor {
+                    k,
+                    id: v.id.as_uuid(),
+                })
+            })
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("Ab%_\\"), "%ab\\%\\_\\\\%");
+    }
+
+    #[test]
+    fn sorts_parse() {
+        for (name, sort) in VehicleSort::ALL {
+            assert_eq!(name.parse::<VehicleSort>(), Ok(sort));
+        }
+        assert!("colour".parse::<VehicleSort>().is_err());
+    }
+}

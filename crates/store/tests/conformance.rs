@@ -1,0 +1,762 @@
+//! The store conformance suite: every test runs against SQLite and, when
+//! reachable, PostgreSQL (required under CI=true), through the same Store API.
+
+use domain::ids::{TenantId, VehicleId};
+use domain::tenancy::{Email, Role, Slug, TenantKind};
+use domain::vehicle::{
+    FuelType, OdometerUnit, VehicleDraft, VehicleSpec, VehicleStatus, VehicleType,
+};
+use motorpool_store::testing::TestDatabase;
+use motorpool_store::*;
+
+fn ctx() -> AuditContext {
+    AuditContext::system("conformance test")
+}
+
+fn spec(name: &str, vin: Option<&str>, year: Option<i32>, make: &str) -> VehicleSpec {
+    VehicleSpec::validate(
+        VehicleDraft {
+            name: name.into(),
+            unit_number: None,
+            vin: vin.map(Into::into),
+            plate: None,
+            year,
+            make: Some(make.into()),
+            model: None,
+            trim: None,
+            vehicle_type: VehicleType::Car,
+            fuel_types: vec![FuelType::Gasoline],
+            odometer_unit: OdometerUnit::Kilometres,
+            in_service_date: None,
+            status: VehicleStatus::Active,
+            tags: vec![],
+            custom_fields: Default::default(),
+        },
+        2026,
+    )
+    .expect("valid spec")
+}
+
+async fn tenant(store: &Store, slug: &str) -> Tenant {
+    store
+        .create_tenant(&Slug::parse(slug).unwrap(), slug, TenantKind::Fleet, &ctx())
+        .await
+        .unwrap()
+}
+
+async fn user(store: &Store, email: &str) -> User {
+    store
+        .create_user(
+            &NewUser {
+                email: Email::parse(email).unwrap(),
+                display_name: email.into(),
+                password_hash: None,
+                is_instance_admin: false,
+            },
+            &ctx(),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
+    for db in TestDatabase::all().await {
+        let owner = Store::connect(&db.owner_url, &ConnectOptions::default())
+            .await
+            .unwrap();
+        let again = owner.migrate().await.unwrap();
+        assert!(
+            again.applied.is_empty(),
+            "{:?}: second migrate applied {:?}",
+            db.kind,
+            again.applied
+        );
+        let status = db.store.check_schema().await.unwrap();
+        assert_eq!(status.database, status.binary);
+
+        db.owner_execute(
+            "INSERT INTO schema_migrations (version, description, checksum, applied_at)
+             VALUES (9999, 'from the future', 'x', 'now')",
+        )
+        .await;
+        assert!(matches!(
+            owner.check_schema().await,
+            Err(StoreError::SchemaTooNew { database: 9999, .. })
+        ));
+        assert!(matches!(
+            owner.migrate().await,
+            Err(StoreError::SchemaTooNew { .. })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn unique_rules_answer_with_the_field() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        tenant(s, "acme").await;
+        let dup = s
+            .create_tenant(
+                &Slug::parse("ACME").unwrap(),
+                "Acme 2",
+                TenantKind::Fleet,
+                &ctx(),
+            )
+            .await;
+        assert!(
+            matches!(dup, Err(StoreError::Conflict { field: "slug", .. })),
+            "{:?}: {dup:?}",
+            db.kind
+        );
+
+        user(s, "ann@example.com").await;
+        let dup = s
+            .create_user(
+                &NewUser {
+                    email: Email::parse("ANN@example.com").unwrap(),
+                    display_name: "Ann".into(),
+                    password_hash: None,
+                    is_instance_admin: false,
+                },
+                &ctx(),
+            )
+            .await;
+        assert!(
+            matches!(dup, Err(StoreError::Conflict { field: "email", .. })),
+            "{:?}: {dup:?}",
+            db.kind
+        );
+    }
+}
+
+#[tokio::test]
+async fn vehicles_crud_vin_uniqueness_and_audit() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "fleet-a").await;
+        let vin = "1M8GDM9AXKP042788";
+        let v = s
+            .create_vehicle(
+                t.id,
+                &spec("Truck 1", Some(vin), Some(2019), "Motor Coach"),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.vehicle(t.id, v.id).await.unwrap(), v);
+
+        let dup = s
+            .create_vehicle(t.id, &spec("Truck 2", Some(vin), None, "X"), &ctx())
+            .await;
+        assert!(
+            matches!(dup, Err(StoreError::Conflict { field: "vin", .. })),
+            "{:?}: {dup:?}",
+            db.kind
+        );
+
+        let updated = s
+            .update_vehicle(
+                t.id,
+                v.id,
+                &spec("Truck One", Some(vin), Some(2019), "MCI"),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.name, "Truck One");
+        assert!(updated.updated_at >= v.updated_at);
+
+        s.delete_vehicle(t.id, v.id, &ctx()).await.unwrap();
+        assert!(matches!(
+            s.vehicle(t.id, v.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            s.delete_vehicle(t.id, v.id, &ctx()).await,
+            Err(StoreError::NotFound)
+        ));
+        // The VIN is free again once its vehicle is deleted.
+        s.create_vehicle(t.id, &spec("Truck 3", Some(vin), None, "X"), &ctx())
+            .await
+            .unwrap();
+
+        let audit = s
+            .list_audit(
+                t.id,
+                &AuditFilter {
+                    entity_id: Some(v.id.to_string()),
+                    limit: 50,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let actions: Vec<_> = audit.items.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            ["vehicle.delete", "vehicle.update", "vehicle.create"],
+            "{:?}",
+            db.kind
+        );
+        let update = &audit.items[1];
+        assert_eq!(update.before.as_ref().unwrap().0["name"], "Truck 1");
+        assert_eq!(update.after.as_ref().unwrap().0["name"], "Truck One");
+        assert_eq!(update.actor_label, "conformance test");
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_never_sees_another_tenants_vehicles() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let a = tenant(s, "tenant-a").await;
+        let b = tenant(s, "tenant-b").await;
+        let va = s
+            .create_vehicle(
+                a.id,
+                &spec("A's car", Some("1M8GDM9AXKP042788"), None, "X"),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        // The same VIN in another tenant is fine: uniqueness is per tenant.
+        s.create_vehicle(
+            b.id,
+            &spec("B's car", Some("1M8GDM9AXKP042788"), None, "X"),
+            &ctx(),
+        )
+        .await
+        .unwrap();
+
+        assert!(matches!(
+            s.vehicle(b.id, va.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            s.update_vehicle(b.id, va.id, &spec("stolen", None, None, "X"), &ctx())
+                .await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            s.delete_vehicle(b.id, va.id, &ctx()).await,
+            Err(StoreError::NotFound)
+        ));
+        let listed = s
+            .list_vehicles(
+                b.id,
+                &VehicleFilter {
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.items.len(), 1);
+        assert!(listed.items.iter().all(|v| v.tenant_id == b.id));
+        let audit = s
+            .list_audit(
+                b.id,
+                &AuditFilter {
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            audit.items.iter().all(|e| e.entity_id != va.id.to_string()),
+            "{:?}",
+            db.kind
+        );
+        // A's vehicle is untouched.
+        assert_eq!(s.vehicle(a.id, va.id).await.unwrap().name, "A's car");
+    }
+}
+
+#[tokio::test]
+async fn row_level_security_hides_other_tenants_even_without_a_predicate() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let s = &db.store;
+    let a = tenant(s, "rls-a").await;
+    let b = tenant(s, "rls-b").await;
+    for i in 0..3 {
+        s.create_vehicle(a.id, &spec(&format!("a{i}"), None, None, "X"), &ctx())
+            .await
+            .unwrap();
+    }
+    for i in 0..5 {
+        s.create_vehicle(b.id, &spec(&format!("b{i}"), None, None, "X"), &ctx())
+            .await
+            .unwrap();
+    }
+    let count = |tenant: Option<TenantId>| async move {
+        let Tx::Postgres(mut tx) = s.begin(Mode::Read, tenant).await.unwrap() else {
+            unreachable!()
+        };
+        // Deliberately no tenant predicate: only row-level security filters.
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM vehicles")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM vehicles")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        (n, names)
+    };
+    let (n, names) = count(Some(a.id)).await;
+    assert_eq!(n, 3);
+    assert!(names.iter().all(|n| n.starts_with('a')), "{names:?}");
+    assert_eq!(count(Some(b.id)).await.0, 5);
+    assert_eq!(count(None).await.0, 0, "no tenant set: no rows");
+
+    // Writing a row into another tenant from A's transaction is refused too.
+    let Tx::Postgres(mut tx) = s.begin(Mode::Write, Some(a.id)).await.unwrap() else {
+        unreachable!()
+    };
+    let err = sqlx::query(
+        "INSERT INTO vehicles (tenant_id, id, name, vehicle_type, fuel_types, odometer_unit, status, created_at, updated_at)
+         VALUES ($1, $2, 'sneaky', 'car', '[]', 'km', 'active', now(), now())",
+    )
+    .bind(b.id.as_uuid())
+    .bind(VehicleId::new().as_uuid())
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("row-level security"), "{err}");
+
+    // And the app role cannot switch the wall off.
+    let privileges = s.role_privileges().await.unwrap().unwrap();
+    assert_eq!(
+        privileges,
+        RolePrivileges {
+            superuser: false,
+            bypass_rls: false,
+            owns_tables: false
+        }
+    );
+}
+
+#[tokio::test]
+async fn keyset_pagination_visits_every_vehicle_once_in_order() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "paging").await;
+        for i in 0..23 {
+            let year = if i % 5 == 0 {
+                None
+            } else {
+                Some(2000 + (i % 7))
+            };
+            // Duplicate names and years make the id tie-breaker matter.
+            s.create_vehicle(
+                t.id,
+                &spec(&format!("car {:02}", i % 9), None, year, "X"),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        }
+        for (sort_name, sort) in VehicleSort::ALL {
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = s
+                    .list_vehicles(
+                        t.id,
+                        &VehicleFilter {
+                            sort,
+                            cursor: cursor.clone(),
+                            limit: 5,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                seen.extend(page.items);
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            assert_eq!(seen.len(), 23, "{:?} {sort_name}", db.kind);
+            let mut ids: Vec<_> = seen.iter().map(|v| v.id).collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), 23, "{:?} {sort_name}: duplicates", db.kind);
+            let keys: Vec<(String, i32, VehicleId)> = seen
+                .iter()
+                .map(|v| (v.name.clone(), v.year.unwrap_or(0), v.id))
+                .collect();
+            let ordered = keys.windows(2).all(|w| match sort {
+                VehicleSort::Name => (&w[0].0, w[0].2) < (&w[1].0, w[1].2),
+                VehicleSort::NameDesc => (&w[0].0, w[0].2) > (&w[1].0, w[1].2),
+                VehicleSort::Year => (w[0].1, w[0].2) < (w[1].1, w[1].2),
+                VehicleSort::YearDesc => (w[0].1, w[0].2) > (w[1].1, w[1].2),
+                VehicleSort::Created => w[0].2 < w[1].2,
+                VehicleSort::CreatedDesc => w[0].2 > w[1].2,
+            });
+            assert!(ordered, "{:?} {sort_name}: out of order", db.kind);
+        }
+        let bad = s
+            .list_vehicles(
+                t.id,
+                &VehicleFilter {
+                    cursor: Some("nonsense".into()),
+                    limit: 5,
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert!(matches!(
+            bad,
+            Err(StoreError::Invalid {
+                field: "cursor",
+                ..
+            })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn vehicle_filters() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "filters").await;
+        s.create_vehicle(
+            t.id,
+            &spec("Blue Ford", Some("1FUJGLDR3HLHG7532"), Some(2017), "Ford"),
+            &ctx(),
+        )
+        .await
+        .unwrap();
+        s.create_vehicle(t.id, &spec("Red Ford", None, Some(2021), "FORD"), &ctx())
+            .await
+            .unwrap();
+        s.create_vehicle(t.id, &spec("100%_wild", None, Some(2010), "Kia"), &ctx())
+            .await
+            .unwrap();
+        let mut sold = spec("Old Kia", None, Some(2005), "Kia");
+        sold.status = VehicleStatus::Sold;
+        s.create_vehicle(t.id, &sold, &ctx()).await.unwrap();
+
+        let names = |f: VehicleFilter| async move {
+            let mut names: Vec<String> = s
+                .list_vehicles(t.id, &VehicleFilter { limit: 100, ..f })
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|v| v.name)
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            names(VehicleFilter {
+                make: Some("ford".into()),
+                ..Default::default()
+            })
+            .await,
+            ["Blue Ford", "Red Ford"]
+        );
+        assert_eq!(
+            names(VehicleFilter {
+                status: Some(VehicleStatus::Sold),
+                ..Default::default()
+            })
+            .await,
+            ["Old Kia"]
+        );
+        assert_eq!(
+            names(VehicleFilter {
+                year_min: Some(2010),
+                year_max: Some(2017),
+                ..Default::default()
+            })
+            .await,
+            ["100%_wild", "Blue Ford"]
+        );
+        assert_eq!(
+            names(VehicleFilter {
+                q: Some("hlhg75".into()),
+                ..Default::default()
+            })
+            .await,
+            ["Blue Ford"]
+        );
+        assert_eq!(
+            names(VehicleFilter {
+                q: Some("RED".into()),
+                ..Default::default()
+            })
+            .await,
+            ["Red Ford"]
+        );
+        // LIKE wildcards in the search text are literal.
+        assert_eq!(
+            names(VehicleFilter {
+                q: Some("%_".into()),
+                ..Default::default()
+            })
+            .await,
+            ["100%_wild"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn memberships_roles_and_the_last_owner() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "members").await;
+        let other = tenant(s, "other").await;
+        let ann = user(s, "ann@example.com").await;
+        let bob = user(s, "bob@example.com").await;
+        s.set_membership(t.id, ann.id, Role::Owner, &ctx())
+            .await
+            .unwrap();
+        s.set_membership(t.id, bob.id, Role::Viewer, &ctx())
+            .await
+            .unwrap();
+        s.set_membership(other.id, bob.id, Role::Manager, &ctx())
+            .await
+            .unwrap();
+
+        assert_eq!(s.role_in(t.id, bob.id).await.unwrap(), Some(Role::Viewer));
+        let bobs: Vec<_> = s
+            .memberships_of(bob.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.tenant.slug, m.role))
+            .collect();
+        assert_eq!(
+            bobs,
+            [
+                ("members".to_string(), Role::Viewer),
+                ("other".to_string(), Role::Manager)
+            ]
+        );
+
+        let last_owner = s.set_membership(t.id, ann.id, Role::Admin, &ctx()).await;
+        assert!(
+            matches!(last_owner, Err(StoreError::Conflict { field: "role", .. })),
+            "{:?}",
+            db.kind
+        );
+        assert!(matches!(
+            s.remove_membership(t.id, ann.id, &ctx()).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        assert_eq!(
+            s.role_in(t.id, ann.id).await.unwrap(),
+            Some(Role::Owner),
+            "nothing changed"
+        );
+
+        s.remove_membership(t.id, bob.id, &ctx()).await.unwrap();
+        assert_eq!(s.role_in(t.id, bob.id).await.unwrap(), None);
+        assert_eq!(s.list_members(t.id).await.unwrap().len(), 1);
+
+        s.delete_tenant(other.id, &ctx()).await.unwrap();
+        assert!(
+            s.memberships_of(bob.id).await.unwrap().is_empty(),
+            "deleted tenants are not listed"
+        );
+        assert!(matches!(
+            s.tenant(other.id).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn sessions_and_tokens_resolve_until_ended() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "auth").await;
+        let ann = user(s, "ann@example.com").await;
+        s.set_membership(t.id, ann.id, Role::Admin, &ctx())
+            .await
+            .unwrap();
+
+        let session = s
+            .create_session(
+                ann.id,
+                t.id,
+                "session-hash",
+                "csrf",
+                3600,
+                Some("127.0.0.1"),
+                None,
+            )
+            .await
+            .unwrap();
+        let cred = s
+            .resolve_credential("session-hash", 3600)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (cred.user.id, cred.tenant_id, cred.role),
+            (ann.id, t.id, Role::Admin)
+        );
+        assert!(
+            matches!(cred.kind, CredentialKind::Session { ref csrf_token, .. } if csrf_token == "csrf")
+        );
+        s.delete_session(session.id).await.unwrap();
+        assert!(
+            s.resolve_credential("session-hash", 3600)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let expired = s
+            .create_session(ann.id, t.id, "old-hash", "csrf", -1, None, None)
+            .await
+            .unwrap();
+        assert!(
+            s.resolve_credential("old-hash", 3600)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(s.purge_expired_sessions().await.unwrap(), 1, "{expired:?}");
+
+        let token = s
+            .create_api_token(
+                t.id,
+                &NewApiToken {
+                    name: "ci".into(),
+                    token_hash: "token-hash".into(),
+                    user_id: ann.id,
+                    role_ceiling: Role::Viewer,
+                    expires_at: None,
+                },
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        let cred = s
+            .resolve_credential("token-hash", 3600)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cred.role, Role::Viewer, "capped by the token's ceiling");
+        let listed = s.list_api_tokens(t.id).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].last_used_at.is_some());
+        s.revoke_api_token(t.id, token.id, &ctx()).await.unwrap();
+        assert!(
+            s.resolve_credential("token-hash", 3600)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            s.revoke_api_token(t.id, token.id, &ctx()).await,
+            Err(StoreError::NotFound)
+        ));
+
+        // Leaving the tenant disables the member's credentials there.
+        let owner = user(s, "owner@example.com").await;
+        s.set_membership(t.id, owner.id, Role::Owner, &ctx())
+            .await
+            .unwrap();
+        s.create_session(ann.id, t.id, "ann-2", "csrf", 3600, None, None)
+            .await
+            .unwrap();
+        s.remove_membership(t.id, ann.id, &ctx()).await.unwrap();
+        assert!(s.resolve_credential("ann-2", 3600).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn login_throttle_blocks_after_the_limit_and_resets() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let keys = [("login:email:a@example.com", 3)];
+        for _ in 0..2 {
+            s.throttle_fail(&["login:email:a@example.com"], 900)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            s.throttle_check(&keys, 900).await.unwrap(),
+            ThrottleDecision::Allowed
+        );
+        s.throttle_fail(&["login:email:a@example.com"], 900)
+            .await
+            .unwrap();
+        let ThrottleDecision::Blocked { retry_after } = s.throttle_check(&keys, 900).await.unwrap()
+        else {
+            panic!("{:?}: should be blocked", db.kind)
+        };
+        assert!((1..=900).contains(&retry_after));
+        s.throttle_reset("login:email:a@example.com").await.unwrap();
+        assert_eq!(
+            s.throttle_check(&keys, 900).await.unwrap(),
+            ThrottleDecision::Allowed
+        );
+    }
+}
+
+#[tokio::test]
+async fn idempotency_claims() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "idem").await;
+        assert_eq!(
+            s.claim_idempotency(t.id, "p", "k1", "h1", 86400)
+                .await
+                .unwrap(),
+            IdempotencyClaim::New
+        );
+        assert_eq!(
+            s.claim_idempotency(t.id, "p", "k1", "h1", 86400)
+                .await
+                .unwrap(),
+            IdempotencyClaim::InProgress
+        );
+        let response = StoredResponse {
+            status: 201,
+            content_type: Some("application/json".into()),
+            body: b"{}".to_vec(),
+        };
+        s.complete_idempotency(t.id, "p", "k1", &response)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.claim_idempotency(t.id, "p", "k1", "h1", 86400)
+                .await
+                .unwrap(),
+            IdempotencyClaim::Replay(response)
+        );
+        assert_eq!(
+            s.claim_idempotency(t.id, "p", "k1", "h2", 86400)
+                .await
+                .unwrap(),
+            IdempotencyClaim::Mismatch
+        );
+        // Keys belong to one principal.
+        assert_eq!(
+            s.claim_idempotency(t.id, "q", "k1", "h1", 86400)
+                .await
+                .unwrap(),
+            IdempotencyClaim::New
+        );
+        s.release_idempotency(t.id, "q", "k1").await.unwrap();
+        assert_eq!(
+            s.claim_idempotency(t.id, "q", "k1", "h1", 86400)
+                .await
+                .unwrap(),
+            IdempotencyClaim::New
+        );
+        assert_eq!(s.purge_idempotency(-1).await.unwrap(), 2);
+    }
+}
