@@ -8,6 +8,7 @@ use crate::ValidationErrors;
 
 /// Which family of units a user reads and types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UnitSystem {
     /// Kilometres, litres, L/100 km.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// What kind of organisation a tenant is. It changes defaults and which
 /// features are offered, never what data isolation applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TenantKind {
     /// One person or household with a few vehicles.
@@ -40,6 +41,7 @@ impl std::str::FromStr for TenantKind {
 /// A member's role in one tenant. Roles are ordered: each includes every
 /// permission of the roles below it, so a check is `role >= Role::Manager`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads everything in the tenant, changes nothing.

@@ -7,6 +7,7 @@
 //! the claim and is told the first is still in progress.
 
 use domain::ids::TenantId;
+use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use crate::error::ResultExt;
@@ -16,7 +17,8 @@ use crate::{Mode, Store, StoreError, on_tx};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
     pub status: u16,
-    pub content_type: Option<String>,
+    /// The headers worth replaying (content type, location), as name/value pairs.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -74,9 +76,15 @@ impl Store {
             tx.commit().await?;
             return Ok(IdempotencyClaim::New);
         }
-        let row: (String, Option<i32>, Option<String>, Option<Vec<u8>>) = on_tx!(&mut tx, |c| {
+        #[allow(clippy::type_complexity)]
+        let row: (
+            String,
+            Option<i32>,
+            Option<Json<Vec<(String, String)>>>,
+            Option<Vec<u8>>,
+        ) = on_tx!(&mut tx, |c| {
             sqlx::query_as(
-            "SELECT request_hash, status_code, content_type, response_body FROM idempotency_keys
+            "SELECT request_hash, status_code, response_headers, response_body FROM idempotency_keys
              WHERE tenant_id = $1 AND principal = $2 AND key = $3"
         )
         .bind(tenant.as_uuid())
@@ -89,9 +97,9 @@ impl Store {
         tx.commit().await?;
         Ok(match row {
             (hash, _, _, _) if hash != request_hash => IdempotencyClaim::Mismatch,
-            (_, Some(status), content_type, body) => IdempotencyClaim::Replay(StoredResponse {
+            (_, Some(status), headers, body) => IdempotencyClaim::Replay(StoredResponse {
                 status: u16::try_from(status).unwrap_or(500),
-                content_type,
+                headers: headers.map(|h| h.0).unwrap_or_default(),
                 body: body.unwrap_or_default(),
             }),
             (_, None, _, _) => IdempotencyClaim::InProgress,
@@ -107,19 +115,21 @@ impl Store {
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        on_tx!(&mut tx, |c| sqlx::query(
-            "UPDATE idempotency_keys SET status_code = $4, content_type = $5, response_body = $6
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "UPDATE idempotency_keys SET status_code = $4, response_headers = $5, response_body = $6
              WHERE tenant_id = $1 AND principal = $2 AND key = $3"
         )
         .bind(tenant.as_uuid())
         .bind(principal)
         .bind(key)
         .bind(i32::from(response.status))
-        .bind(response.content_type.as_deref())
+        .bind(Json(&response.headers))
         .bind(&response.body)
         .execute(c)
         .await
-        .map(|r| r.rows_affected()))
+        .map(|r| r.rows_affected())
+        })
         .ctx("storing an idempotent response")?;
         tx.commit().await
     }

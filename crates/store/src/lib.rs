@@ -15,6 +15,7 @@ mod audit;
 mod error;
 mod idempotency;
 mod identity;
+mod jobs;
 mod migrate;
 mod page;
 mod sessions;
@@ -27,7 +28,10 @@ pub use audit::{Actor, AuditContext, AuditEntry, AuditFilter, INSTANCE_TENANT};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use identity::{Membership, NewUser, Tenant, User};
-pub use migrate::{MigrationReport, RolePrivileges, SchemaStatus};
+pub use jobs::{Job, NewJob, now_ms};
+pub use migrate::{
+    MigrationReport, POSTGRES_SCHEMA_VERSION, RolePrivileges, SQLITE_SCHEMA_VERSION, SchemaStatus,
+};
 pub use page::Page;
 pub use sessions::{ApiToken, Credential, CredentialKind, NewApiToken, Session, ThrottleDecision};
 pub use tx::{Mode, Tx};

@@ -31,6 +31,11 @@ const POSTGRES: &[Migration] = &[Migration {
     sql: include_str!("../migrations/postgres/0001_spine.sql"),
 }];
 
+/// The schema version this binary brings for SQLite (migrations are numbered 1..=n).
+pub const SQLITE_SCHEMA_VERSION: i64 = SQLITE.len() as i64;
+/// The schema version this binary brings for PostgreSQL.
+pub const POSTGRES_SCHEMA_VERSION: i64 = POSTGRES.len() as i64;
+
 /// Arbitrary constant key of the PostgreSQL advisory lock that serialises
 /// replicas migrating the same database at once.
 const PG_MIGRATION_LOCK: i64 = 0x6d6f_746f_7270;
@@ -318,6 +323,17 @@ impl Store {
                 .ctx("granting the app role")?;
         }
         Ok(())
+    }
+
+    /// PostgreSQL only: the name of the role this store connects as.
+    pub async fn current_role(&self) -> Result<String, StoreError> {
+        let Backend::Postgres(pool) = &self.backend else {
+            return Err(StoreError::Config("roles exist only on PostgreSQL".into()));
+        };
+        sqlx::query_scalar("SELECT current_user::text")
+            .fetch_one(pool)
+            .await
+            .ctx("reading the current role")
     }
 
     /// PostgreSQL only: what the connected role could do to bypass row-level

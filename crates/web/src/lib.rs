@@ -1,1 +1,181 @@
+//! Motorpool's HTTP face: the JSON API under `/api/v1` (documented at
+//! `/api/openapi.json`), health and metrics endpoints, and the pages.
+//!
+//! [`Application::build`] binds a listener and assembles the router;
+//! integration tests start it on port 0 against a throwaway database.
 
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod pages;
+pub mod routes;
+pub mod views;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::get;
+use store::Store;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use middleware::metrics::{Metrics, MetricsSource};
+
+/// What the HTTP layer needs to know beyond the store.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// The address users reach the server at; `https://` turns on secure
+    /// cookies and HSTS.
+    pub base_url: String,
+    /// A session ends after this long without use (seconds).
+    pub session_lifetime_secs: i64,
+    /// Largest request body accepted (bytes).
+    pub max_body_bytes: usize,
+    /// Believe `X-Forwarded-For` (only behind a reverse proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// Failed logins allowed per account per window.
+    pub login_limit_per_account: i64,
+    /// Failed logins allowed per client address per window.
+    pub login_limit_per_ip: i64,
+    /// The login throttle's window (seconds).
+    pub login_window_secs: i64,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "http://127.0.0.1:8080".into(),
+            session_lifetime_secs: 14 * 24 * 3600,
+            max_body_bytes: 1024 * 1024,
+            trust_forwarded_for: false,
+            login_limit_per_account: 5,
+            login_limit_per_ip: 50,
+            login_window_secs: 15 * 60,
+        }
+    }
+}
+
+impl WebSettings {
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+}
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub settings: Arc<WebSettings>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The full router: API, system endpoints, pages, and the middleware stack.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(routes::session::login))
+        .routes(routes!(routes::session::logout))
+        .routes(routes!(routes::session::me, routes::session::update_me))
+        .routes(routes!(routes::session::switch_tenant))
+        .routes(routes!(
+            routes::vehicles::list_vehicles,
+            routes::vehicles::create_vehicle
+        ))
+        .routes(routes!(
+            routes::vehicles::get_vehicle,
+            routes::vehicles::update_vehicle,
+            routes::vehicles::delete_vehicle
+        ))
+        .routes(routes!(
+            routes::tenant::get_tenant,
+            routes::tenant::update_tenant
+        ))
+        .routes(routes!(
+            routes::members::list_members,
+            routes::members::add_member
+        ))
+        .routes(routes!(
+            routes::members::update_member,
+            routes::members::remove_member
+        ))
+        .routes(routes!(
+            routes::tokens::list_tokens,
+            routes::tokens::create_token
+        ))
+        .routes(routes!(routes::tokens::revoke_token))
+        .routes(routes!(routes::audit::list_audit))
+        .routes(routes!(routes::system::healthz))
+        .routes(routes!(routes::system::readyz))
+        .routes(routes!(routes::system::metrics))
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+
+    let request_id = HeaderName::from_static("x-request-id");
+    api.route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = openapi.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    )
+    .route("/", get(pages::home))
+    .fallback(|| async { error::ApiError::NotFound })
+    .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency::idempotency))
+    .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+    .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+    .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security::security_headers))
+    .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::metrics::track))
+    .layer(
+        TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }),
+    )
+    .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+    .with_state(state)
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Binds `listen` (port 0 picks a free port) and builds the router.
+    pub async fn build(listen: SocketAddr, state: AppState) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        Ok(Self {
+            listener,
+            router: router(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting connections and
+    /// lets requests in flight finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}

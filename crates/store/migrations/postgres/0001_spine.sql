@@ -131,12 +131,32 @@ CREATE TABLE idempotency_keys (
     key             text NOT NULL,
     request_hash    text NOT NULL,
     status_code     integer,
-    content_type    text,
+    response_headers jsonb,
     response_body   bytea,
     created_at      bigint NOT NULL,
     PRIMARY KEY (tenant_id, principal, key)
 );
 CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
+
+-- The job queue (instance-level: workers serve every tenant, so no RLS).
+-- Times in Unix milliseconds. A periodic job's dedup_key names its time slot,
+-- so replicas scheduling the same slot insert it once.
+CREATE TABLE jobs (
+    id            uuid PRIMARY KEY,
+    kind          text NOT NULL,
+    payload       jsonb NOT NULL DEFAULT '{}',
+    state         text NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'dead')),
+    attempts      integer NOT NULL DEFAULT 0,
+    max_attempts  integer NOT NULL,
+    run_at        bigint NOT NULL,
+    lease_until   bigint,
+    locked_by     text,
+    dedup_key     text UNIQUE,
+    last_error    text,
+    created_at    bigint NOT NULL,
+    finished_at   bigint
+);
+CREATE INDEX jobs_ready_idx ON jobs (state, run_at);
 
 -- Row-level security: the second wall behind the application's own
 -- `WHERE tenant_id = $1`. FORCE makes it apply to the table owner too.

@@ -126,9 +126,29 @@ CREATE TABLE idempotency_keys (
     key             TEXT NOT NULL,
     request_hash    TEXT NOT NULL,
     status_code     INTEGER,
-    content_type    TEXT,
+    response_headers TEXT,
     response_body   BLOB,
     created_at      INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, principal, key)
 );
 CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
+
+-- The job queue (instance-level: workers serve every tenant). Times in Unix
+-- milliseconds. A periodic job's dedup_key names its time slot, so replicas
+-- scheduling the same slot insert it once.
+CREATE TABLE jobs (
+    id            BLOB PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    payload       TEXT NOT NULL DEFAULT '{}',
+    state         TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'dead')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    max_attempts  INTEGER NOT NULL,
+    run_at        INTEGER NOT NULL,
+    lease_until   INTEGER,
+    locked_by     TEXT,
+    dedup_key     TEXT UNIQUE,
+    last_error    TEXT,
+    created_at    INTEGER NOT NULL,
+    finished_at   INTEGER
+);
+CREATE INDEX jobs_ready_idx ON jobs (state, run_at);

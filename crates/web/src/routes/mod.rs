@@ -1,0 +1,9 @@
+//! The API's handlers, one module per resource.
+
+pub mod audit;
+pub mod members;
+pub mod session;
+pub mod system;
+pub mod tenant;
+pub mod tokens;
+pub mod vehicles;

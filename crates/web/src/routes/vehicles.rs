@@ -1,0 +1,383 @@
+//! Vehicles of the current tenant.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::ids::{TenantId, VehicleId};
+use domain::preferences::UnitSystem;
+use domain::tenancy::Role;
+use domain::vehicle::{
+    FuelType, OdometerUnit, VehicleDraft, VehicleSpec, VehicleStatus, VehicleType,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use store::{Vehicle, VehicleFilter, VehicleSort};
+use time::{Date, OffsetDateTime};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::openapi::{ReadErrors, WriteErrors};
+
+/// A vehicle.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VehicleView {
+    pub id: VehicleId,
+    pub tenant_id: TenantId,
+    /// Name or unit label shown everywhere.
+    pub name: String,
+    pub unit_number: Option<String>,
+    /// Upper case, 17 characters.
+    pub vin: Option<String>,
+    /// Set when the VIN's check digit does not match (kept, not rejected).
+    pub vin_warning: Option<String>,
+    pub plate: Option<String>,
+    pub year: Option<i32>,
+    pub make: Option<String>,
+    pub model: Option<String>,
+    pub trim: Option<String>,
+    pub vehicle_type: VehicleType,
+    pub fuel_types: Vec<FuelType>,
+    pub odometer_unit: OdometerUnit,
+    pub in_service_date: Option<Date>,
+    pub status: VehicleStatus,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub custom_fields: Map<String, Value>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<Vehicle> for VehicleView {
+    fn from(v: Vehicle) -> Self {
+        Self {
+            id: v.id,
+            tenant_id: v.tenant_id,
+            name: v.name,
+            unit_number: v.unit_number,
+            vin: v.vin.map(String::from),
+            vin_warning: v.vin_warning,
+            plate: v.plate,
+            year: v.year,
+            make: v.make,
+            model: v.model,
+            trim: v.trim,
+            vehicle_type: v.vehicle_type,
+            fuel_types: v.fuel_types,
+            odometer_unit: v.odometer_unit,
+            in_service_date: v.in_service_date,
+            status: v.status,
+            tags: v.tags,
+            custom_fields: v.custom_fields,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+        }
+    }
+}
+
+/// One page of vehicles.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VehiclePage {
+    pub items: Vec<VehicleView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A new vehicle. Only `name` is required.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VehicleCreate {
+    pub name: String,
+    pub unit_number: Option<String>,
+    /// 17 characters; case and surrounding space are normalised.
+    pub vin: Option<String>,
+    pub plate: Option<String>,
+    pub year: Option<i32>,
+    pub make: Option<String>,
+    pub model: Option<String>,
+    pub trim: Option<String>,
+    /// Defaults to `car`.
+    pub vehicle_type: Option<VehicleType>,
+    /// Defaults to `["gasoline"]`.
+    pub fuel_types: Option<Vec<FuelType>>,
+    /// Defaults from the user's unit system (`mi` for imperial, else `km`).
+    pub odometer_unit: Option<OdometerUnit>,
+    pub in_service_date: Option<Date>,
+    /// Defaults to `active`.
+    pub status: Option<VehicleStatus>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom_fields: Map<String, Value>,
+}
+
+/// Deserialises a present field (even `null`) as `Some(...)`, so a patch can
+/// tell "absent: keep" from "null: clear".
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// Changes to a vehicle (JSON merge patch): absent fields stay, `null`
+/// clears an optional field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VehiclePatch {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub unit_number: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub vin: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub plate: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>)]
+    pub year: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub make: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub model: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub trim: Option<Option<String>>,
+    pub vehicle_type: Option<VehicleType>,
+    pub fuel_types: Option<Vec<FuelType>>,
+    pub odometer_unit: Option<OdometerUnit>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Date>)]
+    pub in_service_date: Option<Option<Date>>,
+    pub status: Option<VehicleStatus>,
+    pub tags: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<Map<String, Value>>,
+}
+
+/// Filters, order and page of a vehicle list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VehicleListQuery {
+    pub status: Option<VehicleStatus>,
+    /// Exact make, case-insensitive.
+    pub make: Option<String>,
+    pub year_min: Option<i32>,
+    pub year_max: Option<i32>,
+    /// Case-insensitive substring of name, VIN, plate or unit number.
+    pub q: Option<String>,
+    /// `name` (default), `-name`, `year`, `-year`, `created`, `-created`.
+    pub sort: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<u32>,
+}
+
+fn current_year() -> i32 {
+    OffsetDateTime::now_utc().year()
+}
+
+fn vehicle_location(id: VehicleId) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/vehicles/{id}")) {
+        headers.insert(header::LOCATION, v);
+    }
+    headers
+}
+
+/// Lists the tenant's vehicles.
+#[utoipa::path(
+    get, path = "/api/v1/vehicles", tag = "vehicles",
+    params(VehicleListQuery),
+    responses((status = 200, body = VehiclePage), ReadErrors),
+    security(("bearer" = []), ("session" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn list_vehicles(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<VehicleListQuery>,
+) -> Result<Json<VehiclePage>, ApiError> {
+    principal.require(Role::Viewer)?;
+    let sort = match query.sort.as_deref() {
+        Some(s) => s.parse::<VehicleSort>().map_err(|m| ApiError::BadRequest {
+            field: Some("sort".into()),
+            message: m,
+        })?,
+        None => VehicleSort::default(),
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadRequest {
+            field: Some("limit".into()),
+            message: "limit must be 1 to 500".into(),
+        });
+    }
+    let filter = VehicleFilter {
+        status: query.status,
+        make: query.make,
+        year_min: query.year_min,
+        year_max: query.year_max,
+        q: query.q,
+        sort,
+        cursor: query.cursor,
+        limit,
+    };
+    let page = state
+        .store
+        .list_vehicles(principal.tenant_id, &filter)
+        .await?;
+    Ok(Json(VehiclePage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Creates a vehicle.
+#[utoipa::path(
+    post, path = "/api/v1/vehicles", tag = "vehicles",
+    request_body = VehicleCreate,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first response again")),
+    responses((status = 201, body = VehicleView, headers(("Location" = String))), WriteErrors),
+    security(("bearer" = []), ("session" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn create_vehicle(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<VehicleCreate>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Manager)?;
+    let default_unit = match principal.user.preferences.unit_system {
+        UnitSystem::Imperial => OdometerUnit::Miles,
+        UnitSystem::Metric => OdometerUnit::Kilometres,
+    };
+    let draft = VehicleDraft {
+        name: body.name,
+        unit_number: body.unit_number,
+        vin: body.vin,
+        plate: body.plate,
+        year: body.year,
+        make: body.make,
+        model: body.model,
+        trim: body.trim,
+        vehicle_type: body.vehicle_type.unwrap_or(VehicleType::Car),
+        fuel_types: body.fuel_types.unwrap_or_else(|| vec![FuelType::Gasoline]),
+        odometer_unit: body.odometer_unit.unwrap_or(default_unit),
+        in_service_date: body.in_service_date,
+        status: body.status.unwrap_or(VehicleStatus::Active),
+        tags: body.tags,
+        custom_fields: body.custom_fields,
+    };
+    let spec = VehicleSpec::validate(draft, current_year())?;
+    let vehicle = state
+        .store
+        .create_vehicle(principal.tenant_id, &spec, &principal.audit())
+        .await?;
+    let headers = vehicle_location(vehicle.id);
+    Ok((
+        StatusCode::CREATED,
+        headers,
+        Json(VehicleView::from(vehicle)),
+    )
+        .into_response())
+}
+
+/// One vehicle.
+#[utoipa::path(
+    get, path = "/api/v1/vehicles/{id}", tag = "vehicles",
+    params(("id" = VehicleId, Path)),
+    responses((status = 200, body = VehicleView), ReadErrors),
+    security(("bearer" = []), ("session" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn get_vehicle(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<VehicleView>, ApiError> {
+    principal.require(Role::Viewer)?;
+    let id = parse_id(&id)?;
+    Ok(Json(
+        state.store.vehicle(principal.tenant_id, id).await?.into(),
+    ))
+}
+
+/// A malformed id is as unknown as a missing one: 404, not 400.
+fn parse_id(id: &str) -> Result<VehicleId, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// Changes a vehicle.
+#[utoipa::path(
+    patch, path = "/api/v1/vehicles/{id}", tag = "vehicles",
+    params(("id" = VehicleId, Path)),
+    request_body = VehiclePatch,
+    responses((status = 200, body = VehicleView), WriteErrors),
+    security(("bearer" = []), ("session" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn update_vehicle(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<VehiclePatch>,
+) -> Result<Json<VehicleView>, ApiError> {
+    principal.require(Role::Manager)?;
+    let id = parse_id(&id)?;
+    let current = state.store.vehicle(principal.tenant_id, id).await?;
+    let draft = VehicleDraft {
+        name: patch.name.unwrap_or(current.name),
+        unit_number: patch.unit_number.unwrap_or(current.unit_number),
+        vin: patch.vin.unwrap_or(current.vin.map(String::from)),
+        plate: patch.plate.unwrap_or(current.plate),
+        year: patch.year.unwrap_or(current.year),
+        make: patch.make.unwrap_or(current.make),
+        model: patch.model.unwrap_or(current.model),
+        trim: patch.trim.unwrap_or(current.trim),
+        vehicle_type: patch.vehicle_type.unwrap_or(current.vehicle_type),
+        fuel_types: patch.fuel_types.unwrap_or(current.fuel_types),
+        odometer_unit: patch.odometer_unit.unwrap_or(current.odometer_unit),
+        in_service_date: patch.in_service_date.unwrap_or(current.in_service_date),
+        status: patch.status.unwrap_or(current.status),
+        tags: patch.tags.unwrap_or(current.tags),
+        custom_fields: patch.custom_fields.unwrap_or(current.custom_fields),
+    };
+    let spec = VehicleSpec::validate(draft, current_year())?;
+    let vehicle = state
+        .store
+        .update_vehicle(principal.tenant_id, id, &spec, &principal.audit())
+        .await?;
+    Ok(Json(vehicle.into()))
+}
+
+/// Deletes a vehicle (soft: kept for history, gone from every read).
+#[utoipa::path(
+    delete, path = "/api/v1/vehicles/{id}", tag = "vehicles",
+    params(("id" = VehicleId, Path)),
+    responses((status = 204, description = "Deleted"), WriteErrors),
+    security(("bearer" = []), ("session" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn delete_vehicle(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    principal.require(Role::Manager)?;
+    let id = parse_id(&id)?;
+    state
+        .store
+        .delete_vehicle(principal.tenant_id, id, &principal.audit())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
