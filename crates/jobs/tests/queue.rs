@@ -1,6 +1,9 @@
 //! The job queue on both backends: runs, retries with backoff, dies after
 //! the last attempt, dedups periodic slots, and recovers expired leases.
 
+// Helpers panic on setup failure: that is how a test should fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

@@ -33,7 +33,9 @@ pub use migrate::{
     MigrationReport, POSTGRES_SCHEMA_VERSION, RolePrivileges, SQLITE_SCHEMA_VERSION, SchemaStatus,
 };
 pub use page::Page;
-pub use sessions::{ApiToken, Credential, CredentialKind, NewApiToken, Session, ThrottleDecision};
+pub use sessions::{
+    ApiToken, Credential, CredentialKind, NewApiToken, NewSession, Session, ThrottleDecision,
+};
 pub use tx::{Mode, Tx};
 pub use vehicles::{Vehicle, VehicleCursor, VehicleFilter, VehicleSort};
 

@@ -59,6 +59,21 @@ pub struct NewApiToken {
     pub expires_at: Option<i64>,
 }
 
+/// What is needed to start a session.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSession<'a> {
+    pub user: UserId,
+    /// The tenant the session starts in.
+    pub tenant: TenantId,
+    /// SHA-256 of the cookie's secret.
+    pub token_hash: &'a str,
+    pub csrf_token: &'a str,
+    /// Seconds until it expires unless used.
+    pub lifetime_secs: i64,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
 /// How a request authenticated.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CredentialKind {
@@ -123,18 +138,18 @@ const TOKEN_COLUMNS: &str =
 const TOUCH_INTERVAL: i64 = 60;
 
 impl Store {
-    /// Starts a session. `token_hash` is the SHA-256 of the cookie's secret.
+    /// Starts a session.
     #[tracing::instrument(skip_all)]
-    pub async fn create_session(
-        &self,
-        user: UserId,
-        tenant: TenantId,
-        token_hash: &str,
-        csrf_token: &str,
-        lifetime_secs: i64,
-        ip: Option<&str>,
-        user_agent: Option<&str>,
-    ) -> Result<Session, StoreError> {
+    pub async fn create_session(&self, new: &NewSession<'_>) -> Result<Session, StoreError> {
+        let NewSession {
+            user,
+            tenant,
+            token_hash,
+            csrf_token,
+            lifetime_secs,
+            ip,
+            user_agent,
+        } = *new;
         let now = OffsetDateTime::now_utc();
         let session = Session {
             id: Uuid::now_v7(),

@@ -6,6 +6,9 @@
 //! a role allowed to create databases). When none answers they are skipped
 //! with a note, except under `CI=true`, where that is a failure.
 
+// Test helpers: a setup failure should fail the test loudly, so they panic.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::str::FromStr;
 
 use sqlx::postgres::PgConnectOptions;

@@ -1,6 +1,9 @@
 //! The store conformance suite: every test runs against SQLite and, when
 //! reachable, PostgreSQL (required under CI=true), through the same Store API.
 
+// Helpers panic on setup failure: that is how a test should fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use domain::ids::{TenantId, VehicleId};
 use domain::tenancy::{Email, Role, Slug, TenantKind};
 use domain::vehicle::{
@@ -585,15 +588,15 @@ async fn sessions_and_tokens_resolve_until_ended() {
             .unwrap();
 
         let session = s
-            .create_session(
-                ann.id,
-                t.id,
-                "session-hash",
-                "csrf",
-                3600,
-                Some("127.0.0.1"),
-                None,
-            )
+            .create_session(&NewSession {
+                user: ann.id,
+                tenant: t.id,
+                token_hash: "session-hash",
+                csrf_token: "csrf",
+                lifetime_secs: 3600,
+                ip: Some("127.0.0.1"),
+                user_agent: None,
+            })
             .await
             .unwrap();
         let cred = s
@@ -617,7 +620,15 @@ async fn sessions_and_tokens_resolve_until_ended() {
         );
 
         let expired = s
-            .create_session(ann.id, t.id, "old-hash", "csrf", -1, None, None)
+            .create_session(&NewSession {
+                user: ann.id,
+                tenant: t.id,
+                token_hash: "old-hash",
+                csrf_token: "csrf",
+                lifetime_secs: -1,
+                ip: None,
+                user_agent: None,
+            })
             .await
             .unwrap();
         assert!(
@@ -668,9 +679,17 @@ async fn sessions_and_tokens_resolve_until_ended() {
         s.set_membership(t.id, owner.id, Role::Owner, &ctx())
             .await
             .unwrap();
-        s.create_session(ann.id, t.id, "ann-2", "csrf", 3600, None, None)
-            .await
-            .unwrap();
+        s.create_session(&NewSession {
+            user: ann.id,
+            tenant: t.id,
+            token_hash: "ann-2",
+            csrf_token: "csrf",
+            lifetime_secs: 3600,
+            ip: None,
+            user_agent: None,
+        })
+        .await
+        .unwrap();
         s.remove_membership(t.id, ann.id, &ctx()).await.unwrap();
         assert!(s.resolve_credential("ann-2", 3600).await.unwrap().is_none());
     }
@@ -725,7 +744,7 @@ async fn idempotency_claims() {
         );
         let response = StoredResponse {
             status: 201,
-            content_type: Some("application/json".into()),
+            headers: vec![("content-type".into(), "application/json".into())],
             body: b"{}".to_vec(),
         };
         s.complete_idempotency(t.id, "p", "k1", &response)

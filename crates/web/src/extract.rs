@@ -70,28 +70,38 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// Turns a serde data error into a field error. serde reports an unknown
-/// field at its parent's path, so the field's own name is taken from the message.
+/// Turns a serde data error into a field error. serde_path_to_error's path
+/// already ends with an unknown field's name; a missing field is reported at
+/// its parent, so its name is taken from the message.
 fn json_field_error(path: &str, message: &str) -> ApiError {
     let message = message
         .split(" at line ")
         .next()
         .unwrap_or(message)
         .to_string();
-    let parent = if path == "." { "" } else { path };
-    let field = match message
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split('`').next())
-    {
-        Some(name) if parent.is_empty() => name.to_string(),
-        Some(name) => format!("{parent}.{name}"),
-        None if parent.is_empty() => "body".to_string(),
-        None => parent.to_string(),
+    let path = if path == "." { "" } else { path };
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_string)
+    };
+    let field = if let Some(missing) = named("missing field `") {
+        if path.is_empty() {
+            missing
+        } else {
+            format!("{path}.{missing}")
+        }
+    } else if path.is_empty() {
+        named("unknown field `").unwrap_or_else(|| "body".to_string())
+    } else {
+        path.to_string()
     };
     let message = match message.split_once(", expected one of") {
         Some((head, _)) if message.starts_with("unknown field") => {
             format!("{head} is not a field of this request")
         }
+        _ if message.starts_with("missing field") => "is required".to_string(),
         _ => message,
     };
     ApiError::field(field, message)

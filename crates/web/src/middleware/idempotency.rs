@@ -113,7 +113,8 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             let body = match to_bytes(rbody, usize::MAX).await {
                 Ok(b) => b,
                 Err(e) => {
-                    return ApiError::Internal(format!("buffering a response: {e}")).into_response();
+                    return ApiError::Internal(format!("buffering a response: {e}"))
+                        .into_response();
                 }
             };
             let stored = StoredResponse {

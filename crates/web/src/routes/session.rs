@@ -9,7 +9,7 @@ use domain::credentials::{SecretToken, TokenKind, verify_password};
 use domain::preferences::{PreferencesPatch, UnitSystem};
 use domain::tenancy::{Email, Role, parse_display_text};
 use serde::{Deserialize, Serialize};
-use store::{CredentialKind, ThrottleDecision};
+use store::{CredentialKind, NewSession, ThrottleDecision};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -149,15 +149,15 @@ pub async fn login(
     let csrf = SecretToken::generate(TokenKind::Csrf)?;
     let session = state
         .store
-        .create_session(
-            user.id,
-            membership.tenant.id,
-            &secret.hash(),
-            csrf.expose(),
-            s.session_lifetime_secs,
-            client.ip.as_deref(),
-            client.user_agent.as_deref(),
-        )
+        .create_session(&NewSession {
+            user: user.id,
+            tenant: membership.tenant.id,
+            token_hash: &secret.hash(),
+            csrf_token: csrf.expose(),
+            lifetime_secs: s.session_lifetime_secs,
+            ip: client.ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
+        })
         .await?;
     tracing::info!(user = %user.id, tenant = %membership.tenant.id, "logged in");
     let principal = Principal {

@@ -1,0 +1,15 @@
+//! The HTTP API, end to end: a real server on port 0 per test, against a
+//! fresh SQLite file and (when reachable; always under CI) a fresh
+//! PostgreSQL database opened as the unprivileged app role.
+
+// Helpers panic on setup failure: that is how a test should fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod access;
+mod auth;
+mod bad_input;
+mod idempotency;
+mod system;
+mod vehicles;

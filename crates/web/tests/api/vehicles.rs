@@ -1,0 +1,178 @@
+//! Vehicles through the API: create, read, patch, delete, list.
+
+use domain::tenancy::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::TestApp;
+
+#[tokio::test]
+async fn create_read_patch_delete() {
+    for app in TestApp::all().await {
+        let (tenant, manager) = app.caller("acme", Role::Manager).await;
+        let body = json!({
+            "name": "  Truck 12 ", "vin": "1fujgldr4hlhg7532", "plate": "ABC-123", "year": 2017,
+            "make": "Freightliner", "vehicle_type": "heavy_truck", "fuel_types": ["diesel", "def"],
+            "odometer_unit": "mi", "in_service_date": "2017-05-01", "tags": ["east"],
+            "custom_fields": {"fuel_card": "4411"}
+        });
+        let response = app
+            .request(&manager, Method::POST, "/api/v1/vehicles")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        let v: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(
+            location,
+            format!("/api/v1/vehicles/{}", v["id"].as_str().unwrap())
+        );
+        assert_eq!(v["name"], "Truck 12");
+        assert_eq!(v["vin"], "1FUJGLDR4HLHG7532");
+        assert!(
+            v["vin_warning"].as_str().unwrap().contains("check digit"),
+            "kept with a warning"
+        );
+        assert_eq!(v["in_service_date"], "2017-05-01");
+        assert_eq!(v["tenant_id"], tenant.id.to_string());
+
+        let (status, got) = app.call(&manager, Method::GET, &location, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(got, v);
+
+        // Absent fields stay; null clears; the VIN fix clears the warning.
+        let (status, patched) = app
+            .call(
+                &manager,
+                Method::PATCH,
+                &location,
+                Some(
+                    json!({"plate": null, "status": "out_of_service", "vin": "1FUJGLDR3HLHG7532"}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{patched}");
+        assert_eq!(patched["plate"], serde_json::Value::Null);
+        assert_eq!(patched["make"], "Freightliner");
+        assert_eq!(patched["status"], "out_of_service");
+        assert_eq!(patched["vin_warning"], serde_json::Value::Null);
+
+        // A second vehicle with the same VIN: 409 naming the field.
+        let (status, problem) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Copy", "vin": "1FUJGLDR3HLHG7532"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{}", app.name());
+        assert_eq!(TestApp::fields(&problem), ["vin"]);
+        assert_eq!(app.vehicle_count(&tenant).await, 1);
+
+        let (status, _) = app.call(&manager, Method::DELETE, &location, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = app.call(&manager, Method::GET, &location, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = app.call(&manager, Method::DELETE, &location, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn list_filters_sorts_and_pages() {
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("acme", Role::Manager).await;
+        for (name, make, year, status) in [
+            ("Alpha", "Ford", 2015, "active"),
+            ("Bravo", "ford", 2018, "sold"),
+            ("Charlie", "Kia", 2020, "active"),
+            ("Delta", "Volvo", 2022, "active"),
+            ("Echo", "Volvo", 2010, "archived"),
+        ] {
+            let (s, _) = app
+                .call(
+                    &manager,
+                    Method::POST,
+                    "/api/v1/vehicles",
+                    Some(json!({"name": name, "make": make, "year": year, "status": status})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED);
+        }
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let (_, list) = app
+            .call(&manager, Method::GET, "/api/v1/vehicles?make=FORD", None)
+            .await;
+        assert_eq!(names(&list), ["Alpha", "Bravo"]);
+        let (_, list) = app
+            .call(
+                &manager,
+                Method::GET,
+                "/api/v1/vehicles?status=active&sort=-year",
+                None,
+            )
+            .await;
+        assert_eq!(names(&list), ["Delta", "Charlie", "Alpha"]);
+        let (_, list) = app
+            .call(
+                &manager,
+                Method::GET,
+                "/api/v1/vehicles?year_min=2015&year_max=2020&sort=year",
+                None,
+            )
+            .await;
+        assert_eq!(names(&list), ["Alpha", "Bravo", "Charlie"]);
+        let (_, list) = app
+            .call(&manager, Method::GET, "/api/v1/vehicles?q=ARL", None)
+            .await;
+        assert_eq!(names(&list), ["Charlie"]);
+
+        let mut seen = Vec::new();
+        let mut path = "/api/v1/vehicles?limit=2".to_string();
+        loop {
+            let (status, page) = app.call(&manager, Method::GET, &path, None).await;
+            assert_eq!(status, StatusCode::OK);
+            seen.extend(names(&page));
+            match page["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/api/v1/vehicles?limit=2&cursor={cursor}"),
+                None => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            ["Alpha", "Bravo", "Charlie", "Delta", "Echo"],
+            "{}",
+            app.name()
+        );
+
+        for (query, field) in [
+            ("sort=colour", "sort"),
+            ("limit=0", "limit"),
+            ("cursor=garbage", "cursor"),
+            ("year_min=old", "year_min"),
+            ("status=broken", "status"),
+            ("colour=red", "colour"),
+        ] {
+            let (status, problem) = app
+                .call(
+                    &manager,
+                    Method::GET,
+                    &format!("/api/v1/vehicles?{query}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {problem}");
+            assert_eq!(TestApp::fields(&problem), [field], "{query}");
+        }
+    }
+}
