@@ -1,0 +1,320 @@
+//! The binary as an operator uses it: admin commands, then `serve` as a
+//! real process, driven over HTTP, stopped with SIGTERM. On SQLite and
+//! PostgreSQL (as the unprivileged app role).
+
+// Helpers panic on setup failure: that is how a test should fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::{Value, json};
+use store::testing::TestDatabase;
+
+fn motorpool(dir: &Path, url: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_motorpool"));
+    cmd.args(args)
+        .env("MOTORPOOL_DATABASE_URL", url)
+        .env("MOTORPOOL_LOG", "warn")
+        .env_remove("RUST_BACKTRACE")
+        .current_dir(dir);
+    cmd
+}
+
+fn run(dir: &Path, url: &str, args: &[&str]) -> Output {
+    motorpool(dir, url, args).output().unwrap()
+}
+
+fn ok(dir: &Path, url: &str, args: &[&str]) -> String {
+    let out = run(dir, url, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The value after `label` on the line that has it.
+fn after(text: &str, label: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| l.contains(label))
+        .unwrap_or_else(|| panic!("no `{label}` in {text}"));
+    line.rsplit(' ').next().unwrap().to_string()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(dir: &Path, url: &str) -> Server {
+        let key = dir.join("secret.key");
+        let mut child = motorpool(
+            dir,
+            url,
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--secret-key-file",
+                key.to_str().unwrap(),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("serve exited before listening")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("Motorpool is listening on ") {
+                break rest.split(' ').next().unwrap().to_string();
+            }
+        };
+        Server { child, base }
+    }
+
+    /// Sends SIGTERM and returns whether the server exited cleanly.
+    fn stop(mut self) -> bool {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap().success()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn login(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> (String, String) {
+    let response = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let body: Value = response.json().await.unwrap();
+    (cookie, body["csrf_token"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn a_second_tenant_made_with_admin_cannot_see_the_first() {
+    for db in TestDatabase::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let (dir, url) = (dir.path(), db.url.as_str());
+
+        let a = ok(
+            dir,
+            url,
+            &[
+                "admin",
+                "create-user",
+                "--email",
+                "a@example.com",
+                "--tenant",
+                "fleet-a",
+                "--role",
+                "owner",
+            ],
+        );
+        assert!(a.contains("Created tenant `fleet-a`"), "{a}");
+        let a_password = after(&a, "Password (shown once)");
+        let b = ok(
+            dir,
+            url,
+            &[
+                "admin",
+                "create-user",
+                "--email",
+                "b@example.com",
+                "--tenant",
+                "fleet-b",
+            ],
+        );
+        let b_password = after(&b, "Password (shown once)");
+        let token = after(
+            &ok(
+                dir,
+                url,
+                &[
+                    "admin",
+                    "create-token",
+                    "--tenant",
+                    "fleet-a",
+                    "--email",
+                    "a@example.com",
+                    "--name",
+                    "cli",
+                    "--role-ceiling",
+                    "manager",
+                ],
+            ),
+            "Secret",
+        );
+        assert!(token.starts_with("mpt_"));
+
+        let dup = run(dir, url, &["admin", "create-tenant", "--slug", "fleet-a"]);
+        assert!(!dup.status.success());
+        assert!(String::from_utf8_lossy(&dup.stderr).contains("slug already exists"));
+        let bad = run(
+            dir,
+            url,
+            &[
+                "admin",
+                "add-member",
+                "--tenant",
+                "fleet-b",
+                "--email",
+                "a@example.com",
+                "--role",
+                "boss",
+            ],
+        );
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid --role"));
+        let tenants = ok(dir, url, &["admin", "list-tenants"]);
+        assert!(tenants.contains("fleet-a") && tenants.contains("fleet-b"));
+
+        let server = Server::start(dir, url);
+        let http = reqwest::Client::new();
+        let created = http
+            .post(format!("{}/api/v1/vehicles", server.base))
+            .bearer_auth(&token)
+            .json(&json!({"name": "A's truck"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201, "{:?}", db.kind);
+        let id = created.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        let (b_cookie, _) = login(&http, &server.base, "b@example.com", &b_password).await;
+        let list: Value = http
+            .get(format!("{}/api/v1/vehicles", server.base))
+            .header("cookie", &b_cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            list["items"].as_array().unwrap().len(),
+            0,
+            "{:?}: B sees none of A's vehicles",
+            db.kind
+        );
+        let one = http
+            .get(format!("{}/api/v1/vehicles/{id}", server.base))
+            .header("cookie", &b_cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(one.status(), 404);
+
+        let (a_cookie, _) = login(&http, &server.base, "a@example.com", &a_password).await;
+        let list: Value = http
+            .get(format!("{}/api/v1/vehicles", server.base))
+            .header("cookie", &a_cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["items"][0]["name"], "A's truck");
+
+        // Resetting B's password ends B's sessions.
+        let mut reset = motorpool(
+            dir,
+            url,
+            &[
+                "admin",
+                "reset-password",
+                "--email",
+                "b@example.com",
+                "--password-stdin",
+            ],
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+        reset
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"a brand new password\n")
+            .unwrap();
+        assert!(reset.wait().unwrap().success());
+        let me = http
+            .get(format!("{}/api/v1/me", server.base))
+            .header("cookie", &b_cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), 401);
+        login(&http, &server.base, "b@example.com", "a brand new password").await;
+
+        assert!(
+            server.stop(),
+            "{:?}: SIGTERM ends the server cleanly",
+            db.kind
+        );
+    }
+}
+
+#[tokio::test]
+async fn settings_and_roles_are_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let out = run(dir, "mysql://localhost/x", &["admin", "list-tenants"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("database_url"));
+
+    let out = motorpool(dir, "sqlite://x.db", &["serve"])
+        .env("MOTORPOOL_LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
+
+    let version = ok(dir, "sqlite://x.db", &["version"]);
+    assert!(
+        version.contains("schema: sqlite 1 / postgres 1"),
+        "{version}"
+    );
+
+    if let Some(db) = TestDatabase::postgres().await {
+        // The owner (here a superuser) bypasses row-level security: serve refuses it.
+        let out = run(dir, &db.owner_url, &["serve", "--listen", "127.0.0.1:0"]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("row-level security"));
+    }
+}
