@@ -112,6 +112,11 @@ pub fn router(state: AppState) -> Router {
         ))
         .routes(routes!(routes::tokens::revoke_token))
         .routes(routes!(routes::audit::list_audit))
+        .routes(routes!(
+            routes::instance::list_tenants,
+            routes::instance::create_tenant
+        ))
+        .routes(routes!(routes::instance::create_user))
         .routes(routes!(routes::system::healthz))
         .routes(routes!(routes::system::readyz))
         .routes(routes!(routes::system::metrics))

@@ -23,6 +23,7 @@ use crate::error::Problem;
         (name = "vehicles", description = "Vehicles of the current tenant"),
         (name = "tenant", description = "The current tenant, its members and API tokens"),
         (name = "audit", description = "The current tenant's audit log"),
+        (name = "instance", description = "Tenants and users across the server (instance administrators)"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]

@@ -1,6 +1,7 @@
 //! The API's handlers, one module per resource.
 
 pub mod audit;
+pub mod instance;
 pub mod members;
 pub mod session;
 pub mod system;

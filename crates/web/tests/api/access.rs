@@ -311,3 +311,86 @@ async fn every_write_lands_in_the_audit_log() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
 }
+
+#[tokio::test]
+async fn instance_administrators_create_tenants_and_users() {
+    for app in TestApp::all().await {
+        let (home, root) = app.caller("home", Role::Owner).await;
+        let (status, _) = app
+            .call(&root, Method::GET, "/api/v1/instance/tenants", None)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "a tenant owner is not an instance administrator"
+        );
+
+        let caller = {
+            let hash = domain::credentials::hash_password(
+                &domain::credentials::Password::new(crate::harness::PASSWORD.into()).unwrap(),
+            )
+            .unwrap();
+            let new = store::NewUser {
+                email: domain::tenancy::Email::parse("ops@example.com").unwrap(),
+                display_name: "Ops".into(),
+                password_hash: Some(hash),
+                is_instance_admin: true,
+            };
+            let ops = app
+                .db
+                .store
+                .create_user(&new, &store::AuditContext::system("test"))
+                .await
+                .unwrap();
+            app.db
+                .store
+                .set_membership(
+                    home.id,
+                    ops.id,
+                    Role::Viewer,
+                    &store::AuditContext::system("test"),
+                )
+                .await
+                .unwrap();
+            app.token(&home, &ops, Role::Viewer).await
+        };
+
+        let (status, created) = app
+            .call(
+                &caller,
+                Method::POST,
+                "/api/v1/instance/users",
+                Some(json!({"email": "new@example.com", "display_name": "New"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let password = created["generated_password"].as_str().unwrap().to_string();
+        let (status, problem) = app
+            .call(&caller, Method::POST, "/api/v1/instance/tenants", Some(json!({"slug": "new-fleet", "name": "New", "kind": "fleet", "owner_email": "ghost@example.com"})))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(TestApp::fields(&problem), ["owner_email"]);
+        assert!(
+            app.db.store.tenant_by_slug("new-fleet").await.is_err(),
+            "nothing written"
+        );
+        let (status, tenant) = app
+            .call(&caller, Method::POST, "/api/v1/instance/tenants", Some(json!({"slug": "new-fleet", "name": "New", "kind": "dealer", "owner_email": "new@example.com"})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {tenant}", app.name());
+        assert_eq!(tenant["kind"], "dealer");
+
+        let login = app.login("new@example.com", &password).await;
+        assert_eq!(login.status(), StatusCode::OK);
+        let body: serde_json::Value = login.json().await.unwrap();
+        assert_eq!(
+            (body["tenant"]["slug"].as_str(), body["role"].as_str()),
+            (Some("new-fleet"), Some("owner"))
+        );
+
+        let (_, tenants) = app
+            .call(&caller, Method::GET, "/api/v1/instance/tenants", None)
+            .await;
+        assert_eq!(tenants.as_array().unwrap().len(), 2);
+    }
+}
