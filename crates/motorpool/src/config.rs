@@ -141,9 +141,16 @@ pub struct Common {
     file: FileSettingsHandle,
 }
 
-/// The parsed file, kept for the server settings resolved later.
-#[derive(Debug, Clone, Default)]
+/// The parsed file, kept for the server settings resolved later. Its Debug
+/// is opaque: the file may hold database URLs with passwords.
+#[derive(Clone, Default)]
 struct FileSettingsHandle(std::sync::Arc<FileSettings>);
+
+impl std::fmt::Debug for FileSettingsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileSettings(<see the resolved settings>)")
+    }
+}
 
 /// Everything the server needs, resolved.
 #[derive(Debug, Clone)]
@@ -340,6 +347,23 @@ mod tests {
             "sqlite://data/x.db"
         );
         assert_eq!(format!("{:?}", SecretKey([7; 32])), "SecretKey(<redacted>)");
+    }
+
+    #[test]
+    fn resolved_settings_never_debug_print_a_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("motorpool.toml");
+        std::fs::write(
+            &file,
+            "database_url = \"postgres://app:s3cret@db/x\"\nmigrate_database_url = \"postgres://owner:t0psecret@db/x\"\n",
+        )
+        .unwrap();
+        let (c, s) = common(&["--config", file.to_str().unwrap()]).unwrap();
+        let printed = format!("{c:?} {:?}", c.serve(&s).unwrap());
+        assert!(
+            !printed.contains("s3cret") && !printed.contains("t0psecret"),
+            "{printed}"
+        );
     }
 
     #[test]

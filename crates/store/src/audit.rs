@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::ResultExt;
-use crate::page::{Page, decode_cursor, encode_cursor};
+use crate::page::{Page, decode_cursor, page_limit};
 use crate::{Mode, Store, StoreError, Tx, on_tx};
 
 /// The pseudo-tenant under which instance-level events (a user created by an
@@ -151,9 +151,9 @@ impl Store {
         filter: &AuditFilter,
     ) -> Result<Page<AuditEntry>, StoreError> {
         let after: Option<Uuid> = filter.cursor.as_deref().map(decode_cursor).transpose()?;
-        let limit = i64::from(filter.limit.clamp(1, 500));
+        let limit = page_limit(filter.limit);
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
-        let mut rows: Vec<AuditEntry> = on_tx!(&mut tx, |c| {
+        let rows: Vec<AuditEntry> = on_tx!(&mut tx, |c| {
             let mut q = sqlx::QueryBuilder::new(
                 "SELECT id, at, actor_type, actor_id, actor_label, action, entity_type, entity_id,
                         before, after, ip, user_agent, request_id
@@ -179,15 +179,6 @@ impl Store {
             q.build_query_as().fetch_all(c).await
         })
         .ctx("listing the audit log")?;
-        let next_cursor = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| encode_cursor(&r.id))
-        } else {
-            None
-        };
-        Ok(Page {
-            items: rows,
-            next_cursor,
-        })
+        Ok(Page::from_rows(rows, limit, |r| r.id))
     }
 }

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::audit::{Change, INSTANCE_TENANT, record};
 use crate::error::ResultExt;
+use crate::page::{Page, decode_cursor, page_limit};
 use crate::{AuditContext, Mode, Store, StoreError, on_tx};
 
 /// A tenant: one household, fleet or dealer, and everything it owns.
@@ -505,35 +506,71 @@ impl Store {
             .transpose()
     }
 
-    /// A tenant's members and their roles, by e-mail.
-    pub async fn list_members(&self, tenant: TenantId) -> Result<Vec<(User, Role)>, StoreError> {
+    /// A tenant's members and their roles, by e-mail, one page at a time.
+    pub async fn list_members(
+        &self,
+        tenant: TenantId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<(User, Role)>, StoreError> {
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]
             user: UserRow,
             role: String,
         }
+        let after: Option<String> = cursor.map(decode_cursor).transpose()?;
+        let limit = page_limit(limit);
         let mut tx = self.begin(Mode::Read, None).await?;
         let rows: Vec<Row> = on_tx!(&mut tx, |c| {
             sqlx::query_as(
-            "SELECT u.id, u.email, u.display_name, u.preferences, u.is_instance_admin, u.created_at,
-                    u.disabled_at, m.role
-             FROM memberships m JOIN users u ON u.id = m.user_id
-             WHERE m.tenant_id = $1 ORDER BY u.email"
-        )
-        .bind(tenant.as_uuid())
-        .fetch_all(c)
-        .await
+                "SELECT u.id, u.email, u.display_name, u.preferences, u.is_instance_admin, u.created_at,
+                        u.disabled_at, m.role
+                 FROM memberships m JOIN users u ON u.id = m.user_id
+                 WHERE m.tenant_id = $1 AND ($2 IS NULL OR u.email > $2) ORDER BY u.email LIMIT $3",
+            )
+            .bind(tenant.as_uuid())
+            .bind(after.as_deref())
+            .bind(limit + 1)
+            .fetch_all(c)
+            .await
         })
         .ctx("listing members")?;
-        rows.into_iter()
+        let members = rows
+            .into_iter()
             .map(|r| {
                 Ok((
                     User::from(r.user),
                     Role::from_str(&r.role).map_err(StoreError::Corrupt)?,
                 ))
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Page::from_rows(members, limit, |(u, _)| u.email.clone()))
+    }
+
+    /// Live tenants by slug, one page at a time (for instance administrators).
+    pub async fn list_tenants_page(
+        &self,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Tenant>, StoreError> {
+        let after: Option<String> = cursor.map(decode_cursor).transpose()?;
+        let limit = page_limit(limit);
+        let mut tx = self.begin(Mode::Read, None).await?;
+        let rows: Vec<TenantRow> = on_tx!(&mut tx, |c| sqlx::query_as(
+            "SELECT id, slug, name, kind, settings, created_at FROM tenants
+             WHERE deleted_at IS NULL AND ($1 IS NULL OR slug > $1) ORDER BY slug LIMIT $2"
+        )
+        .bind(after.as_deref())
+        .bind(limit + 1)
+        .fetch_all(c)
+        .await)
+        .ctx("listing tenants")?;
+        let tenants = rows
+            .into_iter()
+            .map(Tenant::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(tenants, limit, |t| t.slug.clone()))
     }
 
     /// Adds a member, or changes an existing member's role. Refuses to leave a

@@ -19,6 +19,34 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows fetched in order: the extra
+    /// row only says there is a next page, whose cursor is the key of the
+    /// last row kept.
+    pub(crate) fn from_rows<K: Serialize>(
+        mut rows: Vec<T>,
+        limit: i64,
+        key: impl Fn(&T) -> K,
+    ) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|r| encode_cursor(&key(r)))
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
+/// The page size a caller asked for, clamped to 1–500, as SQL wants it.
+pub(crate) fn page_limit(limit: u32) -> i64 {
+    i64::from(limit.clamp(1, 500))
+}
+
 pub(crate) fn encode_cursor<K: Serialize>(key: &K) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
 }

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
 use crate::identity::User;
+use crate::page::{Page, decode_cursor, page_limit};
 use crate::{AuditContext, Mode, Store, StoreError, on_tx};
 
 /// A browser session.
@@ -393,16 +394,31 @@ impl Store {
     }
 
     /// A tenant's API tokens, newest first (revoked ones included, marked).
-    pub async fn list_api_tokens(&self, tenant: TenantId) -> Result<Vec<ApiToken>, StoreError> {
+    pub async fn list_api_tokens(
+        &self,
+        tenant: TenantId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<ApiToken>, StoreError> {
+        let before: Option<Uuid> = cursor.map(decode_cursor).transpose()?;
+        let limit = page_limit(limit);
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
-        let rows: Vec<TokenRow> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(
-            format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE tenant_id = $1 ORDER BY id DESC")
-        ))
-        .bind(tenant.as_uuid())
-        .fetch_all(c)
-        .await)
-        .ctx("listing API tokens")?;
-        rows.into_iter().map(ApiToken::try_from).collect()
+        let rows: Vec<TokenRow> =
+            on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
+        )))
+            .bind(tenant.as_uuid())
+            .bind(before)
+            .bind(limit + 1)
+            .fetch_all(c)
+            .await)
+            .ctx("listing API tokens")?;
+        let tokens = rows
+            .into_iter()
+            .map(ApiToken::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(tokens, limit, |t| t.id.as_uuid()))
     }
 
     /// Revokes an API token; it stops working at once.

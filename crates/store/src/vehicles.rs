@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
-use crate::page::{Page, decode_cursor, encode_cursor};
+use crate::page::{Page, decode_cursor, page_limit};
 use crate::{AuditContext, BackendKind, Mode, Store, StoreError, on_tx};
 
 /// A stored vehicle.
@@ -387,7 +387,7 @@ impl Store {
         let (key, desc) = filter.sort.key();
         let after: Option<VehicleCursor> =
             filter.cursor.as_deref().map(decode_cursor).transpose()?;
-        let limit = i64::from(filter.limit.clamp(1, 500));
+        let limit = page_limit(filter.limit);
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
         let rows: Vec<VehicleRow> = on_tx!(&mut tx, |c| {
             let mut q = sqlx::QueryBuilder::new(format!(
@@ -454,27 +454,21 @@ impl Store {
             q.build_query_as().fetch_all(c).await
         })
         .ctx("listing vehicles")?;
-        let mut items = rows
+        let items = rows
             .into_iter()
             .map(Vehicle::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|v| {
-                let k = match key {
-                    Some("name") => Some(Value::String(v.name.clone())),
-                    Some(_) => Some(Value::from(v.year.unwrap_or(0))),
-                    None => None,
-                };
-                encode_cursor(&VehicleCursor {
-                    k,
-                    id: v.id.as_uuid(),
-                })
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(Page::from_rows(items, limit, |v| {
+            let k = match key {
+                Some("name") => Some(Value::String(v.name.clone())),
+                Some(_) => Some(Value::from(v.year.unwrap_or(0))),
+                None => None,
+            };
+            VehicleCursor {
+                k,
+                id: v.id.as_uuid(),
+            }
+        }))
     }
 }
 

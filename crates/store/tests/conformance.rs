@@ -563,7 +563,7 @@ async fn memberships_roles_and_the_last_owner() {
 
         s.remove_membership(t.id, bob.id, &ctx()).await.unwrap();
         assert_eq!(s.role_in(t.id, bob.id).await.unwrap(), None);
-        assert_eq!(s.list_members(t.id).await.unwrap().len(), 1);
+        assert_eq!(s.list_members(t.id, None, 10).await.unwrap().items.len(), 1);
 
         s.delete_tenant(other.id, &ctx()).await.unwrap();
         assert!(
@@ -659,7 +659,7 @@ async fn sessions_and_tokens_resolve_until_ended() {
             .unwrap()
             .unwrap();
         assert_eq!(cred.role, Role::Viewer, "capped by the token's ceiling");
-        let listed = s.list_api_tokens(t.id).await.unwrap();
+        let listed = s.list_api_tokens(t.id, None, 10).await.unwrap().items;
         assert_eq!(listed.len(), 1);
         assert!(listed[0].last_used_at.is_some());
         s.revoke_api_token(t.id, token.id, &ctx()).await.unwrap();

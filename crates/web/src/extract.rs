@@ -137,3 +137,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             })
     }
 }
+
+/// `cursor` and `limit` of a plain paginated list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<u32>,
+}
+
+impl PageQuery {
+    /// The page size, or a 400 naming `limit`.
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        check_limit(self.limit)
+    }
+}
+
+/// Checks a page size: absent means 50; 1–500 allowed.
+pub fn check_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(50);
+    if (1..=500).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::BadRequest {
+            field: Some("limit".into()),
+            message: "limit must be 1 to 500".into(),
+        })
+    }
+}

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::extract::{ApiQuery, check_limit};
 use crate::openapi::ReadErrors;
 
 /// One recorded change.
@@ -98,13 +98,7 @@ pub async fn list_audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     principal.require(Role::Admin)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest {
-            field: Some("limit".into()),
-            message: "limit must be 1 to 500".into(),
-        });
-    }
+    let limit = check_limit(q.limit)?;
     let filter = AuditFilter {
         entity_type: q.entity_type,
         entity_id: q.entity_id,

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery, PageQuery};
 use crate::openapi::{ReadErrors, WriteErrors};
 use crate::views::{TenantView, UserView};
 
@@ -61,27 +61,35 @@ pub struct CreatedUser {
     pub generated_password: Option<String>,
 }
 
+/// One page of tenants, by slug.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantPage {
+    pub items: Vec<TenantView>,
+    pub next_cursor: Option<String>,
+}
+
 /// Lists every tenant on the server.
 #[utoipa::path(
     get, path = "/api/v1/instance/tenants", tag = "instance",
-    responses((status = 200, body = Vec<TenantView>), ReadErrors),
+    params(PageQuery),
+    responses((status = 200, body = TenantPage), ReadErrors),
     security(("bearer" = []), ("session" = []))
 )]
 #[tracing::instrument(skip_all)]
 pub async fn list_tenants(
     State(state): State<AppState>,
     principal: Principal,
-) -> Result<Json<Vec<TenantView>>, ApiError> {
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<TenantPage>, ApiError> {
     require_instance_admin(&principal)?;
-    Ok(Json(
-        state
-            .store
-            .list_tenants()
-            .await?
-            .iter()
-            .map(Into::into)
-            .collect(),
-    ))
+    let tenants = state
+        .store
+        .list_tenants_page(page.cursor.as_deref(), page.limit()?)
+        .await?;
+    Ok(Json(TenantPage {
+        items: tenants.items.iter().map(Into::into).collect(),
+        next_cursor: tenants.next_cursor,
+    }))
 }
 
 /// Creates a tenant, optionally with an existing user as its owner.

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery, PageQuery};
 use crate::openapi::{ReadErrors, WriteErrors};
 use crate::views::UserView;
 
@@ -20,6 +20,13 @@ use crate::views::UserView;
 pub struct MemberView {
     pub user: UserView,
     pub role: Role,
+}
+
+/// One page of members, by e-mail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberPage {
+    pub items: Vec<MemberView>,
+    pub next_cursor: Option<String>,
 }
 
 /// Adds an existing user to the tenant.
@@ -52,25 +59,32 @@ fn may_grant(principal: &Principal, role: Role) -> Result<(), ApiError> {
 /// Lists the tenant's members.
 #[utoipa::path(
     get, path = "/api/v1/members", tag = "tenant",
-    responses((status = 200, body = Vec<MemberView>), ReadErrors),
+    params(PageQuery),
+    responses((status = 200, body = MemberPage), ReadErrors),
     security(("bearer" = []), ("session" = []))
 )]
 #[tracing::instrument(skip_all)]
 pub async fn list_members(
     State(state): State<AppState>,
     principal: Principal,
-) -> Result<Json<Vec<MemberView>>, ApiError> {
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<MemberPage>, ApiError> {
     principal.require(Role::Viewer)?;
-    let members = state.store.list_members(principal.tenant_id).await?;
-    Ok(Json(
-        members
+    let members = state
+        .store
+        .list_members(principal.tenant_id, page.cursor.as_deref(), page.limit()?)
+        .await?;
+    Ok(Json(MemberPage {
+        items: members
+            .items
             .iter()
             .map(|(u, r)| MemberView {
                 user: u.into(),
                 role: *r,
             })
             .collect(),
-    ))
+        next_cursor: members.next_cursor,
+    }))
 }
 
 /// Adds a user to the tenant (admins; owners for the owner role).

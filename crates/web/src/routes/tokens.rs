@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery, PageQuery};
 use crate::openapi::{ReadErrors, WriteErrors};
 
 /// Longest lifetime a token may be given, in days.
@@ -58,6 +58,13 @@ impl From<ApiToken> for TokenView {
     }
 }
 
+/// One page of tokens, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPage {
+    pub items: Vec<TokenView>,
+    pub next_cursor: Option<String>,
+}
+
 /// A new token.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -81,17 +88,25 @@ pub struct CreatedToken {
 /// Lists the tenant's API tokens (admins).
 #[utoipa::path(
     get, path = "/api/v1/tokens", tag = "tenant",
-    responses((status = 200, body = Vec<TokenView>), ReadErrors),
+    params(PageQuery),
+    responses((status = 200, body = TokenPage), ReadErrors),
     security(("bearer" = []), ("session" = []))
 )]
 #[tracing::instrument(skip_all)]
 pub async fn list_tokens(
     State(state): State<AppState>,
     principal: Principal,
-) -> Result<Json<Vec<TokenView>>, ApiError> {
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<TokenPage>, ApiError> {
     principal.require(Role::Admin)?;
-    let tokens = state.store.list_api_tokens(principal.tenant_id).await?;
-    Ok(Json(tokens.into_iter().map(Into::into).collect()))
+    let tokens = state
+        .store
+        .list_api_tokens(principal.tenant_id, page.cursor.as_deref(), page.limit()?)
+        .await?;
+    Ok(Json(TokenPage {
+        items: tokens.items.into_iter().map(Into::into).collect(),
+        next_cursor: tokens.next_cursor,
+    }))
 }
 
 /// Creates an API token acting for the caller (admins).

@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, check_limit};
 use crate::openapi::{ReadErrors, WriteErrors};
 
 /// A vehicle.
@@ -215,13 +215,7 @@ pub async fn list_vehicles(
         })?,
         None => VehicleSort::default(),
     };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest {
-            field: Some("limit".into()),
-            message: "limit must be 1 to 500".into(),
-        });
-    }
+    let limit = check_limit(query.limit)?;
     let filter = VehicleFilter {
         status: query.status,
         make: query.make,

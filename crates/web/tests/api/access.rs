@@ -211,13 +211,32 @@ async fn admins_manage_members_but_only_owners_make_owners() {
             None
         );
 
+        // Members come a page at a time, by e-mail.
+        let (_, page) = app
+            .call(&admin, Method::GET, "/api/v1/members?limit=1", None)
+            .await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 1);
+        assert_eq!(page["items"][0]["user"]["email"], "admin@acme.example");
+        let cursor = page["next_cursor"].as_str().unwrap();
+        let (_, page) = app
+            .call(
+                &admin,
+                Method::GET,
+                &format!("/api/v1/members?limit=1&cursor={cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(page["items"][0]["user"]["email"], "owner@acme.example");
+        assert!(page["next_cursor"].is_null());
+
         // The last owner cannot leave.
         let owner_id = app
             .db
             .store
-            .list_members(tenant.id)
+            .list_members(tenant.id, None, 500)
             .await
             .unwrap()
+            .items
             .into_iter()
             .find(|(_, r)| *r == Role::Owner)
             .unwrap()
@@ -388,9 +407,25 @@ async fn instance_administrators_create_tenants_and_users() {
             (Some("new-fleet"), Some("owner"))
         );
 
-        let (_, tenants) = app
-            .call(&caller, Method::GET, "/api/v1/instance/tenants", None)
+        let (_, first) = app
+            .call(
+                &caller,
+                Method::GET,
+                "/api/v1/instance/tenants?limit=1",
+                None,
+            )
             .await;
-        assert_eq!(tenants.as_array().unwrap().len(), 2);
+        assert_eq!(first["items"][0]["slug"], "home");
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let (_, second) = app
+            .call(
+                &caller,
+                Method::GET,
+                &format!("/api/v1/instance/tenants?limit=1&cursor={cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(second["items"][0]["slug"], "new-fleet");
+        assert!(second["next_cursor"].is_null());
     }
 }

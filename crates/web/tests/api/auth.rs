@@ -161,7 +161,7 @@ async fn api_tokens_are_shown_once_capped_and_revocable() {
         assert_eq!(status, StatusCode::OK);
         let listed = serde_json::to_string(&list).unwrap();
         assert!(!listed.contains(&secret), "the secret is never listed");
-        assert!(list[0]["expires_at"].is_string());
+        assert!(list["items"][0]["expires_at"].is_string());
 
         let (status, problem) = app
             .call(
