@@ -125,11 +125,16 @@ pub struct VehicleDraft {
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A vehicle's fields after every rule has been applied: what the store writes.
-#[derive(Debug, Clone, PartialEq)]
+/// A vehicle's fields after every rule has been applied: what the store
+/// writes, and (flattened) what the API shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VehicleSpec {
+    /// Name or unit label shown everywhere.
     pub name: String,
     pub unit_number: Option<String>,
+    /// Upper case, 17 characters.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub vin: Option<Vin>,
     /// Set when the VIN's check digit does not match; the VIN is kept.
     pub vin_warning: Option<String>,
@@ -145,6 +150,8 @@ pub struct VehicleSpec {
     pub status: VehicleStatus,
     /// Trimmed, deduplicated, in the order given.
     pub tags: Vec<String>,
+    /// Free-form JSON object (at most 64 keys, 8 KiB).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
 }
 

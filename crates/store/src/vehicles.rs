@@ -18,27 +18,13 @@ use crate::error::ResultExt;
 use crate::page::{Page, decode_cursor, page_limit};
 use crate::{AuditContext, BackendKind, Mode, Store, StoreError, on_tx};
 
-/// A stored vehicle.
+/// A stored vehicle: its validated fields plus identity and timestamps.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Vehicle {
     pub id: VehicleId,
     pub tenant_id: TenantId,
-    pub name: String,
-    pub unit_number: Option<String>,
-    pub vin: Option<Vin>,
-    pub vin_warning: Option<String>,
-    pub plate: Option<String>,
-    pub year: Option<i32>,
-    pub make: Option<String>,
-    pub model: Option<String>,
-    pub trim: Option<String>,
-    pub vehicle_type: VehicleType,
-    pub fuel_types: Vec<FuelType>,
-    pub odometer_unit: OdometerUnit,
-    pub in_service_date: Option<Date>,
-    pub status: VehicleStatus,
-    pub tags: Vec<String>,
-    pub custom_fields: Map<String, Value>,
+    #[serde(flatten)]
+    pub spec: VehicleSpec,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -75,9 +61,7 @@ const COLUMNS: &str = "id, tenant_id, name, unit_number, vin, vin_warning, plate
 impl TryFrom<VehicleRow> for Vehicle {
     type Error = StoreError;
     fn try_from(r: VehicleRow) -> Result<Self, StoreError> {
-        Ok(Vehicle {
-            id: r.id.into(),
-            tenant_id: r.tenant_id.into(),
+        let spec = VehicleSpec {
             name: r.name,
             unit_number: r.unit_number,
             vin: r
@@ -97,10 +81,38 @@ impl TryFrom<VehicleRow> for Vehicle {
             status: VehicleStatus::from_str(&r.status).map_err(StoreError::Corrupt)?,
             tags: r.tags.0,
             custom_fields: r.custom_fields.0,
+        };
+        Ok(Vehicle {
+            id: r.id.into(),
+            tenant_id: r.tenant_id.into(),
+            spec,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
     }
+}
+
+/// Binds a spec's 16 columns, in `INSERT`/`UPDATE` column order, onto a query.
+macro_rules! bind_spec {
+    ($query:expr, $spec:expr) => {
+        $query
+            .bind(&$spec.name)
+            .bind($spec.unit_number.as_deref())
+            .bind($spec.vin.as_ref().map(Vin::as_str))
+            .bind($spec.vin_warning.as_deref())
+            .bind($spec.plate.as_deref())
+            .bind($spec.year)
+            .bind($spec.make.as_deref())
+            .bind($spec.model.as_deref())
+            .bind($spec.trim.as_deref())
+            .bind($spec.vehicle_type.as_str())
+            .bind(Json(&$spec.fuel_types))
+            .bind($spec.odometer_unit.as_str())
+            .bind($spec.in_service_date)
+            .bind($spec.status.as_str())
+            .bind(Json(&$spec.tags))
+            .bind(Json(&$spec.custom_fields))
+    };
 }
 
 impl Vehicle {
@@ -203,7 +215,7 @@ impl Store {
         let id = VehicleId::new();
         let now = OffsetDateTime::now_utc();
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        let row: VehicleRow = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let row: VehicleRow = on_tx!(&mut tx, |c| bind_spec!(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO vehicles (tenant_id, id, name, unit_number, vin, vin_warning, plate, year, make, model,
                  trim, vehicle_type, fuel_types, odometer_unit, in_service_date, status, tags, custom_fields,
                  created_at, updated_at)
@@ -211,23 +223,7 @@ impl Store {
              RETURNING {COLUMNS}"
         )))
         .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(&spec.name)
-        .bind(spec.unit_number.as_deref())
-        .bind(spec.vin.as_ref().map(Vin::as_str))
-        .bind(spec.vin_warning.as_deref())
-        .bind(spec.plate.as_deref())
-        .bind(spec.year)
-        .bind(spec.make.as_deref())
-        .bind(spec.model.as_deref())
-        .bind(spec.trim.as_deref())
-        .bind(spec.vehicle_type.as_str())
-        .bind(Json(&spec.fuel_types))
-        .bind(spec.odometer_unit.as_str())
-        .bind(spec.in_service_date)
-        .bind(spec.status.as_str())
-        .bind(Json(&spec.tags))
-        .bind(Json(&spec.custom_fields))
+        .bind(id.as_uuid()), spec)
         .bind(now)
         .fetch_one(c)
         .await)
@@ -291,7 +287,7 @@ impl Store {
         .await)
         .ctx("loading a vehicle to update")?;
         let before = Vehicle::try_from(before.ok_or(StoreError::NotFound)?)?;
-        let row: VehicleRow = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let row: VehicleRow = on_tx!(&mut tx, |c| bind_spec!(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE vehicles SET name = $3, unit_number = $4, vin = $5, vin_warning = $6, plate = $7, year = $8,
                  make = $9, model = $10, trim = $11, vehicle_type = $12, fuel_types = $13, odometer_unit = $14,
                  in_service_date = $15, status = $16, tags = $17, custom_fields = $18, updated_at = $19
@@ -299,23 +295,7 @@ impl Store {
              RETURNING {COLUMNS}"
         )))
         .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(&spec.name)
-        .bind(spec.unit_number.as_deref())
-        .bind(spec.vin.as_ref().map(Vin::as_str))
-        .bind(spec.vin_warning.as_deref())
-        .bind(spec.plate.as_deref())
-        .bind(spec.year)
-        .bind(spec.make.as_deref())
-        .bind(spec.model.as_deref())
-        .bind(spec.trim.as_deref())
-        .bind(spec.vehicle_type.as_str())
-        .bind(Json(&spec.fuel_types))
-        .bind(spec.odometer_unit.as_str())
-        .bind(spec.in_service_date)
-        .bind(spec.status.as_str())
-        .bind(Json(&spec.tags))
-        .bind(Json(&spec.custom_fields))
+        .bind(id.as_uuid()), spec)
         .bind(OffsetDateTime::now_utc())
         .fetch_one(c)
         .await)
@@ -460,8 +440,8 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(items, limit, |v| {
             let k = match key {
-                Some("name") => Some(Value::String(v.name.clone())),
-                Some(_) => Some(Value::from(v.year.unwrap_or(0))),
+                Some("name") => Some(Value::String(v.spec.name.clone())),
+                Some(_) => Some(Value::from(v.spec.year.unwrap_or(0))),
                 None => None,
             };
             VehicleCursor {

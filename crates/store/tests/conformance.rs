@@ -167,7 +167,7 @@ async fn vehicles_crud_vin_uniqueness_and_audit() {
             )
             .await
             .unwrap();
-        assert_eq!(updated.name, "Truck One");
+        assert_eq!(updated.spec.name, "Truck One");
         assert!(updated.updated_at >= v.updated_at);
 
         s.delete_vehicle(t.id, v.id, &ctx()).await.unwrap();
@@ -273,7 +273,7 @@ async fn a_tenant_never_sees_another_tenants_vehicles() {
             db.kind
         );
         // A's vehicle is untouched.
-        assert_eq!(s.vehicle(a.id, va.id).await.unwrap().name, "A's car");
+        assert_eq!(s.vehicle(a.id, va.id).await.unwrap().spec.name, "A's car");
     }
 }
 
@@ -392,7 +392,7 @@ async fn keyset_pagination_visits_every_vehicle_once_in_order() {
             assert_eq!(ids.len(), 23, "{:?} {sort_name}: duplicates", db.kind);
             let keys: Vec<(String, i32, VehicleId)> = seen
                 .iter()
-                .map(|v| (v.name.clone(), v.year.unwrap_or(0), v.id))
+                .map(|v| (v.spec.name.clone(), v.spec.year.unwrap_or(0), v.id))
                 .collect();
             let ordered = keys.windows(2).all(|w| match sort {
                 VehicleSort::Name => (&w[0].0, w[0].2) < (&w[1].0, w[1].2),
@@ -453,7 +453,7 @@ async fn vehicle_filters() {
                 .unwrap()
                 .items
                 .into_iter()
-                .map(|v| v.name)
+                .map(|v| v.spec.name)
                 .collect();
             names.sort();
             names

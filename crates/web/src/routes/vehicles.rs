@@ -22,31 +22,13 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, check_limit};
 use crate::openapi::{ReadErrors, WriteErrors};
 
-/// A vehicle.
+/// A vehicle: its fields, identity and timestamps.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VehicleView {
     pub id: VehicleId,
     pub tenant_id: TenantId,
-    /// Name or unit label shown everywhere.
-    pub name: String,
-    pub unit_number: Option<String>,
-    /// Upper case, 17 characters.
-    pub vin: Option<String>,
-    /// Set when the VIN's check digit does not match (kept, not rejected).
-    pub vin_warning: Option<String>,
-    pub plate: Option<String>,
-    pub year: Option<i32>,
-    pub make: Option<String>,
-    pub model: Option<String>,
-    pub trim: Option<String>,
-    pub vehicle_type: VehicleType,
-    pub fuel_types: Vec<FuelType>,
-    pub odometer_unit: OdometerUnit,
-    pub in_service_date: Option<Date>,
-    pub status: VehicleStatus,
-    pub tags: Vec<String>,
-    #[schema(value_type = Object)]
-    pub custom_fields: Map<String, Value>,
+    #[serde(flatten)]
+    pub spec: VehicleSpec,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -58,22 +40,7 @@ impl From<Vehicle> for VehicleView {
         Self {
             id: v.id,
             tenant_id: v.tenant_id,
-            name: v.name,
-            unit_number: v.unit_number,
-            vin: v.vin.map(String::from),
-            vin_warning: v.vin_warning,
-            plate: v.plate,
-            year: v.year,
-            make: v.make,
-            model: v.model,
-            trim: v.trim,
-            vehicle_type: v.vehicle_type,
-            fuel_types: v.fuel_types,
-            odometer_unit: v.odometer_unit,
-            in_service_date: v.in_service_date,
-            status: v.status,
-            tags: v.tags,
-            custom_fields: v.custom_fields,
+            spec: v.spec,
             created_at: v.created_at,
             updated_at: v.updated_at,
         }
@@ -329,22 +296,23 @@ pub async fn update_vehicle(
     principal.require(Role::Manager)?;
     let id = parse_id(&id)?;
     let current = state.store.vehicle(principal.tenant_id, id).await?;
+    let c = current.spec;
     let draft = VehicleDraft {
-        name: patch.name.unwrap_or(current.name),
-        unit_number: patch.unit_number.unwrap_or(current.unit_number),
-        vin: patch.vin.unwrap_or(current.vin.map(String::from)),
-        plate: patch.plate.unwrap_or(current.plate),
-        year: patch.year.unwrap_or(current.year),
-        make: patch.make.unwrap_or(current.make),
-        model: patch.model.unwrap_or(current.model),
-        trim: patch.trim.unwrap_or(current.trim),
-        vehicle_type: patch.vehicle_type.unwrap_or(current.vehicle_type),
-        fuel_types: patch.fuel_types.unwrap_or(current.fuel_types),
-        odometer_unit: patch.odometer_unit.unwrap_or(current.odometer_unit),
-        in_service_date: patch.in_service_date.unwrap_or(current.in_service_date),
-        status: patch.status.unwrap_or(current.status),
-        tags: patch.tags.unwrap_or(current.tags),
-        custom_fields: patch.custom_fields.unwrap_or(current.custom_fields),
+        name: patch.name.unwrap_or(c.name),
+        unit_number: patch.unit_number.unwrap_or(c.unit_number),
+        vin: patch.vin.unwrap_or(c.vin.map(String::from)),
+        plate: patch.plate.unwrap_or(c.plate),
+        year: patch.year.unwrap_or(c.year),
+        make: patch.make.unwrap_or(c.make),
+        model: patch.model.unwrap_or(c.model),
+        trim: patch.trim.unwrap_or(c.trim),
+        vehicle_type: patch.vehicle_type.unwrap_or(c.vehicle_type),
+        fuel_types: patch.fuel_types.unwrap_or(c.fuel_types),
+        odometer_unit: patch.odometer_unit.unwrap_or(c.odometer_unit),
+        in_service_date: patch.in_service_date.unwrap_or(c.in_service_date),
+        status: patch.status.unwrap_or(c.status),
+        tags: patch.tags.unwrap_or(c.tags),
+        custom_fields: patch.custom_fields.unwrap_or(c.custom_fields),
     };
     let spec = VehicleSpec::validate(draft, current_year())?;
     let vehicle = state
