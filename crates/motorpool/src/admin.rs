@@ -8,7 +8,7 @@ use anyhow::{Context, anyhow, bail};
 use clap::Subcommand;
 use domain::credentials::{Password, SecretToken, TokenKind, hash_password};
 use domain::tenancy::{Email, Role, Slug, TenantKind, parse_display_text};
-use store::{AuditContext, ConnectOptions, NewApiToken, NewUser, Store, StoreError, Tenant};
+use store::{AuditContext, NewApiToken, NewUser, Store, StoreError, Tenant};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -125,15 +125,7 @@ async fn user_by_email(store: &Store, email: &str) -> anyhow::Result<store::User
 
 /// Runs an admin command against the configured database (migrated first on SQLite).
 pub async fn run(common: &crate::config::Common, command: AdminCommand) -> anyhow::Result<()> {
-    let store = Store::connect(
-        common.database_url.expose(),
-        &ConnectOptions {
-            max_connections: 2,
-            ..Default::default()
-        },
-    )
-    .await
-    .with_context(|| format!("opening {}", common.database_url))?;
+    let store = crate::serve::connect_for_command(&common.database_url).await?;
     if store.kind() == store::BackendKind::Sqlite {
         store.migrate().await?;
     }

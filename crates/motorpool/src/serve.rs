@@ -8,7 +8,7 @@ use store::{BackendKind, ConnectOptions, Store};
 use tokio::sync::watch;
 use web::{AppState, Application, Metrics, MetricsSource, WebSettings};
 
-use crate::config::{Common, ServeSettings, load_or_create_secret_key};
+use crate::config::{Common, DatabaseUrl, ServeSettings, load_or_create_secret_key};
 
 /// How often the housekeeping job runs.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(15 * 60);
@@ -45,15 +45,7 @@ async fn open_store(common: &Common, settings: &ServeSettings) -> anyhow::Result
         }
         BackendKind::Postgres => {
             if let Some(owner_url) = &settings.migrate_database_url {
-                let owner = Store::connect(
-                    owner_url.expose(),
-                    &ConnectOptions {
-                        max_connections: 2,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .with_context(|| format!("opening {owner_url} to migrate"))?;
+                let owner = connect_for_command(owner_url).await?;
                 owner
                     .migrate()
                     .await
@@ -169,20 +161,23 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
+/// Opens a small pool for a one-shot command (migrate, admin).
+pub async fn connect_for_command(url: &DatabaseUrl) -> anyhow::Result<Store> {
+    let options = ConnectOptions {
+        max_connections: 2,
+        ..Default::default()
+    };
+    Store::connect(url.expose(), &options)
+        .await
+        .with_context(|| format!("opening {url}"))
+}
+
 pub async fn migrate(
     common: &Common,
     app_role: Option<&str>,
     app_password_env: Option<&str>,
 ) -> anyhow::Result<()> {
-    let store = Store::connect(
-        common.database_url.expose(),
-        &ConnectOptions {
-            max_connections: 2,
-            ..Default::default()
-        },
-    )
-    .await
-    .with_context(|| format!("opening {}", common.database_url))?;
+    let store = crate::serve::connect_for_command(&common.database_url).await?;
     let report = store.migrate().await.context("migrating")?;
     if report.applied.is_empty() {
         println!(

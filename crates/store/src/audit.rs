@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::error::ResultExt;
 use crate::page::{Page, decode_cursor, page_limit};
-use crate::{Mode, Store, StoreError, Tx, on_tx};
+use crate::{Mode, Store, StoreError, Tx, execute_tx, on_tx};
 
 /// The pseudo-tenant under which instance-level events (a user created by an
 /// instance administrator, say) are recorded.
@@ -116,28 +116,28 @@ pub(crate) async fn record(
     change: Change<'_>,
 ) -> Result<(), StoreError> {
     let (actor_type, actor_id, actor_label) = ctx.actor.parts();
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO audit_log (tenant_id, id, at, actor_type, actor_id, actor_label, action,
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "INSERT INTO audit_log (tenant_id, id, at, actor_type, actor_id, actor_label, action,
              entity_type, entity_id, before, after, ip, user_agent, request_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        )
+        .bind(tenant.as_uuid())
+        .bind(AuditId::new().as_uuid())
+        .bind(OffsetDateTime::now_utc())
+        .bind(actor_type)
+        .bind(actor_id)
+        .bind(&actor_label)
+        .bind(change.action)
+        .bind(change.entity_type)
+        .bind(&change.entity_id)
+        .bind(change.before.as_ref().map(Json))
+        .bind(change.after.as_ref().map(Json))
+        .bind(ctx.ip.as_deref())
+        .bind(ctx.user_agent.as_deref())
+        .bind(ctx.request_id.as_deref())
     )
-    .bind(tenant.as_uuid())
-    .bind(AuditId::new().as_uuid())
-    .bind(OffsetDateTime::now_utc())
-    .bind(actor_type)
-    .bind(actor_id)
-    .bind(&actor_label)
-    .bind(change.action)
-    .bind(change.entity_type)
-    .bind(&change.entity_id)
-    .bind(change.before.as_ref().map(Json))
-    .bind(change.after.as_ref().map(Json))
-    .bind(ctx.ip.as_deref())
-    .bind(ctx.user_agent.as_deref())
-    .bind(ctx.request_id.as_deref())
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))
     .ctx("writing the audit log")?;
     Ok(())
 }

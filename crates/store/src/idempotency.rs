@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use crate::error::ResultExt;
-use crate::{Mode, Store, StoreError, on_tx};
+use crate::{Mode, Store, StoreError, execute_tx, on_tx};
 
 /// A stored response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,18 +48,16 @@ impl Store {
     ) -> Result<IdempotencyClaim, StoreError> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        on_tx!(&mut tx, |c| sqlx::query(
+        execute_tx!(&mut tx, sqlx::query(
             "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND principal = $2 AND key = $3 AND created_at <= $4"
         )
         .bind(tenant.as_uuid())
         .bind(principal)
         .bind(key)
-        .bind(now - ttl_secs)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
+        .bind(now - ttl_secs))
         .ctx("expiring an idempotency key")?;
-        let inserted = on_tx!(&mut tx, |c| sqlx::query(
+        let inserted =
+            execute_tx!(&mut tx, sqlx::query(
             "INSERT INTO idempotency_keys (tenant_id, principal, key, request_hash, created_at)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, principal, key) DO NOTHING"
         )
@@ -67,11 +65,8 @@ impl Store {
         .bind(principal)
         .bind(key)
         .bind(request_hash)
-        .bind(now)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
-        .ctx("claiming an idempotency key")?;
+        .bind(now))
+            .ctx("claiming an idempotency key")?;
         if inserted == 1 {
             tx.commit().await?;
             return Ok(IdempotencyClaim::New);
@@ -115,21 +110,19 @@ impl Store {
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        on_tx!(&mut tx, |c| {
+        execute_tx!(
+            &mut tx,
             sqlx::query(
-            "UPDATE idempotency_keys SET status_code = $4, response_headers = $5, response_body = $6
-             WHERE tenant_id = $1 AND principal = $2 AND key = $3"
+                "UPDATE idempotency_keys SET status_code = $4, response_headers = $5, response_body = $6
+                 WHERE tenant_id = $1 AND principal = $2 AND key = $3"
+            )
+            .bind(tenant.as_uuid())
+            .bind(principal)
+            .bind(key)
+            .bind(i32::from(response.status))
+            .bind(Json(&response.headers))
+            .bind(&response.body)
         )
-        .bind(tenant.as_uuid())
-        .bind(principal)
-        .bind(key)
-        .bind(i32::from(response.status))
-        .bind(Json(&response.headers))
-        .bind(&response.body)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected())
-        })
         .ctx("storing an idempotent response")?;
         tx.commit().await
     }
@@ -143,15 +136,15 @@ impl Store {
         key: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        on_tx!(&mut tx, |c| sqlx::query(
-            "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND principal = $2 AND key = $3"
+        execute_tx!(
+            &mut tx,
+            sqlx::query(
+                "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND principal = $2 AND key = $3"
+            )
+            .bind(tenant.as_uuid())
+            .bind(principal)
+            .bind(key)
         )
-        .bind(tenant.as_uuid())
-        .bind(principal)
-        .bind(key)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("releasing an idempotency key")?;
         tx.commit().await
     }
@@ -164,14 +157,14 @@ impl Store {
         let mut total = 0;
         for tenant in self.list_tenants().await? {
             let mut tx = self.begin(Mode::Write, Some(tenant.id)).await?;
-            total += on_tx!(&mut tx, |c| sqlx::query(
-                "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND created_at <= $2"
+            total += execute_tx!(
+                &mut tx,
+                sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND created_at <= $2"
+                )
+                .bind(tenant.id.as_uuid())
+                .bind(cutoff)
             )
-            .bind(tenant.id.as_uuid())
-            .bind(cutoff)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
             .ctx("purging idempotency keys")?;
             tx.commit().await?;
         }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::audit::{Change, INSTANCE_TENANT, record};
 use crate::error::ResultExt;
 use crate::page::{Page, decode_cursor, page_limit};
-use crate::{AuditContext, Mode, Store, StoreError, on_tx};
+use crate::{AuditContext, Mode, Store, StoreError, execute_tx, on_tx};
 
 /// A tenant: one household, fleet or dealer, and everything it owns.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,25 +245,20 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn delete_tenant(&self, id: TenantId, ctx: &AuditContext) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, Some(id)).await?;
-        let done = on_tx!(&mut tx, |c| sqlx::query(
-            "UPDATE tenants SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL"
+        let done = execute_tx!(
+            &mut tx,
+            sqlx::query("UPDATE tenants SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id.as_uuid())
+                .bind(OffsetDateTime::now_utc())
         )
-        .bind(id.as_uuid())
-        .bind(OffsetDateTime::now_utc())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("deleting a tenant")?;
         if done == 0 {
             return Err(StoreError::NotFound);
         }
-        on_tx!(&mut tx, |c| sqlx::query(
-            "DELETE FROM sessions WHERE tenant_id = $1"
+        execute_tx!(
+            &mut tx,
+            sqlx::query("DELETE FROM sessions WHERE tenant_id = $1").bind(id.as_uuid())
         )
-        .bind(id.as_uuid())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("ending the tenant's sessions")?;
         record(
             &mut tx,
@@ -379,25 +374,20 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, Some(INSTANCE_TENANT)).await?;
-        let done = on_tx!(&mut tx, |c| sqlx::query(
-            "UPDATE users SET password_hash = $2 WHERE id = $1"
+        let done = execute_tx!(
+            &mut tx,
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(password_hash)
         )
-        .bind(id.as_uuid())
-        .bind(password_hash)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("setting a password")?;
         if done == 0 {
             return Err(StoreError::NotFound);
         }
-        on_tx!(&mut tx, |c| sqlx::query(
-            "DELETE FROM sessions WHERE user_id = $1"
+        execute_tx!(
+            &mut tx,
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.as_uuid())
         )
-        .bind(id.as_uuid())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("ending a user's sessions")?;
         record(
             &mut tx,
@@ -592,17 +582,14 @@ impl Store {
         .fetch_optional(c)
         .await)
         .ctx("loading a membership")?;
-        on_tx!(&mut tx, |c| sqlx::query(
+        execute_tx!(&mut tx, sqlx::query(
             "INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role"
         )
         .bind(tenant.as_uuid())
         .bind(user.as_uuid())
         .bind(role.as_str())
-        .bind(OffsetDateTime::now_utc())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
+        .bind(OffsetDateTime::now_utc()))
         .ctx("saving a membership")?;
         ensure_an_owner_remains(&mut tx, tenant, before.as_deref()).await?;
         record(
@@ -647,14 +634,12 @@ impl Store {
             return Err(StoreError::NotFound);
         };
         ensure_an_owner_remains(&mut tx, tenant, Some(&before)).await?;
-        on_tx!(&mut tx, |c| sqlx::query(
-            "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2"
+        execute_tx!(
+            &mut tx,
+            sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2")
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
         )
-        .bind(tenant.as_uuid())
-        .bind(user.as_uuid())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("ending the member's sessions")?;
         record(
             &mut tx,

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::ResultExt;
-use crate::{BackendKind, Mode, Store, StoreError, on_tx};
+use crate::{BackendKind, Mode, Store, StoreError, execute_tx, on_tx};
 
 /// A job to enqueue.
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ impl Store {
     /// Enqueues a job; returns `false` when its dedup key already exists.
     pub async fn enqueue_job(&self, job: &NewJob) -> Result<bool, StoreError> {
         let mut tx = self.begin(Mode::Write, None).await?;
-        let n = on_tx!(&mut tx, |c| sqlx::query(
+        let n = execute_tx!(&mut tx, sqlx::query(
             "INSERT INTO jobs (id, kind, payload, state, max_attempts, run_at, dedup_key, created_at)
              VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING"
         )
@@ -56,10 +56,7 @@ impl Store {
         .bind(job.max_attempts)
         .bind(job.run_at_ms)
         .bind(job.dedup_key.as_deref())
-        .bind(now_ms())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
+        .bind(now_ms()))
         .ctx("enqueueing a job")?;
         tx.commit().await?;
         Ok(n == 1)
@@ -97,16 +94,16 @@ impl Store {
     /// Marks a leased job done. `false` if the lease was lost meanwhile.
     pub async fn complete_job(&self, id: Uuid, worker: &str) -> Result<bool, StoreError> {
         let mut tx = self.begin(Mode::Write, None).await?;
-        let n = on_tx!(&mut tx, |c| sqlx::query(
-            "UPDATE jobs SET state = 'succeeded', finished_at = $3, lease_until = NULL
+        let n = execute_tx!(
+            &mut tx,
+            sqlx::query(
+                "UPDATE jobs SET state = 'succeeded', finished_at = $3, lease_until = NULL
              WHERE id = $1 AND locked_by = $2 AND state = 'running'"
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(now_ms())
         )
-        .bind(id)
-        .bind(worker)
-        .bind(now_ms())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("completing a job")?;
         tx.commit().await?;
         Ok(n == 1)
@@ -122,20 +119,20 @@ impl Store {
         retry_at_ms: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, None).await?;
-        on_tx!(&mut tx, |c| sqlx::query(
-            "UPDATE jobs SET state = CASE WHEN $4 IS NULL THEN 'dead' ELSE 'queued' END,
+        execute_tx!(
+            &mut tx,
+            sqlx::query(
+                "UPDATE jobs SET state = CASE WHEN $4 IS NULL THEN 'dead' ELSE 'queued' END,
                  run_at = COALESCE($4, run_at), last_error = $3, lease_until = NULL,
                  finished_at = CASE WHEN $4 IS NULL THEN $5 ELSE NULL END
              WHERE id = $1 AND locked_by = $2 AND state = 'running'"
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(error)
+            .bind(retry_at_ms)
+            .bind(now_ms())
         )
-        .bind(id)
-        .bind(worker)
-        .bind(error)
-        .bind(retry_at_ms)
-        .bind(now_ms())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("failing a job")?;
         tx.commit().await
     }
@@ -167,13 +164,11 @@ impl Store {
     /// Deletes succeeded jobs finished before `before_ms`; dead ones are kept.
     pub async fn purge_finished_jobs(&self, before_ms: i64) -> Result<u64, StoreError> {
         let mut tx = self.begin(Mode::Write, None).await?;
-        let n = on_tx!(&mut tx, |c| sqlx::query(
-            "DELETE FROM jobs WHERE state = 'succeeded' AND finished_at < $1"
+        let n = execute_tx!(
+            &mut tx,
+            sqlx::query("DELETE FROM jobs WHERE state = 'succeeded' AND finished_at < $1")
+                .bind(before_ms)
         )
-        .bind(before_ms)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("purging finished jobs")?;
         tx.commit().await?;
         Ok(n)

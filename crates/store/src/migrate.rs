@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::ResultExt;
-use crate::{Backend, Mode, Store, StoreError, on_tx};
+use crate::{Backend, Mode, Store, StoreError, execute_tx, on_tx};
 
 struct Migration {
     version: i64,
@@ -193,11 +193,7 @@ impl Store {
 
     async fn apply_pending(&self) -> Result<MigrationReport, StoreError> {
         let mut tx = self.begin(Mode::Write, None).await?;
-        on_tx!(&mut tx, |c| sqlx::query(CREATE_TABLE)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .ctx("creating the migrations table")?;
+        execute_tx!(&mut tx, sqlx::query(CREATE_TABLE)).ctx("creating the migrations table")?;
         tx.commit().await?;
 
         let mut applied = Vec::new();
@@ -228,21 +224,14 @@ impl Store {
             let now = OffsetDateTime::now_utc()
                 .format(&Rfc3339)
                 .unwrap_or_default();
-            on_tx!(&mut tx, |c| sqlx::raw_sql(migration.sql)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))
-            .ctx("applying a migration")?;
-            on_tx!(&mut tx, |c| sqlx::query(
+            execute_tx!(&mut tx, sqlx::raw_sql(migration.sql)).ctx("applying a migration")?;
+            execute_tx!(&mut tx, sqlx::query(
                 "INSERT INTO schema_migrations (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)"
             )
             .bind(migration.version)
             .bind(migration.description)
             .bind(&sum)
-            .bind(&now)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
+            .bind(&now))
             .ctx("recording a migration")?;
             tx.commit().await?;
             applied.push(migration.version);

@@ -18,7 +18,7 @@ use crate::audit::{Change, record};
 use crate::error::ResultExt;
 use crate::identity::User;
 use crate::page::{Page, decode_cursor, page_limit};
-use crate::{AuditContext, Mode, Store, StoreError, on_tx};
+use crate::{AuditContext, Mode, Store, StoreError, execute_tx, on_tx};
 
 /// A browser session.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,7 +160,7 @@ impl Store {
             expires_at: now.unix_timestamp() + lifetime_secs,
         };
         let mut tx = self.begin(Mode::Write, None).await?;
-        on_tx!(&mut tx, |c| sqlx::query(
+        execute_tx!(&mut tx, sqlx::query(
             "INSERT INTO sessions (id, token_hash, user_id, tenant_id, csrf_token, created_at, expires_at,
                                    last_seen_at, ip, user_agent)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -174,10 +174,7 @@ impl Store {
         .bind(session.expires_at)
         .bind(now.unix_timestamp())
         .bind(ip)
-        .bind(user_agent)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
+        .bind(user_agent))
         .ctx("creating a session")?;
         tx.commit().await?;
         Ok(session)
@@ -281,23 +278,19 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, None).await?;
         match kind {
-            CredentialKind::Session { id, .. } => on_tx!(&mut tx, |c| sqlx::query(
-                "UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id = $1"
-            )
-            .bind(id)
-            .bind(now)
-            .bind(now + lifetime)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())),
-            CredentialKind::Token { id, .. } => on_tx!(&mut tx, |c| sqlx::query(
-                "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1"
-            )
-            .bind(id.as_uuid())
-            .bind(now)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())),
+            CredentialKind::Session { id, .. } => execute_tx!(
+                &mut tx,
+                sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .bind(now + lifetime)
+            ),
+            CredentialKind::Token { id, .. } => execute_tx!(
+                &mut tx,
+                sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+                    .bind(id.as_uuid())
+                    .bind(now)
+            ),
         }
         .ctx("recording a credential's use")?;
         tx.commit().await
@@ -310,14 +303,12 @@ impl Store {
         tenant: TenantId,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, None).await?;
-        on_tx!(&mut tx, |c| sqlx::query(
-            "UPDATE sessions SET tenant_id = $2 WHERE id = $1"
+        execute_tx!(
+            &mut tx,
+            sqlx::query("UPDATE sessions SET tenant_id = $2 WHERE id = $1")
+                .bind(session)
+                .bind(tenant.as_uuid())
         )
-        .bind(session)
-        .bind(tenant.as_uuid())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("switching a session's tenant")?;
         tx.commit().await
     }
@@ -325,13 +316,10 @@ impl Store {
     /// Ends a session (logout).
     pub async fn delete_session(&self, session: Uuid) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, None).await?;
-        on_tx!(&mut tx, |c| sqlx::query(
-            "DELETE FROM sessions WHERE id = $1"
+        execute_tx!(
+            &mut tx,
+            sqlx::query("DELETE FROM sessions WHERE id = $1").bind(session)
         )
-        .bind(session)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("deleting a session")?;
         tx.commit().await
     }
@@ -340,13 +328,10 @@ impl Store {
     pub async fn purge_expired_sessions(&self) -> Result<u64, StoreError> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let mut tx = self.begin(Mode::Write, None).await?;
-        let n = on_tx!(&mut tx, |c| sqlx::query(
-            "DELETE FROM sessions WHERE expires_at <= $1"
+        let n = execute_tx!(
+            &mut tx,
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now)
         )
-        .bind(now)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("purging expired sessions")?;
         tx.commit().await?;
         Ok(n)
@@ -430,15 +415,12 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        let n = on_tx!(&mut tx, |c| sqlx::query(
+        let n = execute_tx!(&mut tx, sqlx::query(
             "UPDATE api_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"
         )
         .bind(tenant.as_uuid())
         .bind(id.as_uuid())
-        .bind(OffsetDateTime::now_utc())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
+        .bind(OffsetDateTime::now_utc()))
         .ctx("revoking an API token")?;
         if n == 0 {
             return Err(StoreError::NotFound);
@@ -497,20 +479,20 @@ impl Store {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let mut tx = self.begin(Mode::Write, None).await?;
         for key in keys {
-            on_tx!(&mut tx, |c| sqlx::query(
-                "INSERT INTO login_throttle (key, window_start, failures) VALUES ($1, $2, 1)
+            execute_tx!(
+                &mut tx,
+                sqlx::query(
+                    "INSERT INTO login_throttle (key, window_start, failures) VALUES ($1, $2, 1)
                  ON CONFLICT (key) DO UPDATE SET
                      failures = CASE WHEN login_throttle.window_start + $3 <= $2 THEN 1
                                      ELSE login_throttle.failures + 1 END,
                      window_start = CASE WHEN login_throttle.window_start + $3 <= $2 THEN $2
                                          ELSE login_throttle.window_start END"
+                )
+                .bind(*key)
+                .bind(now)
+                .bind(window_secs)
             )
-            .bind(*key)
-            .bind(now)
-            .bind(window_secs)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
             .ctx("counting a login failure")?;
         }
         tx.commit().await
@@ -519,13 +501,10 @@ impl Store {
     /// Clears a key after a success.
     pub async fn throttle_reset(&self, key: &str) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, None).await?;
-        on_tx!(&mut tx, |c| sqlx::query(
-            "DELETE FROM login_throttle WHERE key = $1"
+        execute_tx!(
+            &mut tx,
+            sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key)
         )
-        .bind(key)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("clearing the login throttle")?;
         tx.commit().await
     }
@@ -534,14 +513,12 @@ impl Store {
     pub async fn purge_throttle(&self, window_secs: i64) -> Result<u64, StoreError> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let mut tx = self.begin(Mode::Write, None).await?;
-        let n = on_tx!(&mut tx, |c| sqlx::query(
-            "DELETE FROM login_throttle WHERE window_start + $2 <= $1"
+        let n = execute_tx!(
+            &mut tx,
+            sqlx::query("DELETE FROM login_throttle WHERE window_start + $2 <= $1")
+                .bind(now)
+                .bind(window_secs)
         )
-        .bind(now)
-        .bind(window_secs)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
         .ctx("purging the login throttle")?;
         tx.commit().await?;
         Ok(n)

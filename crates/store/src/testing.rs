@@ -163,13 +163,8 @@ impl TestDatabase {
         .await
         .expect("connect as owner");
         let mut tx = owner.begin(crate::Mode::Write, None).await.expect("begin");
-        crate::on_tx!(&mut tx, |c| sqlx::raw_sql(sqlx::AssertSqlSafe(
-            sql.to_string()
-        ))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
-        .expect("owner SQL");
+        crate::execute_tx!(&mut tx, sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())))
+            .expect("owner SQL");
         tx.commit().await.expect("commit");
         owner.close().await;
     }

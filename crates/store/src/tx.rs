@@ -42,6 +42,19 @@ macro_rules! on_tx {
     };
 }
 
+/// Executes a statement with [`on_tx!`] and returns the number of rows it
+/// affected (the backends' result types differ; the count does not).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! execute_tx {
+    ($tx:expr, $query:expr) => {
+        $crate::on_tx!($tx, |conn| $query
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected()))
+    };
+}
+
 impl Store {
     /// Opens a transaction. With a tenant, PostgreSQL's row-level security is
     /// pointed at that tenant for this transaction only (`set_config(…, true)`),

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
 use crate::page::{Page, decode_cursor, page_limit};
-use crate::{AuditContext, BackendKind, Mode, Store, StoreError, on_tx};
+use crate::{AuditContext, BackendKind, Mode, Store, StoreError, execute_tx, on_tx};
 
 /// A stored vehicle: its validated fields plus identity and timestamps.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -328,15 +328,12 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        let n = on_tx!(&mut tx, |c| sqlx::query(
+        let n = execute_tx!(&mut tx, sqlx::query(
             "UPDATE vehicles SET deleted_at = $3 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
         )
         .bind(tenant.as_uuid())
         .bind(id.as_uuid())
-        .bind(OffsetDateTime::now_utc())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
+        .bind(OffsetDateTime::now_utc()))
         .ctx("deleting a vehicle")?;
         if n == 0 {
             return Err(StoreError::NotFound);
