@@ -12,5 +12,7 @@ pub mod tenancy;
 pub mod validation;
 pub mod vehicle;
 pub mod vin;
+pub mod vin_decode;
+pub mod wmi;
 
 pub use validation::{FieldError, ValidationErrors};

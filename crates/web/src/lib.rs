@@ -111,6 +111,7 @@ pub fn router(state: AppState) -> Router {
             routes::tokens::create_token
         ))
         .routes(routes!(routes::tokens::revoke_token))
+        .routes(routes!(routes::vin::decode_vin))
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(
             routes::instance::list_tenants,

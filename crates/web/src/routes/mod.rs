@@ -8,3 +8,4 @@ pub mod system;
 pub mod tenant;
 pub mod tokens;
 pub mod vehicles;
+pub mod vin;

@@ -10,6 +10,8 @@ use domain::tenancy::Role;
 use domain::vehicle::{
     FuelType, OdometerUnit, VehicleDraft, VehicleSpec, VehicleStatus, VehicleType,
 };
+use domain::vin::Vin;
+use domain::vin_decode::decode;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use store::{Vehicle, VehicleFilter, VehicleSort};
@@ -55,7 +57,9 @@ pub struct VehiclePage {
     pub next_cursor: Option<String>,
 }
 
-/// A new vehicle. Only `name` is required.
+/// A new vehicle. Only `name` is required. With a VIN, an absent `make` is
+/// filled from the manufacturer code and an absent `year` from the model-year
+/// code when the VIN alone settles it (see `GET /api/v1/vin/{vin}`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VehicleCreate {
@@ -222,13 +226,24 @@ pub async fn create_vehicle(
         UnitSystem::Imperial => OdometerUnit::Miles,
         UnitSystem::Metric => OdometerUnit::Kilometres,
     };
+    // A VIN fills in what it settles: the make when the maker is known, the
+    // model year when the VIN alone decides it.
+    let decoded = body
+        .vin
+        .as_deref()
+        .and_then(|v| Vin::parse(v).ok())
+        .map(|v| decode(&v, current_year()));
     let draft = VehicleDraft {
         name: body.name,
         unit_number: body.unit_number,
         vin: body.vin,
         plate: body.plate,
-        year: body.year,
-        make: body.make,
+        year: body
+            .year
+            .or_else(|| decoded.as_ref().and_then(|d| d.model_year.year)),
+        make: body
+            .make
+            .or_else(|| decoded.as_ref().and_then(|d| d.make.clone())),
         model: body.model,
         trim: body.trim,
         vehicle_type: body.vehicle_type.unwrap_or(VehicleType::Car),

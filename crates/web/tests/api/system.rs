@@ -141,6 +141,7 @@ async fn the_openapi_document_describes_every_route() {
         ("post", "/api/v1/tokens"),
         ("delete", "/api/v1/tokens/{id}"),
         ("get", "/api/v1/audit"),
+        ("get", "/api/v1/vin/{vin}"),
         ("get", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/users"),
@@ -189,7 +190,8 @@ async fn the_openapi_document_describes_every_route() {
     for (method, path) in expected {
         let concrete = path
             .replace("{id}", "01890000-0000-7000-8000-000000000000")
-            .replace("{user_id}", "01890000-0000-7000-8000-000000000000");
+            .replace("{user_id}", "01890000-0000-7000-8000-000000000000")
+            .replace("{vin}", "1FUJGLDR3HLHG7532");
         let response = app
             .http
             .request(

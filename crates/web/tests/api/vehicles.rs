@@ -176,3 +176,57 @@ async fn list_filters_sorts_and_pages() {
         }
     }
 }
+
+#[tokio::test]
+async fn vins_decode_offline_and_prefill_new_vehicles() {
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("acme", Role::Manager).await;
+        let (status, decoded) = app
+            .call(&manager, Method::GET, "/api/v1/vin/1fujgldr3hlhg7532", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(decoded["make"], "Freightliner");
+        assert_eq!(decoded["vehicle_class"], "heavy");
+        assert_eq!(decoded["model_year"]["candidates"], json!([1987, 2017]));
+        assert!(decoded["model_year"]["year"].is_null());
+        let (status, problem) = app
+            .call(&manager, Method::GET, "/api/v1/vin/NOTAVIN", None)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(TestApp::fields(&problem), ["vin"]);
+
+        // A light vehicle's VIN settles make and year; a heavy truck's only the make.
+        let (_, civic) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Civic", "vin": "2HGFC2F58JH512345"})),
+            )
+            .await;
+        assert_eq!(
+            (civic["make"].as_str(), civic["year"].as_i64()),
+            (Some("Honda"), Some(2018)),
+            "{}",
+            app.name()
+        );
+        let (_, truck) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Truck", "vin": "1FUJGLDR3HLHG7532"})),
+            )
+            .await;
+        assert_eq!(truck["make"], "Freightliner");
+        assert!(truck["year"].is_null());
+        // What the caller says wins over the VIN.
+        let (_, own) = app
+            .call(&manager, Method::POST, "/api/v1/vehicles", Some(json!({"name": "Own", "vin": "5YJ3E1EA7PF123456", "make": "Tesla Inc", "year": 2023})))
+            .await;
+        assert_eq!(
+            (own["make"].as_str(), own["year"].as_i64()),
+            (Some("Tesla Inc"), Some(2023))
+        );
+    }
+}
