@@ -5,8 +5,12 @@
 //! store: a [`vin::Vin`] is always 17 valid characters, a [`tenancy::Email`] is
 //! always lower-case and well-formed. Code further in never re-validates.
 
+#[macro_use]
+mod text_enum;
+
 pub mod credentials;
 pub mod ids;
+pub mod meter;
 pub mod preferences;
 pub mod tenancy;
 pub mod validation;

@@ -13,6 +13,13 @@ pub enum StoreError {
         field: &'static str,
         message: &'static str,
     },
+    /// A rule that depends on stored data was broken (a meter going down);
+    /// `field` names the input at fault.
+    #[error("{field} {message}")]
+    Rule {
+        field: &'static str,
+        message: String,
+    },
     /// An input the store itself checks (a cursor) is malformed.
     #[error("{field} {message}")]
     Invalid {

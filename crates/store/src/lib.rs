@@ -16,6 +16,7 @@ mod error;
 mod idempotency;
 mod identity;
 mod jobs;
+mod meters;
 mod migrate;
 mod page;
 mod sessions;
@@ -29,6 +30,7 @@ pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use identity::{Membership, NewUser, Tenant, User};
 pub use jobs::{Job, NewJob, now_ms};
+pub use meters::{MeterOffset, NewMeterOffset, NewReading, Reading, ReadingOutcome};
 pub use migrate::{
     MigrationReport, POSTGRES_SCHEMA_VERSION, RolePrivileges, SQLITE_SCHEMA_VERSION, SchemaStatus,
 };
@@ -37,7 +39,7 @@ pub use sessions::{
     ApiToken, Credential, CredentialKind, NewApiToken, NewSession, Session, ThrottleDecision,
 };
 pub use tx::{Mode, Tx};
-pub use vehicles::{Vehicle, VehicleCursor, VehicleFilter, VehicleSort};
+pub use vehicles::{CurrentMeters, Vehicle, VehicleCursor, VehicleFilter, VehicleSort};
 
 use std::str::FromStr;
 use std::time::Duration;

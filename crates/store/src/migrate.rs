@@ -19,17 +19,31 @@ struct Migration {
     sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    description: "spine: tenants, users, auth, vehicles, audit, idempotency",
-    sql: include_str!("../migrations/sqlite/0001_spine.sql"),
-}];
+const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "spine: tenants, users, auth, vehicles, audit, idempotency",
+        sql: include_str!("../migrations/sqlite/0001_spine.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "meters: readings, offsets, current meters",
+        sql: include_str!("../migrations/sqlite/0002_meters.sql"),
+    },
+];
 
-const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    description: "spine: tenants, users, auth, vehicles, audit, idempotency",
-    sql: include_str!("../migrations/postgres/0001_spine.sql"),
-}];
+const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "spine: tenants, users, auth, vehicles, audit, idempotency",
+        sql: include_str!("../migrations/postgres/0001_spine.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "meters: readings, offsets, current meters",
+        sql: include_str!("../migrations/postgres/0002_meters.sql"),
+    },
+];
 
 /// The schema version this binary brings for SQLite (migrations are numbered 1..=n).
 pub const SQLITE_SCHEMA_VERSION: i64 = SQLITE.len() as i64;

@@ -25,14 +25,31 @@ pub struct Vehicle {
     pub tenant_id: TenantId,
     #[serde(flatten)]
     pub spec: VehicleSpec,
+    /// The current meters, from the latest live readings (maintained on write).
+    pub meters: CurrentMeters,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
+/// A vehicle's current odometer (km) and engine hours, with when each was read.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct CurrentMeters {
+    pub odometer_km: Option<f64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub odometer_at: Option<OffsetDateTime>,
+    pub engine_hours: Option<f64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub hours_at: Option<OffsetDateTime>,
+}
+
 #[derive(sqlx::FromRow)]
 struct VehicleRow {
+    odometer_km: Option<f64>,
+    odometer_at: Option<OffsetDateTime>,
+    engine_hours: Option<f64>,
+    hours_at: Option<OffsetDateTime>,
     id: Uuid,
     tenant_id: Uuid,
     name: String,
@@ -56,7 +73,8 @@ struct VehicleRow {
 }
 
 const COLUMNS: &str = "id, tenant_id, name, unit_number, vin, vin_warning, plate, year, make, model, trim,
-    vehicle_type, fuel_types, odometer_unit, in_service_date, status, tags, custom_fields, created_at, updated_at";
+    vehicle_type, fuel_types, odometer_unit, in_service_date, status, tags, custom_fields, created_at, updated_at,
+    odometer_km, odometer_at, engine_hours, hours_at";
 
 impl TryFrom<VehicleRow> for Vehicle {
     type Error = StoreError;
@@ -86,6 +104,12 @@ impl TryFrom<VehicleRow> for Vehicle {
             id: r.id.into(),
             tenant_id: r.tenant_id.into(),
             spec,
+            meters: CurrentMeters {
+                odometer_km: r.odometer_km,
+                odometer_at: r.odometer_at,
+                engine_hours: r.engine_hours,
+                hours_at: r.hours_at,
+            },
             created_at: r.created_at,
             updated_at: r.updated_at,
         })

@@ -779,3 +779,277 @@ async fn idempotency_claims() {
         assert_eq!(s.purge_idempotency(-1).await.unwrap(), 2);
     }
 }
+
+mod meters {
+    use super::*;
+    use domain::meter::{MeterKind, MeterSource, MeterUnit, meter_value};
+    use time::{Duration, OffsetDateTime};
+
+    fn reading(vehicle: VehicleId, at: OffsetDateTime, km: f64) -> NewReading {
+        NewReading {
+            vehicle_id: vehicle,
+            kind: MeterKind::Odometer,
+            read_at: at,
+            value: meter_value(MeterKind::Odometer, km, MeterUnit::Kilometres).unwrap(),
+            source: MeterSource::Manual,
+            note: None,
+            void: false,
+        }
+    }
+
+    fn created(o: &ReadingOutcome) -> &Reading {
+        match o {
+            ReadingOutcome::Created(r) => r,
+            other => panic!("expected created, got {other:?}"),
+        }
+    }
+
+    fn rejected(o: &ReadingOutcome) -> &str {
+        match o {
+            ReadingOutcome::Rejected {
+                field: "value",
+                message,
+            } => message,
+            other => panic!("expected a rejected value, got {other:?}"),
+        }
+    }
+
+    const MAX: f64 = domain::meter::DEFAULT_MAX_DAILY_KM;
+
+    #[tokio::test]
+    async fn meters_only_go_up_unless_void_or_replaced() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "meters").await;
+            let v = s
+                .create_vehicle(t.id, &spec("Van", None, None, "X"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - Duration::days(30);
+            let day = |n: i64| t0 + Duration::days(n);
+
+            let out = s
+                .record_readings(
+                    t.id,
+                    &[reading(v, day(0), 1000.0), reading(v, day(10), 3000.0)],
+                    MAX,
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+            created(&out[0]);
+            created(&out[1]);
+            // Between its neighbours: fine. Below an earlier one or above a later one: refused.
+            let out = s
+                .record_readings(
+                    t.id,
+                    &[
+                        reading(v, day(5), 2000.0),
+                        reading(v, day(12), 2500.0),
+                        reading(v, day(7), 3500.0),
+                    ],
+                    MAX,
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+            created(&out[0]);
+            assert!(rejected(&out[1]).contains("lower"), "{:?}", db.kind);
+            assert!(rejected(&out[2]).contains("higher"));
+            // Void readings are kept whatever their value.
+            let mut void = reading(v, day(12), 2500.0);
+            void.void = true;
+            assert!(created(&s.record_readings(t.id, &[void], MAX, &ctx()).await.unwrap()[0]).void);
+
+            // The same reading again is a duplicate; a different value at the same key is refused.
+            let out = s
+                .record_readings(
+                    t.id,
+                    &[reading(v, day(0), 1000.0), reading(v, day(0), 1100.0)],
+                    MAX,
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+            assert!(matches!(out[0], ReadingOutcome::Duplicate(_)));
+            assert!(rejected(&out[1]).contains("already exists"));
+
+            // A jump of 10,000 km in a day is kept, and flagged.
+            let jump = created(
+                &s.record_readings(t.id, &[reading(v, day(13), 13_000.0)], MAX, &ctx())
+                    .await
+                    .unwrap()[0],
+            )
+            .clone();
+            assert!(jump.flag.as_deref().unwrap().contains("implausible"));
+            assert_eq!(
+                s.vehicle(t.id, v).await.unwrap().meters.odometer_km,
+                Some(13_000.0)
+            );
+
+            // The odometer is replaced: the new one starts at 0 and counts on from 13,000.
+            assert!(
+                rejected(
+                    &s.record_readings(t.id, &[reading(v, day(15), 50.0)], MAX, &ctx())
+                        .await
+                        .unwrap()[0]
+                )
+                .contains("lower")
+            );
+            let replacement = NewMeterOffset {
+                kind: MeterKind::Odometer,
+                effective_at: day(14),
+                offset: 13_000.0,
+                reason: "new instrument cluster".into(),
+            };
+            s.add_meter_offset(t.id, v, &replacement, &ctx())
+                .await
+                .unwrap();
+            let after = created(
+                &s.record_readings(t.id, &[reading(v, day(15), 50.0)], MAX, &ctx())
+                    .await
+                    .unwrap()[0],
+            )
+            .clone();
+            assert_eq!(after.effective, 13_050.0);
+            let meters = s.vehicle(t.id, v).await.unwrap().meters;
+            assert_eq!(
+                (meters.odometer_km, meters.odometer_at),
+                (Some(13_050.0), Some(day(15))),
+                "{:?}",
+                db.kind
+            );
+
+            // Voiding the latest reading moves the current meter back; restoring a
+            // reading that breaks the order is refused.
+            s.set_reading_void(t.id, v, after.id, true, MAX, &ctx())
+                .await
+                .unwrap();
+            assert_eq!(
+                s.vehicle(t.id, v).await.unwrap().meters.odometer_km,
+                Some(13_000.0)
+            );
+            let voided = s
+                .list_readings(t.id, v, MeterKind::Odometer, None, 100)
+                .await
+                .unwrap()
+                .items;
+            let old_void = voided
+                .iter()
+                .find(|r| r.void && r.read_at == day(12))
+                .unwrap();
+            let err = s
+                .set_reading_void(t.id, v, old_void.id, false, MAX, &ctx())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, StoreError::Rule { field: "void", .. }),
+                "{err:?}"
+            );
+
+            // Miles on a kilometre vehicle compare in canonical units: 8,200 mi ≈ 13,196 km.
+            let mut miles = reading(v, day(16), 0.0);
+            miles.value = meter_value(MeterKind::Odometer, 8_200.0, MeterUnit::Miles).unwrap();
+            let m = created(
+                &s.record_readings(t.id, &[miles], MAX, &ctx())
+                    .await
+                    .unwrap()[0],
+            )
+            .clone();
+            assert!((m.canonical - 13_196.620_8).abs() < 1e-6);
+
+            // Another tenant's vehicle is not found.
+            let other = tenant(s, "meters-other").await;
+            let out = s
+                .record_readings(other.id, &[reading(v, day(20), 99_999.0)], MAX, &ctx())
+                .await
+                .unwrap();
+            assert!(matches!(
+                out[0],
+                ReadingOutcome::Rejected {
+                    field: "vehicle_id",
+                    ..
+                }
+            ));
+            assert!(matches!(
+                s.list_readings(other.id, v, MeterKind::Odometer, None, 10)
+                    .await,
+                Err(StoreError::NotFound)
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn bulk_batches_arrive_unsorted_and_page_newest_first() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "bulk").await;
+            let v = s
+                .create_vehicle(t.id, &spec("Truck", None, None, "X"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let w = s
+                .create_vehicle(t.id, &spec("Truck 2", None, None, "X"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - Duration::days(200);
+            let mut batch = Vec::new();
+            for i in (0..120).rev() {
+                batch.push(reading(v, t0 + Duration::days(i), 100.0 * i as f64));
+                batch.push(reading(w, t0 + Duration::days(i), 50.0 * i as f64));
+            }
+            let out = s.record_readings(t.id, &batch, MAX, &ctx()).await.unwrap();
+            assert!(
+                out.iter().all(|o| matches!(o, ReadingOutcome::Created(_))),
+                "{:?}",
+                db.kind
+            );
+            let again = s.record_readings(t.id, &batch, MAX, &ctx()).await.unwrap();
+            assert!(
+                again
+                    .iter()
+                    .all(|o| matches!(o, ReadingOutcome::Duplicate(_))),
+                "idempotent"
+            );
+            assert_eq!(
+                s.vehicle(t.id, v).await.unwrap().meters.odometer_km,
+                Some(11_900.0)
+            );
+
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = s
+                    .list_readings(t.id, v, MeterKind::Odometer, cursor.as_deref(), 50)
+                    .await
+                    .unwrap();
+                seen.extend(page.items.iter().map(|r| r.canonical));
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            assert_eq!(seen.len(), 120);
+            assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first");
+            let audit = s
+                .list_audit(
+                    t.id,
+                    &AuditFilter {
+                        action: Some("meter.record_bulk".into()),
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                audit.items.len(),
+                1,
+                "one audit entry per batch; the repeat created nothing"
+            );
+        }
+    }
+}

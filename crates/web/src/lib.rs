@@ -112,6 +112,13 @@ pub fn router(state: AppState) -> Router {
         ))
         .routes(routes!(routes::tokens::revoke_token))
         .routes(routes!(routes::vin::decode_vin))
+        .routes(routes!(
+            routes::meters::list_readings,
+            routes::meters::create_reading
+        ))
+        .routes(routes!(routes::meters::update_reading))
+        .routes(routes!(routes::meters::create_offset))
+        .routes(routes!(routes::meters::bulk_readings))
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(
             routes::instance::list_tenants,

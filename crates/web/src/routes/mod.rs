@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod instance;
 pub mod members;
+pub mod meters;
 pub mod session;
 pub mod system;
 pub mod tenant;

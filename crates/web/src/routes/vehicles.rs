@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::ids::{TenantId, VehicleId};
+use domain::meter::MeterUnit;
 use domain::preferences::UnitSystem;
 use domain::tenancy::Role;
 use domain::vehicle::{
@@ -31,18 +32,46 @@ pub struct VehicleView {
     pub tenant_id: TenantId,
     #[serde(flatten)]
     pub spec: VehicleSpec,
+    /// The current meters, from the latest live readings.
+    pub meters: MetersView,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
+/// A vehicle's current meters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetersView {
+    /// In the vehicle's `odometer_unit`.
+    pub odometer: Option<f64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub odometer_at: Option<OffsetDateTime>,
+    pub engine_hours: Option<f64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub hours_at: Option<OffsetDateTime>,
+}
+
 impl From<Vehicle> for VehicleView {
     fn from(v: Vehicle) -> Self {
+        let unit = match v.spec.odometer_unit {
+            OdometerUnit::Miles => MeterUnit::Miles,
+            OdometerUnit::Kilometres => MeterUnit::Kilometres,
+        };
+        let meters = MetersView {
+            odometer: v
+                .meters
+                .odometer_km
+                .map(|km| (unit.from_canonical(km) * 10.0).round() / 10.0),
+            odometer_at: v.meters.odometer_at,
+            engine_hours: v.meters.engine_hours,
+            hours_at: v.meters.hours_at,
+        };
         Self {
             id: v.id,
             tenant_id: v.tenant_id,
             spec: v.spec,
+            meters,
             created_at: v.created_at,
             updated_at: v.updated_at,
         }

@@ -22,7 +22,11 @@ async fn health_readiness_and_metrics() {
             .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(ready["database"], app.name());
-        assert_eq!(ready["schema_version"], 1);
+        assert_eq!(
+            ready["schema_version"],
+            store::SQLITE_SCHEMA_VERSION,
+            "same count on both backends"
+        );
 
         let (_, manager) = app.caller("acme", Role::Manager).await;
         app.call(&manager, Method::GET, "/api/v1/vehicles", None)
@@ -142,6 +146,11 @@ async fn the_openapi_document_describes_every_route() {
         ("delete", "/api/v1/tokens/{id}"),
         ("get", "/api/v1/audit"),
         ("get", "/api/v1/vin/{vin}"),
+        ("get", "/api/v1/vehicles/{id}/meters"),
+        ("post", "/api/v1/vehicles/{id}/meters"),
+        ("patch", "/api/v1/vehicles/{id}/meters/{reading_id}"),
+        ("post", "/api/v1/vehicles/{id}/meter-offsets"),
+        ("post", "/api/v1/meters/bulk"),
         ("get", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/users"),
@@ -191,7 +200,8 @@ async fn the_openapi_document_describes_every_route() {
         let concrete = path
             .replace("{id}", "01890000-0000-7000-8000-000000000000")
             .replace("{user_id}", "01890000-0000-7000-8000-000000000000")
-            .replace("{vin}", "1FUJGLDR3HLHG7532");
+            .replace("{vin}", "1FUJGLDR3HLHG7532")
+            .replace("{reading_id}", "01890000-0000-7000-8000-000000000000");
         let response = app
             .http
             .request(

@@ -230,3 +230,231 @@ async fn vins_decode_offline_and_prefill_new_vehicles() {
         );
     }
 }
+
+#[tokio::test]
+async fn meter_readings_through_the_api() {
+    for app in TestApp::all().await {
+        let (tenant, manager) = app.caller("acme", Role::Manager).await;
+        let (_, driver) = app.caller("acme", Role::Driver).await;
+        let (_, viewer) = app.caller("acme", Role::Viewer).await;
+        let (_, v) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Van", "odometer_unit": "mi"})),
+            )
+            .await;
+        let id = v["id"].as_str().unwrap().to_string();
+        let meters = format!("/api/v1/vehicles/{id}/meters");
+
+        let (status, r) = app
+            .call(
+                &driver,
+                Method::POST,
+                &meters,
+                Some(
+                    json!({"kind": "odometer", "value": 12000, "read_at": "2026-01-01T08:00:00Z"}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {r}", app.name());
+        assert_eq!(r["unit"], "mi", "defaults to the vehicle's unit");
+        let (status, again) = app
+            .call(
+                &driver,
+                Method::POST,
+                &meters,
+                Some(
+                    json!({"kind": "odometer", "value": 12000, "read_at": "2026-01-01T08:00:00Z"}),
+                ),
+            )
+            .await;
+        assert_eq!(
+            (status, &again["id"]),
+            (StatusCode::OK, &r["id"]),
+            "a repeat is not a second reading"
+        );
+
+        let (status, problem) = app
+            .call(
+                &driver,
+                Method::POST,
+                &meters,
+                Some(
+                    json!({"kind": "odometer", "value": 11000, "read_at": "2026-01-02T08:00:00Z"}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(TestApp::fields(&problem), ["value"]);
+        let (status, problem) = app
+            .call(
+                &driver,
+                Method::POST,
+                &meters,
+                Some(json!({"kind": "hours", "value": 10, "unit": "km"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(TestApp::fields(&problem), ["value"]);
+        let (status, problem) = app
+            .call(
+                &driver,
+                Method::POST,
+                &meters,
+                Some(json!({"kind": "odometer", "value": -5})),
+            )
+            .await;
+        assert_eq!(
+            (status, TestApp::fields(&problem)),
+            (StatusCode::UNPROCESSABLE_ENTITY, vec!["value".to_string()])
+        );
+        let (status, _) = app
+            .call(
+                &viewer,
+                Method::POST,
+                &meters,
+                Some(json!({"kind": "odometer", "value": 13000})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        let (_, vehicle) = app
+            .call(
+                &viewer,
+                Method::GET,
+                &format!("/api/v1/vehicles/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            vehicle["meters"]["odometer"], 12000.0,
+            "shown in the vehicle's unit"
+        );
+
+        // Bulk: two vehicles, unsorted, one bad item, one item of another tenant's vehicle.
+        let (_, w) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Bus"})),
+            )
+            .await;
+        let (_, stranger) = app.caller("elsewhere", Role::Owner).await;
+        let (_, theirs) = app
+            .call(
+                &stranger,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Theirs"})),
+            )
+            .await;
+        let body = json!({"readings": [
+            {"vehicle_id": id, "kind": "odometer", "value": 12500, "read_at": "2026-01-05T08:00:00Z", "source": "telematics"},
+            {"vehicle_id": id, "kind": "odometer", "value": 12100, "read_at": "2026-01-03T08:00:00Z", "source": "telematics"},
+            {"vehicle_id": w["id"], "kind": "hours", "value": 100.5, "read_at": "2026-01-03T08:00:00Z"},
+            {"vehicle_id": w["id"], "kind": "odometer", "value": "lots"},
+            {"vehicle_id": theirs["id"], "kind": "odometer", "value": 1, "read_at": "2026-01-03T08:00:00Z"},
+        ]});
+        let (status, problem) = app
+            .call(
+                &driver,
+                Method::POST,
+                "/api/v1/meters/bulk",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a wrongly typed item fails the whole body: {problem}"
+        );
+        assert_eq!(TestApp::fields(&problem), ["readings[3].value"]);
+        let mut body = body;
+        body["readings"][3]["value"] = json!(-1);
+        let (status, result) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/meters/bulk",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{result}");
+        assert_eq!(
+            (result["created"].as_u64(), result["rejected"].as_u64()),
+            (Some(3), Some(2)),
+            "{}: {result}",
+            app.name()
+        );
+        assert_eq!(
+            result["results"][3]["errors"][0]["field"],
+            "readings[3].value"
+        );
+        assert_eq!(
+            result["results"][4]["errors"][0]["field"],
+            "readings[4].vehicle_id"
+        );
+        let (_, result) = app
+            .call(&manager, Method::POST, "/api/v1/meters/bulk", Some(body))
+            .await;
+        assert_eq!(
+            (result["created"].as_u64(), result["duplicates"].as_u64()),
+            (Some(0), Some(3)),
+            "idempotent"
+        );
+
+        let (_, page) = app
+            .call(&viewer, Method::GET, &format!("{meters}?limit=2"), None)
+            .await;
+        let values: Vec<f64> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["value"].as_f64().unwrap())
+            .collect();
+        assert_eq!(values, [12500.0, 12100.0]);
+        assert!(page["next_cursor"].is_string());
+
+        // Void the newest reading (managers), then record a meter replacement.
+        let newest = page["items"][0]["id"].as_str().unwrap();
+        let (status, _) = app
+            .call(
+                &driver,
+                Method::PATCH,
+                &format!("{meters}/{newest}"),
+                Some(json!({"void": true})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, voided) = app
+            .call(
+                &manager,
+                Method::PATCH,
+                &format!("{meters}/{newest}"),
+                Some(json!({"void": true})),
+            )
+            .await;
+        assert_eq!(
+            (status, voided["void"].as_bool()),
+            (StatusCode::OK, Some(true))
+        );
+        let (status, _) = app
+            .call(&manager, Method::POST, &format!("/api/v1/vehicles/{id}/meter-offsets"), Some(json!({"kind": "odometer", "effective_at": "2026-01-10T00:00:00Z", "offset": 12100, "reason": "cluster replaced"})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, r) = app
+            .call(
+                &driver,
+                Method::POST,
+                &meters,
+                Some(json!({"kind": "odometer", "value": 20, "read_at": "2026-01-11T08:00:00Z"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{r}");
+        assert_eq!(r["effective_value"], 12120.0);
+        let _ = tenant;
+    }
+}

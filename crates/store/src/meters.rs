@@ -1,0 +1,617 @@
+//! Meter readings: recorded one at a time or in bulk, idempotent by
+//! (vehicle, meter, time, source), ordered by the monotonic rule, flagged when
+//! they jump implausibly, and folded into each vehicle's current meters on
+//! write (so a vehicle page never scans its history).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use domain::ids::{TenantId, VehicleId};
+use domain::meter::{
+    MeterKind, MeterSource, MeterUnit, MeterValue, Neighbour, check_order, jump_flag,
+};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::{Change, record};
+use crate::error::ResultExt;
+use crate::page::{Page, decode_cursor, page_limit};
+use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
+
+/// A reading to record, already checked field by field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReading {
+    pub vehicle_id: VehicleId,
+    pub kind: MeterKind,
+    /// Truncated to whole seconds when stored.
+    pub read_at: OffsetDateTime,
+    pub value: MeterValue,
+    pub source: MeterSource,
+    pub note: Option<String>,
+    /// Kept for history, ignored for calculations and ordering.
+    pub void: bool,
+}
+
+/// A stored reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub id: Uuid,
+    pub vehicle_id: VehicleId,
+    pub kind: MeterKind,
+    pub read_at: OffsetDateTime,
+    /// As recorded, in `unit`.
+    pub value: f64,
+    pub unit: MeterUnit,
+    /// Raw value in km or h (before any meter offset).
+    pub canonical: f64,
+    /// `canonical` plus the meter offsets in force at `read_at`.
+    pub effective: f64,
+    pub source: MeterSource,
+    pub note: Option<String>,
+    pub void: bool,
+    /// Why the reading looks implausible, if it does (it is kept anyway).
+    pub flag: Option<String>,
+}
+
+/// What happened to one item of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadingOutcome {
+    Created(Reading),
+    /// The same reading (vehicle, meter, time, source, value) was recorded before.
+    Duplicate(Reading),
+    /// Refused, with the field at fault; nothing of it was written.
+    Rejected {
+        field: &'static str,
+        message: String,
+    },
+}
+
+/// A meter replacement or rollover: from `effective_at` on, `offset` (km or
+/// h) is added to every raw reading of the meter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterOffset {
+    pub id: Uuid,
+    pub vehicle_id: VehicleId,
+    pub kind: MeterKind,
+    pub effective_at: OffsetDateTime,
+    pub offset: f64,
+    pub reason: String,
+}
+
+/// A meter replacement or rollover to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMeterOffset {
+    pub kind: MeterKind,
+    pub effective_at: OffsetDateTime,
+    /// In km or h.
+    pub offset: f64,
+    pub reason: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ReadingRow {
+    id: Uuid,
+    vehicle_id: Uuid,
+    kind: String,
+    read_at: OffsetDateTime,
+    value: f64,
+    unit: String,
+    canonical: f64,
+    source: String,
+    note: Option<String>,
+    void: bool,
+    flag: Option<String>,
+}
+
+const READING_COLUMNS: &str =
+    "id, vehicle_id, kind, read_at, value, unit, canonical, source, note, void, flag";
+
+impl ReadingRow {
+    fn into_reading(self, offsets: &[(OffsetDateTime, f64)]) -> Result<Reading, StoreError> {
+        let corrupt = StoreError::Corrupt;
+        Ok(Reading {
+            id: self.id,
+            vehicle_id: self.vehicle_id.into(),
+            kind: MeterKind::from_str(&self.kind).map_err(corrupt)?,
+            read_at: self.read_at,
+            value: self.value,
+            unit: MeterUnit::from_str(&self.unit).map_err(StoreError::Corrupt)?,
+            effective: self.canonical + offset_at(offsets, self.read_at),
+            canonical: self.canonical,
+            source: MeterSource::from_str(&self.source).map_err(StoreError::Corrupt)?,
+            note: self.note,
+            void: self.void,
+            flag: self.flag,
+        })
+    }
+}
+
+/// The sum of offsets in force at `at`.
+fn offset_at(offsets: &[(OffsetDateTime, f64)], at: OffsetDateTime) -> f64 {
+    offsets
+        .iter()
+        .filter(|(from, _)| *from <= at)
+        .map(|(_, o)| o)
+        .sum()
+}
+
+/// Readings are kept to the second: finer is noise, and whole seconds keep
+/// SQLite's text timestamps in time order.
+fn to_second(at: OffsetDateTime) -> OffsetDateTime {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    at.replace_nanosecond(0).unwrap_or(at)
+}
+
+async fn load_offsets(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    kind: MeterKind,
+) -> Result<Vec<(OffsetDateTime, f64)>, StoreError> {
+    on_tx!(tx, |c| sqlx::query_as(
+        "SELECT effective_at, offset_value FROM meter_offsets
+         WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 ORDER BY effective_at"
+    )
+    .bind(tenant.as_uuid())
+    .bind(vehicle.as_uuid())
+    .bind(kind.as_str())
+    .fetch_all(c)
+    .await)
+    .ctx("loading meter offsets")
+}
+
+/// The live reading just before (`before = true`) or just after `at`.
+async fn neighbour(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    kind: MeterKind,
+    at: OffsetDateTime,
+    before: bool,
+) -> Result<Option<(OffsetDateTime, f64)>, StoreError> {
+    let sql = if before {
+        "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3
+         AND void = $5 AND read_at < $4 ORDER BY read_at DESC LIMIT 1"
+    } else {
+        "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3
+         AND void = $5 AND read_at > $4 ORDER BY read_at ASC LIMIT 1"
+    };
+    on_tx!(tx, |c| sqlx::query_as(sql)
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .bind(kind.as_str())
+        .bind(at)
+        .bind(false)
+        .fetch_optional(c)
+        .await)
+    .ctx("loading a neighbouring reading")
+}
+
+/// Checks the monotonic rule for a live reading at `at` with raw canonical
+/// `value`, and returns the jump flag, if any.
+#[allow(clippy::too_many_arguments)]
+async fn check_timeline(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    kind: MeterKind,
+    at: OffsetDateTime,
+    value: f64,
+    offsets: &[(OffsetDateTime, f64)],
+    max_per_day: f64,
+) -> Result<Result<Option<String>, String>, StoreError> {
+    let effective = |(t, v): (OffsetDateTime, f64)| Neighbour {
+        at: t,
+        value: v + offset_at(offsets, t),
+    };
+    let previous = neighbour(tx, tenant, vehicle, kind, at, true)
+        .await?
+        .map(effective);
+    let next = neighbour(tx, tenant, vehicle, kind, at, false)
+        .await?
+        .map(effective);
+    let value = value + offset_at(offsets, at);
+    if let Err(message) = check_order(previous, next, value) {
+        return Ok(Err(message));
+    }
+    Ok(Ok(jump_flag(previous, at, value, max_per_day)))
+}
+
+/// Recomputes a vehicle's current meter from its latest live reading.
+async fn refresh_current(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    kind: MeterKind,
+) -> Result<(), StoreError> {
+    let offsets = load_offsets(tx, tenant, vehicle, kind).await?;
+    let latest: Option<(OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3
+         AND void = $4 ORDER BY read_at DESC LIMIT 1"
+    )
+    .bind(tenant.as_uuid())
+    .bind(vehicle.as_uuid())
+    .bind(kind.as_str())
+    .bind(false)
+    .fetch_optional(c)
+    .await)
+    .ctx("loading the latest reading")?;
+    let (at, value) = match latest {
+        Some((at, raw)) => (Some(at), Some(raw + offset_at(&offsets, at))),
+        None => (None, None),
+    };
+    let sql = match kind {
+        MeterKind::Odometer => {
+            "UPDATE vehicles SET odometer_km = $3, odometer_at = $4 WHERE tenant_id = $1 AND id = $2"
+        }
+        MeterKind::Hours => {
+            "UPDATE vehicles SET engine_hours = $3, hours_at = $4 WHERE tenant_id = $1 AND id = $2"
+        }
+    };
+    execute_tx!(
+        tx,
+        sqlx::query(sql)
+            .bind(tenant.as_uuid())
+            .bind(vehicle.as_uuid())
+            .bind(value)
+            .bind(at)
+    )
+    .ctx("updating the vehicle's current meter")?;
+    Ok(())
+}
+
+impl Store {
+    /// Records readings (one, or a batch of thousands). Items are checked in
+    /// time order per meter against what is stored and against each other;
+    /// the accepted ones commit together, the refused ones are reported with
+    /// the field at fault, and a repeat of an earlier reading is a duplicate,
+    /// not an error. `max_daily_km` sets the implausible-jump threshold.
+    #[tracing::instrument(skip_all, fields(items = items.len()))]
+    pub async fn record_readings(
+        &self,
+        tenant: TenantId,
+        items: &[NewReading],
+        max_daily_km: f64,
+        ctx: &AuditContext,
+    ) -> Result<Vec<ReadingOutcome>, StoreError> {
+        let mut outcomes: Vec<Option<ReadingOutcome>> = vec![None; items.len()];
+        // Process each meter's items in time order, so a batch may arrive unsorted.
+        let mut groups: BTreeMap<(VehicleId, &str), Vec<usize>> = BTreeMap::new();
+        for (i, item) in items.iter().enumerate() {
+            groups
+                .entry((item.vehicle_id, item.kind.as_str()))
+                .or_default()
+                .push(i);
+        }
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        let mut created = 0usize;
+        for ((vehicle, _), mut indexes) in groups {
+            indexes.sort_by_key(|i| items[*i].read_at);
+            let exists: Option<i32> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                "SELECT 1 FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+            )
+            .bind(tenant.as_uuid())
+            .bind(vehicle.as_uuid())
+            .fetch_optional(c)
+            .await)
+            .ctx("checking a reading's vehicle")?;
+            if exists.is_none() {
+                for i in indexes {
+                    outcomes[i] = Some(ReadingOutcome::Rejected {
+                        field: "vehicle_id",
+                        message: "no such vehicle".into(),
+                    });
+                }
+                continue;
+            }
+            let kind = items[indexes[0]].kind;
+            let offsets = load_offsets(&mut tx, tenant, vehicle, kind).await?;
+            let max_per_day = if kind == MeterKind::Hours {
+                domain::meter::MAX_DAILY_HOURS
+            } else {
+                max_daily_km
+            };
+            for i in indexes {
+                let item = &items[i];
+                let at = to_second(item.read_at);
+                let existing: Option<ReadingRow> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {READING_COLUMNS} FROM meter_readings
+                     WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 AND read_at = $4 AND source = $5"
+                )))
+                .bind(tenant.as_uuid())
+                .bind(vehicle.as_uuid())
+                .bind(kind.as_str())
+                .bind(at)
+                .bind(item.source.as_str())
+                .fetch_optional(c)
+                .await)
+                .ctx("looking for a duplicate reading")?;
+                if let Some(row) = existing {
+                    outcomes[i] = Some(if (row.canonical - item.value.canonical).abs() < 1e-6 {
+                        ReadingOutcome::Duplicate(row.into_reading(&offsets)?)
+                    } else {
+                        ReadingOutcome::Rejected {
+                            field: "value",
+                            message:
+                                "a different reading from this source at this time already exists"
+                                    .into(),
+                        }
+                    });
+                    continue;
+                }
+                let flag = if item.void {
+                    None
+                } else {
+                    match check_timeline(
+                        &mut tx,
+                        tenant,
+                        vehicle,
+                        kind,
+                        at,
+                        item.value.canonical,
+                        &offsets,
+                        max_per_day,
+                    )
+                    .await?
+                    {
+                        Ok(flag) => flag,
+                        Err(message) => {
+                            outcomes[i] = Some(ReadingOutcome::Rejected {
+                                field: "value",
+                                message,
+                            });
+                            continue;
+                        }
+                    }
+                };
+                let row: ReadingRow = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO meter_readings (tenant_id, id, vehicle_id, kind, read_at, value, unit, canonical,
+                         source, note, void, flag, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {READING_COLUMNS}"
+                )))
+                .bind(tenant.as_uuid())
+                .bind(Uuid::now_v7())
+                .bind(vehicle.as_uuid())
+                .bind(kind.as_str())
+                .bind(at)
+                .bind(item.value.value)
+                .bind(item.value.unit.as_str())
+                .bind(item.value.canonical)
+                .bind(item.source.as_str())
+                .bind(item.note.as_deref())
+                .bind(item.void)
+                .bind(flag.as_deref())
+                .bind(OffsetDateTime::now_utc())
+                .fetch_one(c)
+                .await)
+                .ctx("recording a reading")?;
+                outcomes[i] = Some(ReadingOutcome::Created(row.into_reading(&offsets)?));
+                created += 1;
+            }
+            refresh_current(&mut tx, tenant, vehicle, kind).await?;
+        }
+        let outcomes: Vec<ReadingOutcome> = outcomes
+            .into_iter()
+            .map(|o| o.ok_or_else(|| StoreError::Corrupt("a reading was not processed".into())))
+            .collect::<Result<_, _>>()?;
+        if created > 0 {
+            let change = match outcomes.as_slice() {
+                [ReadingOutcome::Created(r)] => Change {
+                    action: "meter.record",
+                    entity_type: "meter_reading",
+                    entity_id: r.id.to_string(),
+                    before: None,
+                    after: Some(json!({
+                        "vehicle_id": r.vehicle_id, "kind": r.kind.as_str(), "read_at": r.read_at.unix_timestamp(),
+                        "value": r.value, "unit": r.unit.as_str(), "source": r.source.as_str(), "void": r.void,
+                    })),
+                },
+                _ => Change {
+                    action: "meter.record_bulk",
+                    entity_type: "meter_reading",
+                    entity_id: "bulk".into(),
+                    before: None,
+                    after: Some(json!({"created": created, "submitted": items.len()})),
+                },
+            };
+            record(&mut tx, tenant, ctx, change).await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// A vehicle's readings of one meter, newest first.
+    pub async fn list_readings(
+        &self,
+        tenant: TenantId,
+        vehicle: VehicleId,
+        kind: MeterKind,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Reading>, StoreError> {
+        let before: Option<(i64, Uuid)> = cursor.map(decode_cursor).transpose()?;
+        let limit = page_limit(limit);
+        let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        self.vehicle_in(&mut tx, tenant, vehicle).await?;
+        let offsets = load_offsets(&mut tx, tenant, vehicle, kind).await?;
+        let before_at = before.and_then(|(t, _)| OffsetDateTime::from_unix_timestamp(t).ok());
+        let rows: Vec<ReadingRow> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {READING_COLUMNS} FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3
+             AND ($4 IS NULL OR read_at < $4 OR (read_at = $4 AND id < $5))
+             ORDER BY read_at DESC, id DESC LIMIT $6"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .bind(kind.as_str())
+        .bind(before_at)
+        .bind(before.map(|(_, id)| id))
+        .bind(limit + 1)
+        .fetch_all(c)
+        .await)
+        .ctx("listing readings")?;
+        let readings = rows
+            .into_iter()
+            .map(|r| r.into_reading(&offsets))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(readings, limit, |r| {
+            (r.read_at.unix_timestamp(), r.id)
+        }))
+    }
+
+    /// Voids or restores a reading. Restoring re-checks the monotonic rule.
+    #[tracing::instrument(skip_all)]
+    pub async fn set_reading_void(
+        &self,
+        tenant: TenantId,
+        vehicle: VehicleId,
+        id: Uuid,
+        void: bool,
+        max_daily_km: f64,
+        ctx: &AuditContext,
+    ) -> Result<Reading, StoreError> {
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        let row: Option<ReadingRow> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {READING_COLUMNS} FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND id = $3"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .bind(id)
+        .fetch_optional(c)
+        .await)
+        .ctx("loading a reading")?;
+        let row = row.ok_or(StoreError::NotFound)?;
+        let kind = MeterKind::from_str(&row.kind).map_err(StoreError::Corrupt)?;
+        let offsets = load_offsets(&mut tx, tenant, vehicle, kind).await?;
+        let mut flag = row.flag.clone();
+        if row.void && !void {
+            let max = if kind == MeterKind::Hours {
+                domain::meter::MAX_DAILY_HOURS
+            } else {
+                max_daily_km
+            };
+            match check_timeline(
+                &mut tx,
+                tenant,
+                vehicle,
+                kind,
+                row.read_at,
+                row.canonical,
+                &offsets,
+                max,
+            )
+            .await?
+            {
+                Ok(f) => flag = f,
+                Err(message) => {
+                    return Err(StoreError::Rule {
+                        field: "void",
+                        message,
+                    });
+                }
+            }
+        }
+        execute_tx!(
+            &mut tx,
+            sqlx::query(
+                "UPDATE meter_readings SET void = $3, flag = $4 WHERE tenant_id = $1 AND id = $2"
+            )
+            .bind(tenant.as_uuid())
+            .bind(id)
+            .bind(void)
+            .bind(flag.as_deref())
+        )
+        .ctx("voiding a reading")?;
+        refresh_current(&mut tx, tenant, vehicle, kind).await?;
+        record(
+            &mut tx,
+            tenant,
+            ctx,
+            Change {
+                action: if void { "meter.void" } else { "meter.restore" },
+                entity_type: "meter_reading",
+                entity_id: id.to_string(),
+                before: Some(json!({"void": row.void})),
+                after: Some(json!({"void": void})),
+            },
+        )
+        .await?;
+        let reading = ReadingRow { void, flag, ..row }.into_reading(&offsets)?;
+        tx.commit().await?;
+        Ok(reading)
+    }
+
+    /// Records a meter replacement or rollover.
+    #[tracing::instrument(skip_all)]
+    pub async fn add_meter_offset(
+        &self,
+        tenant: TenantId,
+        vehicle: VehicleId,
+        new: &NewMeterOffset,
+        ctx: &AuditContext,
+    ) -> Result<MeterOffset, StoreError> {
+        let NewMeterOffset {
+            kind,
+            effective_at,
+            offset,
+            ref reason,
+        } = *new;
+        let reason = reason.as_str();
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        self.vehicle_in(&mut tx, tenant, vehicle).await?;
+        let id = Uuid::now_v7();
+        let effective_at = to_second(effective_at);
+        execute_tx!(
+            &mut tx,
+            sqlx::query(
+                "INSERT INTO meter_offsets (tenant_id, id, vehicle_id, kind, effective_at, offset_value, reason, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            )
+            .bind(tenant.as_uuid())
+            .bind(id)
+            .bind(vehicle.as_uuid())
+            .bind(kind.as_str())
+            .bind(effective_at)
+            .bind(offset)
+            .bind(reason)
+            .bind(OffsetDateTime::now_utc())
+        )
+        .ctx("recording a meter offset")?;
+        refresh_current(&mut tx, tenant, vehicle, kind).await?;
+        record(&mut tx, tenant, ctx, Change {
+            action: "meter.offset",
+            entity_type: "vehicle",
+            entity_id: vehicle.to_string(),
+            before: None,
+            after: Some(json!({"kind": kind.as_str(), "effective_at": effective_at.unix_timestamp(), "offset": offset, "reason": reason})),
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(MeterOffset {
+            id,
+            vehicle_id: vehicle,
+            kind,
+            effective_at,
+            offset,
+            reason: reason.to_string(),
+        })
+    }
+
+    /// Fails with NotFound unless the vehicle is live in the tenant.
+    pub(crate) async fn vehicle_in(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        vehicle: VehicleId,
+    ) -> Result<(), StoreError> {
+        let exists: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
+            "SELECT 1 FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+        )
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .fetch_optional(c)
+        .await)
+        .ctx("checking a vehicle")?;
+        exists.map(drop).ok_or(StoreError::NotFound)
+    }
+}
