@@ -9,8 +9,10 @@
 mod text_enum;
 
 pub mod credentials;
+pub mod fuel;
 pub mod ids;
 pub mod meter;
+pub mod money;
 pub mod preferences;
 pub mod tenancy;
 pub mod validation;
