@@ -81,7 +81,11 @@ pub fn measure_of(fuel: FuelType) -> Measure {
 /// Checks that a quantity's unit suits the fuel and the number is sane.
 pub fn check_quantity(fuel: FuelType, quantity: f64, unit: FuelUnit) -> Result<f64, String> {
     if unit.measure() != measure_of(fuel) {
-        return Err(format!("`{}` does not measure {}", unit.as_str(), fuel.as_str()));
+        return Err(format!(
+            "`{}` does not measure {}",
+            unit.as_str(),
+            fuel.as_str()
+        ));
     }
     if !quantity.is_finite() || quantity <= 0.0 {
         return Err("must be more than zero".into());
@@ -140,7 +144,11 @@ pub fn segments(fills: &[Fill]) -> Vec<Option<Segment>> {
                 return None;
             }
             let segment = start
-                .map(|s| Segment { distance_km: f.odometer_km - s, quantity, cost_minor: cost })
+                .map(|s| Segment {
+                    distance_km: f.odometer_km - s,
+                    quantity,
+                    cost_minor: cost,
+                })
                 .filter(|s| s.distance_km > 0.0);
             start = Some(f.odometer_km);
             quantity = 0.0;
@@ -201,7 +209,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn fill(odometer_km: f64, quantity: f64, full: bool) -> Fill {
-        Fill { odometer_km, quantity, full, missed_previous: false, cost_minor: Some(1000) }
+        Fill {
+            odometer_km,
+            quantity,
+            full,
+            missed_previous: false,
+            cost_minor: Some(1000),
+        }
     }
 
     fn close(a: f64, b: f64) -> bool {
@@ -219,7 +233,11 @@ mod tests {
         let e = economy(Measure::Volume, &s);
         assert!(close(e.mpg_us.unwrap(), 30.0));
         assert!((e.per_100km - 7.840_486).abs() < 1e-5, "{}", e.per_100km);
-        assert!((e.mpg_uk.unwrap() - 36.028_6).abs() < 1e-3, "{:?}", e.mpg_uk);
+        assert!(
+            (e.mpg_uk.unwrap() - 36.028_6).abs() < 1e-3,
+            "{:?}",
+            e.mpg_uk
+        );
         assert_eq!(e.mi_per_kwh, None);
         // Cost: 10.00 over 300 miles (the closing fill's cost only).
         assert!(close(e.cost_per_mile_minor.unwrap(), 1000.0 / 300.0));
@@ -229,12 +247,19 @@ mod tests {
     fn a_partial_fill_accumulates_into_the_next_full() {
         // Full at 1000 km; partial 20 L at 1300; full 25 L at 1600 km:
         // 600 km on 45 L = 7.5 L/100 km.
-        let fills = [fill(1000.0, 40.0, true), fill(1300.0, 20.0, false), fill(1600.0, 25.0, true)];
+        let fills = [
+            fill(1000.0, 40.0, true),
+            fill(1300.0, 20.0, false),
+            fill(1600.0, 25.0, true),
+        ];
         let out = segments(&fills);
         assert_eq!(out[0], None, "the first full fill opens the chain");
         assert_eq!(out[1], None, "partials close nothing");
         let s = out[2].unwrap();
-        assert_eq!((s.distance_km, s.quantity, s.cost_minor), (600.0, 45.0, Some(2000)));
+        assert_eq!(
+            (s.distance_km, s.quantity, s.cost_minor),
+            (600.0, 45.0, Some(2000))
+        );
         assert!(close(s.per_100km(), 7.5));
     }
 
@@ -244,9 +269,16 @@ mod tests {
         missed.missed_previous = true;
         let fills = [fill(1000.0, 40.0, true), missed, fill(2100.0, 35.0, true)];
         let out = segments(&fills);
-        assert_eq!(out[1], None, "the segment the missed fill would close is unmeasured");
+        assert_eq!(
+            out[1], None,
+            "the segment the missed fill would close is unmeasured"
+        );
         let s = out[2].unwrap();
-        assert_eq!((s.distance_km, s.quantity), (500.0, 35.0), "the chain restarts at the missed fill");
+        assert_eq!(
+            (s.distance_km, s.quantity),
+            (500.0, 35.0),
+            "the chain restarts at the missed fill"
+        );
     }
 
     #[test]
@@ -259,17 +291,32 @@ mod tests {
 
     #[test]
     fn averages_are_distance_over_fuel() {
-        let a = Segment { distance_km: 100.0, quantity: 10.0, cost_minor: Some(100) };
-        let b = Segment { distance_km: 300.0, quantity: 15.0, cost_minor: None };
+        let a = Segment {
+            distance_km: 100.0,
+            quantity: 10.0,
+            cost_minor: Some(100),
+        };
+        let b = Segment {
+            distance_km: 300.0,
+            quantity: 15.0,
+            cost_minor: None,
+        };
         let t = total([a, b]).unwrap();
-        assert!(close(t.per_100km(), 25.0 / 400.0 * 100.0), "not the mean of 10 and 5");
+        assert!(
+            close(t.per_100km(), 25.0 / 400.0 * 100.0),
+            "not the mean of 10 and 5"
+        );
         assert_eq!(t.cost_minor, None);
     }
 
     #[test]
     fn electric_economy() {
         // 250 km on 40 kWh: 16 kWh/100 km; 155.343 mi / 40 kWh = 3.8836 mi/kWh.
-        let s = Segment { distance_km: 250.0, quantity: 40.0, cost_minor: None };
+        let s = Segment {
+            distance_km: 250.0,
+            quantity: 40.0,
+            cost_minor: None,
+        };
         let e = economy(Measure::Energy, &s);
         assert!(close(e.per_100km, 16.0));
         assert!((e.mi_per_kwh.unwrap() - 3.883_57).abs() < 1e-5);

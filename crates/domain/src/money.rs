@@ -10,7 +10,8 @@ use crate::preferences::CurrencyCode;
 
 /// Currencies whose minor unit is not a hundredth (ISO 4217 exponents).
 const EXPONENT_0: &[&str] = &[
-    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
+    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV",
+    "XAF", "XOF", "XPF",
 ];
 const EXPONENT_3: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
 
@@ -77,7 +78,12 @@ pub fn format_decimal(value: i64, scale: u32) -> String {
     let sign = if value < 0 { "-" } else { "" };
     let abs = value.unsigned_abs();
     let factor = 10u64.pow(scale);
-    format!("{sign}{}.{:0width$}", abs / factor, abs % factor, width = scale as usize)
+    format!(
+        "{sign}{}.{:0width$}",
+        abs / factor,
+        abs % factor,
+        width = scale as usize
+    )
 }
 
 /// Rounds half away from zero to the nearest integer, as receipts do.
@@ -113,8 +119,22 @@ mod tests {
         assert!(parse_decimal("", 2).is_err());
         assert!(parse_decimal("1e3", 2).is_err());
         assert!(parse_decimal("99999999999999999999", 2).is_err());
-        assert_eq!(Money { minor: 1234, currency: c("EUR") }.to_decimal(), "12.34");
-        assert_eq!(Money { minor: 1234, currency: c("JPY") }.to_decimal(), "1234");
+        assert_eq!(
+            Money {
+                minor: 1234,
+                currency: c("EUR")
+            }
+            .to_decimal(),
+            "12.34"
+        );
+        assert_eq!(
+            Money {
+                minor: 1234,
+                currency: c("JPY")
+            }
+            .to_decimal(),
+            "1234"
+        );
         assert_eq!(format_decimal(-5, 2), "-0.05");
     }
 

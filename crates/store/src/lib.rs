@@ -13,6 +13,7 @@
 
 mod audit;
 mod error;
+mod fuel;
 mod idempotency;
 mod identity;
 mod jobs;
@@ -27,6 +28,7 @@ mod vehicles;
 
 pub use audit::{Actor, AuditContext, AuditEntry, AuditFilter, INSTANCE_TENANT};
 pub use error::StoreError;
+pub use fuel::{FuelEntry, FuelStats, NewFuelEntry};
 pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use identity::{Membership, NewUser, Tenant, User};
 pub use jobs::{Job, NewJob, now_ms};

@@ -219,7 +219,7 @@ async fn check_timeline(
 }
 
 /// Recomputes a vehicle's current meter from its latest live reading.
-async fn refresh_current(
+pub(crate) async fn refresh_current(
     tx: &mut Tx,
     tenant: TenantId,
     vehicle: VehicleId,
@@ -261,61 +261,53 @@ async fn refresh_current(
     Ok(())
 }
 
-impl Store {
-    /// Records readings (one, or a batch of thousands). Items are checked in
-    /// time order per meter against what is stored and against each other;
-    /// the accepted ones commit together, the refused ones are reported with
-    /// the field at fault, and a repeat of an earlier reading is a duplicate,
-    /// not an error. `max_daily_km` sets the implausible-jump threshold.
-    #[tracing::instrument(skip_all, fields(items = items.len()))]
-    pub async fn record_readings(
-        &self,
-        tenant: TenantId,
-        items: &[NewReading],
-        max_daily_km: f64,
-        ctx: &AuditContext,
-    ) -> Result<Vec<ReadingOutcome>, StoreError> {
-        let mut outcomes: Vec<Option<ReadingOutcome>> = vec![None; items.len()];
-        // Process each meter's items in time order, so a batch may arrive unsorted.
-        let mut groups: BTreeMap<(VehicleId, &str), Vec<usize>> = BTreeMap::new();
-        for (i, item) in items.iter().enumerate() {
-            groups
-                .entry((item.vehicle_id, item.kind.as_str()))
-                .or_default()
-                .push(i);
-        }
-        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        let mut created = 0usize;
-        for ((vehicle, _), mut indexes) in groups {
-            indexes.sort_by_key(|i| items[*i].read_at);
-            let exists: Option<i32> = on_tx!(&mut tx, |c| sqlx::query_scalar(
-                "SELECT 1 FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
-            )
-            .bind(tenant.as_uuid())
-            .bind(vehicle.as_uuid())
-            .fetch_optional(c)
-            .await)
-            .ctx("checking a reading's vehicle")?;
-            if exists.is_none() {
-                for i in indexes {
-                    outcomes[i] = Some(ReadingOutcome::Rejected {
-                        field: "vehicle_id",
-                        message: "no such vehicle".into(),
-                    });
-                }
-                continue;
-            }
-            let kind = items[indexes[0]].kind;
-            let offsets = load_offsets(&mut tx, tenant, vehicle, kind).await?;
-            let max_per_day = if kind == MeterKind::Hours {
-                domain::meter::MAX_DAILY_HOURS
-            } else {
-                max_daily_km
-            };
+/// Records readings inside the caller's transaction (fuel and service
+/// records add their odometer this way); see [`Store::record_readings`].
+pub(crate) async fn record_readings_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    items: &[NewReading],
+    max_daily_km: f64,
+) -> Result<Vec<ReadingOutcome>, StoreError> {
+    let mut outcomes: Vec<Option<ReadingOutcome>> = vec![None; items.len()];
+    // Process each meter's items in time order, so a batch may arrive unsorted.
+    let mut groups: BTreeMap<(VehicleId, &str), Vec<usize>> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        groups
+            .entry((item.vehicle_id, item.kind.as_str()))
+            .or_default()
+            .push(i);
+    }
+    for ((vehicle, _), mut indexes) in groups {
+        indexes.sort_by_key(|i| items[*i].read_at);
+        let exists: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
+            "SELECT 1 FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+        )
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .fetch_optional(c)
+        .await)
+        .ctx("checking a reading's vehicle")?;
+        if exists.is_none() {
             for i in indexes {
-                let item = &items[i];
-                let at = to_second(item.read_at);
-                let existing: Option<ReadingRow> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                outcomes[i] = Some(ReadingOutcome::Rejected {
+                    field: "vehicle_id",
+                    message: "no such vehicle".into(),
+                });
+            }
+            continue;
+        }
+        let kind = items[indexes[0]].kind;
+        let offsets = load_offsets(tx, tenant, vehicle, kind).await?;
+        let max_per_day = if kind == MeterKind::Hours {
+            domain::meter::MAX_DAILY_HOURS
+        } else {
+            max_daily_km
+        };
+        for i in indexes {
+            let item = &items[i];
+            let at = to_second(item.read_at);
+            let existing: Option<ReadingRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT {READING_COLUMNS} FROM meter_readings
                      WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 AND read_at = $4 AND source = $5"
                 )))
@@ -327,45 +319,44 @@ impl Store {
                 .fetch_optional(c)
                 .await)
                 .ctx("looking for a duplicate reading")?;
-                if let Some(row) = existing {
-                    outcomes[i] = Some(if (row.canonical - item.value.canonical).abs() < 1e-6 {
-                        ReadingOutcome::Duplicate(row.into_reading(&offsets)?)
-                    } else {
-                        ReadingOutcome::Rejected {
-                            field: "value",
-                            message:
-                                "a different reading from this source at this time already exists"
-                                    .into(),
-                        }
-                    });
-                    continue;
-                }
-                let flag = if item.void {
-                    None
+            if let Some(row) = existing {
+                outcomes[i] = Some(if (row.canonical - item.value.canonical).abs() < 1e-6 {
+                    ReadingOutcome::Duplicate(row.into_reading(&offsets)?)
                 } else {
-                    match check_timeline(
-                        &mut tx,
-                        tenant,
-                        vehicle,
-                        kind,
-                        at,
-                        item.value.canonical,
-                        &offsets,
-                        max_per_day,
-                    )
-                    .await?
-                    {
-                        Ok(flag) => flag,
-                        Err(message) => {
-                            outcomes[i] = Some(ReadingOutcome::Rejected {
-                                field: "value",
-                                message,
-                            });
-                            continue;
-                        }
+                    ReadingOutcome::Rejected {
+                        field: "value",
+                        message: "a different reading from this source at this time already exists"
+                            .into(),
                     }
-                };
-                let row: ReadingRow = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                });
+                continue;
+            }
+            let flag = if item.void {
+                None
+            } else {
+                match check_timeline(
+                    tx,
+                    tenant,
+                    vehicle,
+                    kind,
+                    at,
+                    item.value.canonical,
+                    &offsets,
+                    max_per_day,
+                )
+                .await?
+                {
+                    Ok(flag) => flag,
+                    Err(message) => {
+                        outcomes[i] = Some(ReadingOutcome::Rejected {
+                            field: "value",
+                            message,
+                        });
+                        continue;
+                    }
+                }
+            };
+            let row: ReadingRow = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "INSERT INTO meter_readings (tenant_id, id, vehicle_id, kind, read_at, value, unit, canonical,
                          source, note, void, flag, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {READING_COLUMNS}"
@@ -386,15 +377,37 @@ impl Store {
                 .fetch_one(c)
                 .await)
                 .ctx("recording a reading")?;
-                outcomes[i] = Some(ReadingOutcome::Created(row.into_reading(&offsets)?));
-                created += 1;
-            }
-            refresh_current(&mut tx, tenant, vehicle, kind).await?;
+            outcomes[i] = Some(ReadingOutcome::Created(row.into_reading(&offsets)?));
         }
-        let outcomes: Vec<ReadingOutcome> = outcomes
-            .into_iter()
-            .map(|o| o.ok_or_else(|| StoreError::Corrupt("a reading was not processed".into())))
-            .collect::<Result<_, _>>()?;
+        refresh_current(tx, tenant, vehicle, kind).await?;
+    }
+    let outcomes: Vec<ReadingOutcome> = outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| StoreError::Corrupt("a reading was not processed".into())))
+        .collect::<Result<_, _>>()?;
+    Ok(outcomes)
+}
+
+impl Store {
+    /// Records readings (one, or a batch of thousands). Items are checked in
+    /// time order per meter against what is stored and against each other;
+    /// the accepted ones commit together, the refused ones are reported with
+    /// the field at fault, and a repeat of an earlier reading is a duplicate,
+    /// not an error. `max_daily_km` sets the implausible-jump threshold.
+    #[tracing::instrument(skip_all, fields(items = items.len()))]
+    pub async fn record_readings(
+        &self,
+        tenant: TenantId,
+        items: &[NewReading],
+        max_daily_km: f64,
+        ctx: &AuditContext,
+    ) -> Result<Vec<ReadingOutcome>, StoreError> {
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        let outcomes = record_readings_in(&mut tx, tenant, items, max_daily_km).await?;
+        let created = outcomes
+            .iter()
+            .filter(|o| matches!(o, ReadingOutcome::Created(_)))
+            .count();
         if created > 0 {
             let change = match outcomes.as_slice() {
                 [ReadingOutcome::Created(r)] => Change {

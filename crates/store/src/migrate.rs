@@ -30,6 +30,11 @@ const SQLITE: &[Migration] = &[
         description: "meters: readings, offsets, current meters",
         sql: include_str!("../migrations/sqlite/0002_meters.sql"),
     },
+    Migration {
+        version: 3,
+        description: "fuel and charging entries",
+        sql: include_str!("../migrations/sqlite/0003_fuel.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -42,6 +47,11 @@ const POSTGRES: &[Migration] = &[
         version: 2,
         description: "meters: readings, offsets, current meters",
         sql: include_str!("../migrations/postgres/0002_meters.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "fuel and charging entries",
+        sql: include_str!("../migrations/postgres/0003_fuel.sql"),
     },
 ];
 

@@ -1053,3 +1053,212 @@ mod meters {
         }
     }
 }
+
+mod fuel {
+    use super::*;
+    use domain::fuel::{FuelUnit, L_PER_US_GALLON};
+    use domain::meter::{MeterKind, MeterUnit, meter_value};
+    use domain::preferences::CurrencyCode;
+    use time::{Duration, OffsetDateTime};
+
+    fn fill(
+        vehicle: VehicleId,
+        at: OffsetDateTime,
+        miles: f64,
+        gallons: f64,
+        cents: i64,
+        full: bool,
+    ) -> NewFuelEntry {
+        NewFuelEntry {
+            vehicle_id: vehicle,
+            filled_at: at,
+            odometer: meter_value(MeterKind::Odometer, miles, MeterUnit::Miles).unwrap(),
+            fuel_type: FuelType::Gasoline,
+            grade: None,
+            quantity: gallons,
+            quantity_unit: FuelUnit::UsGallons,
+            quantity_canonical: FuelUnit::UsGallons.to_canonical(gallons),
+            unit_price_milli: None,
+            total_minor: Some(cents),
+            currency: CurrencyCode::parse("USD").unwrap(),
+            full,
+            missed_previous: false,
+            station: None,
+            soc_before: None,
+            soc_after: None,
+            notes: None,
+        }
+    }
+
+    const MAX: f64 = domain::meter::DEFAULT_MAX_DAILY_KM;
+
+    #[tokio::test]
+    async fn full_to_full_economy_follows_every_write() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "fuel").await;
+            let v = s
+                .create_vehicle(t.id, &spec("Pickup", None, None, "Ford"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - Duration::days(60);
+            let day = |n: i64| t0 + Duration::days(n);
+
+            let first = s
+                .create_fuel_entry(
+                    t.id,
+                    &fill(v, day(0), 10_000.0, 12.0, 4000, true),
+                    MAX,
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(first.segment, None, "the first full fill opens the chain");
+            s.create_fuel_entry(
+                t.id,
+                &fill(v, day(3), 10_150.0, 5.0, 1700, false),
+                MAX,
+                &ctx(),
+            )
+            .await
+            .unwrap();
+            let third = s
+                .create_fuel_entry(
+                    t.id,
+                    &fill(v, day(6), 10_300.0, 5.0, 1750, true),
+                    MAX,
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+            let seg = third.segment.unwrap();
+            let miles = seg.distance_km / domain::meter::KM_PER_MILE;
+            let gallons = seg.quantity / L_PER_US_GALLON;
+            assert!(
+                (miles - 300.0).abs() < 1e-6 && (gallons - 10.0).abs() < 1e-9,
+                "{:?}",
+                db.kind
+            );
+            assert_eq!(seg.cost_minor, Some(3450));
+
+            // A fill whose odometer goes backwards is refused, and writes nothing.
+            let err = s
+                .create_fuel_entry(
+                    t.id,
+                    &fill(v, day(7), 10_100.0, 5.0, 1700, true),
+                    MAX,
+                    &ctx(),
+                )
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    StoreError::Rule {
+                        field: "odometer",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert_eq!(
+                s.list_fuel_entries(t.id, v, None, 100)
+                    .await
+                    .unwrap()
+                    .items
+                    .len(),
+                3
+            );
+
+            // A missed fill breaks the chain; the next full fill is measured from it.
+            let mut missed = fill(v, day(10), 10_700.0, 11.0, 3800, true);
+            missed.missed_previous = true;
+            assert_eq!(
+                s.create_fuel_entry(t.id, &missed, MAX, &ctx())
+                    .await
+                    .unwrap()
+                    .segment,
+                None
+            );
+            let fifth = s
+                .create_fuel_entry(
+                    t.id,
+                    &fill(v, day(14), 11_000.0, 10.0, 3500, true),
+                    MAX,
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+            assert!((fifth.segment.unwrap().quantity / L_PER_US_GALLON - 10.0).abs() < 1e-9);
+            let odometer = s
+                .vehicle(t.id, v)
+                .await
+                .unwrap()
+                .meters
+                .odometer_km
+                .unwrap();
+            assert!(
+                (odometer - 11_000.0 * domain::meter::KM_PER_MILE).abs() < 1e-6,
+                "fills move the odometer"
+            );
+
+            // A back-dated partial fill changes the segment it falls in.
+            let late = s
+                .create_fuel_entry(
+                    t.id,
+                    &fill(v, day(1), 10_050.0, 2.0, 700, false),
+                    MAX,
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+            let third_now = s
+                .fuel_entry(t.id, v, third.id)
+                .await
+                .unwrap()
+                .segment
+                .unwrap();
+            assert!((third_now.quantity / L_PER_US_GALLON - 12.0).abs() < 1e-9);
+            assert_eq!(third_now.cost_minor, Some(4150));
+            s.delete_fuel_entry(t.id, v, late.id, &ctx()).await.unwrap();
+            let third_again = s
+                .fuel_entry(t.id, v, third.id)
+                .await
+                .unwrap()
+                .segment
+                .unwrap();
+            assert!(
+                (third_again.quantity / L_PER_US_GALLON - 10.0).abs() < 1e-9,
+                "deleting restores it"
+            );
+
+            let stats = s.fuel_stats(t.id, v, None, None).await.unwrap();
+            assert_eq!(stats.len(), 1);
+            let g = &stats[0];
+            assert_eq!((g.fuel_type, g.entries), (FuelType::Gasoline, 5));
+            assert_eq!(
+                g.spend,
+                vec![("USD".to_string(), 4000 + 1700 + 1750 + 3800 + 3500)]
+            );
+            let measured = g.measured.unwrap();
+            assert!(
+                (measured.distance_km / domain::meter::KM_PER_MILE - 600.0).abs() < 1e-6,
+                "300 + 300 miles"
+            );
+            assert!((measured.quantity / L_PER_US_GALLON - 20.0).abs() < 1e-9);
+            assert_eq!(g.last, fifth.segment);
+
+            // Another tenant sees none of it.
+            let other = tenant(s, "fuel-other").await;
+            assert!(matches!(
+                s.list_fuel_entries(other.id, v, None, 10).await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(matches!(
+                s.fuel_entry(other.id, v, third.id).await,
+                Err(StoreError::NotFound)
+            ));
+        }
+    }
+}

@@ -252,6 +252,7 @@ impl From<StoreError> for ApiError {
                 field,
                 message: message.to_string(),
             },
+            StoreError::Rule { field, message } => Self::field(field, message),
             StoreError::Invalid { field, message } => Self::BadRequest {
                 field: Some(field.to_string()),
                 message: format!("{field} {message}"),

@@ -119,6 +119,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(routes::meters::update_reading))
         .routes(routes!(routes::meters::create_offset))
         .routes(routes!(routes::meters::bulk_readings))
+        .routes(routes!(routes::fuel::list_fuel, routes::fuel::create_fuel))
+        .routes(routes!(routes::fuel::get_fuel, routes::fuel::delete_fuel))
+        .routes(routes!(routes::fuel::fuel_stats))
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(
             routes::instance::list_tenants,

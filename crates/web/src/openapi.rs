@@ -22,6 +22,7 @@ use crate::error::Problem;
         (name = "session", description = "Logging in and out, the current user, switching tenants"),
         (name = "vehicles", description = "Vehicles of the current tenant"),
         (name = "meters", description = "Odometer and engine-hour readings, meter replacements"),
+        (name = "fuel", description = "Fuel and charging entries, fuel economy"),
         (name = "tenant", description = "The current tenant, its members and API tokens"),
         (name = "audit", description = "The current tenant's audit log"),
         (name = "instance", description = "Tenants and users across the server (instance administrators)"),

@@ -207,7 +207,7 @@ fn default_unit(kind: MeterKind, odometer_unit: OdometerUnit) -> MeterUnit {
 }
 
 /// The tenant's implausible-jump threshold: `settings.max_daily_km`, else 2,000 miles.
-async fn max_daily_km(state: &AppState, principal: &Principal) -> Result<f64, ApiError> {
+pub(crate) async fn max_daily_km(state: &AppState, principal: &Principal) -> Result<f64, ApiError> {
     let tenant = state.store.tenant(principal.tenant_id).await?;
     Ok(tenant
         .settings

@@ -1,6 +1,7 @@
 //! The API's handlers, one module per resource.
 
 pub mod audit;
+pub mod fuel;
 pub mod instance;
 pub mod members;
 pub mod meters;

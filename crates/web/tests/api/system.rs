@@ -151,6 +151,11 @@ async fn the_openapi_document_describes_every_route() {
         ("patch", "/api/v1/vehicles/{id}/meters/{reading_id}"),
         ("post", "/api/v1/vehicles/{id}/meter-offsets"),
         ("post", "/api/v1/meters/bulk"),
+        ("get", "/api/v1/vehicles/{id}/fuel"),
+        ("post", "/api/v1/vehicles/{id}/fuel"),
+        ("get", "/api/v1/vehicles/{id}/fuel/{entry_id}"),
+        ("delete", "/api/v1/vehicles/{id}/fuel/{entry_id}"),
+        ("get", "/api/v1/vehicles/{id}/fuel-stats"),
         ("get", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/users"),
@@ -201,7 +206,8 @@ async fn the_openapi_document_describes_every_route() {
             .replace("{id}", "01890000-0000-7000-8000-000000000000")
             .replace("{user_id}", "01890000-0000-7000-8000-000000000000")
             .replace("{vin}", "1FUJGLDR3HLHG7532")
-            .replace("{reading_id}", "01890000-0000-7000-8000-000000000000");
+            .replace("{reading_id}", "01890000-0000-7000-8000-000000000000")
+            .replace("{entry_id}", "01890000-0000-7000-8000-000000000000");
         let response = app
             .http
             .request(

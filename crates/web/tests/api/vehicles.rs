@@ -458,3 +458,166 @@ async fn meter_readings_through_the_api() {
         let _ = tenant;
     }
 }
+
+#[tokio::test]
+async fn fuel_entries_and_economy_through_the_api() {
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("acme", Role::Manager).await;
+        let (_, driver) = app.caller("acme", Role::Driver).await;
+        let (_, v) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Pickup", "odometer_unit": "mi", "fuel_types": ["gasoline"]})),
+            )
+            .await;
+        let fuel = format!("/api/v1/vehicles/{}/fuel", v["id"].as_str().unwrap());
+
+        let (status, first) = app
+            .call(&driver, Method::POST, &fuel, Some(json!({"filled_at": "2026-03-01T10:00:00Z", "odometer": 20000, "quantity": 15, "unit": "us_gal", "unit_price": "3.459", "currency": "USD"})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {first}", app.name());
+        assert_eq!(
+            first["total"], "51.89",
+            "15 × 3.459 = 51.885, rounded half away from zero"
+        );
+        assert!(first["economy"].is_null());
+        let (status, second) = app
+            .call(&driver, Method::POST, &fuel, Some(json!({"filled_at": "2026-03-08T10:00:00Z", "odometer": 20300, "quantity": 10, "unit": "us_gal", "total": 35.00, "currency": "USD"})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{second}");
+        assert_eq!(second["unit_price"], "3.50000");
+        let economy = &second["economy"];
+        assert!(
+            (economy["mpg_us"].as_f64().unwrap() - 30.0).abs() < 1e-9,
+            "{economy}"
+        );
+        assert!((economy["per_100km"].as_f64().unwrap() - 7.840486).abs() < 1e-5);
+        assert!((economy["cost_per_mile_minor"].as_f64().unwrap() - 3500.0 / 300.0).abs() < 1e-9);
+
+        // Bad inputs name their fields and write nothing.
+        let bad = [
+            (
+                json!({"odometer": 20400, "quantity": 5, "unit": "kwh"}),
+                "quantity",
+            ),
+            (
+                json!({"odometer": 20400, "quantity": 5, "fuel_type": "diesel"}),
+                "fuel_type",
+            ),
+            (
+                json!({"odometer": 20400, "quantity": 5, "total": "12.345", "currency": "USD"}),
+                "total",
+            ),
+            (
+                json!({"odometer": 20400, "quantity": 5, "currency": "XYZ"}),
+                "currency",
+            ),
+            (
+                json!({"odometer": 20400, "quantity": 5, "soc_after": 120}),
+                "soc_after",
+            ),
+            (json!({"odometer": 19000, "quantity": 5}), "odometer"),
+        ];
+        for (body, field) in bad {
+            let (status, problem) = app
+                .call(&driver, Method::POST, &fuel, Some(body.clone()))
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{body}: {problem}"
+            );
+            assert_eq!(TestApp::fields(&problem), [field], "{body}");
+        }
+        let (_, page) = app.call(&driver, Method::GET, &fuel, None).await;
+        assert_eq!(
+            page["items"].as_array().unwrap().len(),
+            2,
+            "{}: nothing written",
+            app.name()
+        );
+        assert_eq!(page["items"][0]["odometer"], 20300.0, "newest first");
+
+        let stats_path = format!("/api/v1/vehicles/{}/fuel-stats", v["id"].as_str().unwrap());
+        let (status, stats) = app.call(&driver, Method::GET, &stats_path, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(stats[0]["fuel_type"], "gasoline");
+        assert_eq!(
+            stats[0]["spend"][0],
+            json!({"currency": "USD", "amount": "86.89"})
+        );
+        assert!((stats[0]["average"]["mpg_us"].as_f64().unwrap() - 30.0).abs() < 1e-9);
+        let (_, none) = app
+            .call(
+                &driver,
+                Method::GET,
+                &format!("{stats_path}?from=2027-01-01T00:00:00Z"),
+                None,
+            )
+            .await;
+        assert_eq!(none[0]["entries"], 0);
+
+        let entry = format!("{fuel}/{}", second["id"].as_str().unwrap());
+        let (status, _) = app.call(&driver, Method::DELETE, &entry, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = app.call(&manager, Method::DELETE, &entry, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = app.call(&manager, Method::GET, &entry, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, vehicle) = app
+            .call(
+                &manager,
+                Method::GET,
+                &format!("/api/v1/vehicles/{}", v["id"].as_str().unwrap()),
+                None,
+            )
+            .await;
+        assert_eq!(
+            vehicle["meters"]["odometer"], 20000.0,
+            "the deleted fill's odometer reading is void"
+        );
+    }
+}
+
+#[tokio::test]
+async fn restoring_a_reading_that_breaks_the_order_is_refused() {
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("acme", Role::Manager).await;
+        let (_, v) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Van"})),
+            )
+            .await;
+        let meters = format!("/api/v1/vehicles/{}/meters", v["id"].as_str().unwrap());
+        app.call(
+            &manager,
+            Method::POST,
+            &meters,
+            Some(json!({"kind": "odometer", "value": 100, "read_at": "2026-01-01T00:00:00Z"})),
+        )
+        .await;
+        let (_, low) = app
+            .call(&manager, Method::POST, &meters, Some(json!({"kind": "odometer", "value": 50, "read_at": "2026-01-02T00:00:00Z", "void": true})))
+            .await;
+        let (status, problem) = app
+            .call(
+                &manager,
+                Method::PATCH,
+                &format!("{meters}/{}", low["id"].as_str().unwrap()),
+                Some(json!({"void": false})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}: {problem}",
+            app.name()
+        );
+        assert_eq!(TestApp::fields(&problem), ["void"]);
+    }
+}

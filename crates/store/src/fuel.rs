@@ -1,0 +1,504 @@
+//! Fuel and charging entries, and the economy segments they close.
+//!
+//! Recording a fill also records its odometer as a meter reading (source
+//! `fuel`) in the same transaction, so the meter rules apply to it and the
+//! vehicle's current odometer follows. Each write recomputes the
+//! full-to-full chain of that vehicle and fuel type and stores each entry's
+//! closed segment, so reading economy never walks history.
+
+use std::str::FromStr;
+
+use domain::fuel::{Fill, FuelUnit, Segment, segments};
+use domain::ids::{TenantId, VehicleId};
+use domain::meter::{MeterKind, MeterSource, MeterValue};
+use domain::preferences::CurrencyCode;
+use domain::vehicle::FuelType;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::{Change, record};
+use crate::error::ResultExt;
+use crate::meters::{NewReading, ReadingOutcome, record_readings_in, refresh_current};
+use crate::page::{Page, decode_cursor, page_limit};
+use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
+
+/// A fill (or charge) to record, already checked field by field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFuelEntry {
+    pub vehicle_id: VehicleId,
+    pub filled_at: OffsetDateTime,
+    /// The odometer at the pump (an odometer `MeterValue`).
+    pub odometer: MeterValue,
+    pub fuel_type: FuelType,
+    pub grade: Option<String>,
+    pub quantity: f64,
+    pub quantity_unit: FuelUnit,
+    /// L, kWh or kg.
+    pub quantity_canonical: f64,
+    /// Price per unit in thousandths of the currency's minor unit.
+    pub unit_price_milli: Option<i64>,
+    pub total_minor: Option<i64>,
+    pub currency: CurrencyCode,
+    pub full: bool,
+    pub missed_previous: bool,
+    pub station: Option<String>,
+    /// State of charge before and after, percent (EVs).
+    pub soc_before: Option<f64>,
+    pub soc_after: Option<f64>,
+    pub notes: Option<String>,
+}
+
+/// A stored entry with the segment it closes, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FuelEntry {
+    pub id: Uuid,
+    pub entry: NewFuelEntry,
+    pub segment: Option<Segment>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Fuel figures of one vehicle and fuel type over a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FuelStats {
+    pub fuel_type: FuelType,
+    pub entries: i64,
+    /// All fuel bought in the period (L, kWh or kg).
+    pub quantity: f64,
+    /// Spend per currency, minor units.
+    pub spend: Vec<(String, i64)>,
+    /// The measured segments closed in the period, summed.
+    pub measured: Option<Segment>,
+    /// The most recent measured segment (of all time).
+    pub last: Option<Segment>,
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: Uuid,
+    vehicle_id: Uuid,
+    filled_at: OffsetDateTime,
+    odometer_value: f64,
+    odometer_unit: String,
+    odometer_km: f64,
+    fuel_type: String,
+    grade: Option<String>,
+    quantity: f64,
+    quantity_unit: String,
+    quantity_canonical: f64,
+    unit_price_milli: Option<i64>,
+    total_minor: Option<i64>,
+    currency: String,
+    full_fill: bool,
+    missed_previous: bool,
+    station: Option<String>,
+    soc_before: Option<f64>,
+    soc_after: Option<f64>,
+    notes: Option<String>,
+    seg_distance_km: Option<f64>,
+    seg_quantity: Option<f64>,
+    seg_cost_minor: Option<i64>,
+    created_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "id, vehicle_id, filled_at, odometer_value, odometer_unit, odometer_km, fuel_type, grade,
+    quantity, quantity_unit, quantity_canonical, unit_price_milli, total_minor, currency, full_fill, missed_previous,
+    station, soc_before, soc_after, notes, seg_distance_km, seg_quantity, seg_cost_minor, created_at";
+
+impl TryFrom<EntryRow> for FuelEntry {
+    type Error = StoreError;
+    fn try_from(r: EntryRow) -> Result<Self, StoreError> {
+        let unit =
+            domain::meter::MeterUnit::from_str(&r.odometer_unit).map_err(StoreError::Corrupt)?;
+        Ok(FuelEntry {
+            id: r.id,
+            entry: NewFuelEntry {
+                vehicle_id: r.vehicle_id.into(),
+                filled_at: r.filled_at,
+                odometer: MeterValue {
+                    value: r.odometer_value,
+                    unit,
+                    canonical: r.odometer_km,
+                },
+                fuel_type: FuelType::from_str(&r.fuel_type).map_err(StoreError::Corrupt)?,
+                grade: r.grade,
+                quantity: r.quantity,
+                quantity_unit: FuelUnit::from_str(&r.quantity_unit).map_err(StoreError::Corrupt)?,
+                quantity_canonical: r.quantity_canonical,
+                unit_price_milli: r.unit_price_milli,
+                total_minor: r.total_minor,
+                currency: CurrencyCode::parse(&r.currency).map_err(StoreError::Corrupt)?,
+                full: r.full_fill,
+                missed_previous: r.missed_previous,
+                station: r.station,
+                soc_before: r.soc_before,
+                soc_after: r.soc_after,
+                notes: r.notes,
+            },
+            segment: match (r.seg_distance_km, r.seg_quantity) {
+                (Some(distance_km), Some(quantity)) => Some(Segment {
+                    distance_km,
+                    quantity,
+                    cost_minor: r.seg_cost_minor,
+                }),
+                _ => None,
+            },
+            created_at: r.created_at,
+        })
+    }
+}
+
+fn to_second(at: OffsetDateTime) -> OffsetDateTime {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    at.replace_nanosecond(0).unwrap_or(at)
+}
+
+/// Recomputes the full-to-full chain of one vehicle and fuel type, writing
+/// each entry's closed segment where it changed. Costs count only in the
+/// currency of the chain's latest entry (a segment mixing currencies has no cost).
+async fn recompute_chain(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    fuel: FuelType,
+) -> Result<(), StoreError> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: Uuid,
+        odometer_km: f64,
+        quantity_canonical: f64,
+        full_fill: bool,
+        missed_previous: bool,
+        total_minor: Option<i64>,
+        currency: String,
+        seg_distance_km: Option<f64>,
+        seg_quantity: Option<f64>,
+        seg_cost_minor: Option<i64>,
+    }
+    let rows: Vec<Row> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT id, odometer_km, quantity_canonical, full_fill, missed_previous, total_minor, currency,
+                seg_distance_km, seg_quantity, seg_cost_minor
+         FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2 AND fuel_type = $3
+         ORDER BY odometer_km, filled_at, id"
+    )
+    .bind(tenant.as_uuid())
+    .bind(vehicle.as_uuid())
+    .bind(fuel.as_str())
+    .fetch_all(c)
+    .await)
+    .ctx("loading a fuel chain")?;
+    let currency = rows.last().map(|r| r.currency.clone()).unwrap_or_default();
+    let fills: Vec<Fill> = rows
+        .iter()
+        .map(|r| Fill {
+            odometer_km: r.odometer_km,
+            quantity: r.quantity_canonical,
+            full: r.full_fill,
+            missed_previous: r.missed_previous,
+            cost_minor: r.total_minor.filter(|_| r.currency == currency),
+        })
+        .collect();
+    for (row, segment) in rows.iter().zip(segments(&fills)) {
+        let new = (
+            segment.map(|s| s.distance_km),
+            segment.map(|s| s.quantity),
+            segment.and_then(|s| s.cost_minor),
+        );
+        if new == (row.seg_distance_km, row.seg_quantity, row.seg_cost_minor) {
+            continue;
+        }
+        execute_tx!(
+            tx,
+            sqlx::query(
+                "UPDATE fuel_entries SET seg_distance_km = $3, seg_quantity = $4, seg_cost_minor = $5
+                 WHERE tenant_id = $1 AND id = $2"
+            )
+            .bind(tenant.as_uuid())
+            .bind(row.id)
+            .bind(new.0)
+            .bind(new.1)
+            .bind(new.2)
+        )
+        .ctx("storing a fuel segment")?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Records a fill, its odometer reading and the economy it closes. An
+    /// odometer that breaks the meter rules refuses the fill (field `odometer`).
+    #[tracing::instrument(skip_all)]
+    pub async fn create_fuel_entry(
+        &self,
+        tenant: TenantId,
+        new: &NewFuelEntry,
+        max_daily_km: f64,
+        ctx: &AuditContext,
+    ) -> Result<FuelEntry, StoreError> {
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        self.vehicle_in(&mut tx, tenant, new.vehicle_id).await?;
+        let filled_at = to_second(new.filled_at);
+        let reading = NewReading {
+            vehicle_id: new.vehicle_id,
+            kind: MeterKind::Odometer,
+            read_at: filled_at,
+            value: new.odometer,
+            source: MeterSource::Fuel,
+            note: None,
+            void: false,
+        };
+        let reading_id = match record_readings_in(&mut tx, tenant, &[reading], max_daily_km)
+            .await?
+            .pop()
+        {
+            Some(ReadingOutcome::Created(r) | ReadingOutcome::Duplicate(r)) => r.id,
+            Some(ReadingOutcome::Rejected { message, .. }) => {
+                return Err(StoreError::Rule {
+                    field: "odometer",
+                    message,
+                });
+            }
+            None => return Err(StoreError::Corrupt("no outcome for a fuel reading".into())),
+        };
+        let id = Uuid::now_v7();
+        execute_tx!(
+            &mut tx,
+            sqlx::query(
+                "INSERT INTO fuel_entries (tenant_id, id, vehicle_id, filled_at, odometer_value, odometer_unit, odometer_km,
+                     fuel_type, grade, quantity, quantity_unit, quantity_canonical, unit_price_milli, total_minor,
+                     currency, full_fill, missed_previous, station, soc_before, soc_after, notes, meter_reading_id, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+                         $22, $23)"
+            )
+            .bind(tenant.as_uuid())
+            .bind(id)
+            .bind(new.vehicle_id.as_uuid())
+            .bind(filled_at)
+            .bind(new.odometer.value)
+            .bind(new.odometer.unit.as_str())
+            .bind(new.odometer.canonical)
+            .bind(new.fuel_type.as_str())
+            .bind(new.grade.as_deref())
+            .bind(new.quantity)
+            .bind(new.quantity_unit.as_str())
+            .bind(new.quantity_canonical)
+            .bind(new.unit_price_milli)
+            .bind(new.total_minor)
+            .bind(new.currency.as_str())
+            .bind(new.full)
+            .bind(new.missed_previous)
+            .bind(new.station.as_deref())
+            .bind(new.soc_before)
+            .bind(new.soc_after)
+            .bind(new.notes.as_deref())
+            .bind(reading_id)
+            .bind(OffsetDateTime::now_utc())
+        )
+        .ctx("recording a fuel entry")?;
+        recompute_chain(&mut tx, tenant, new.vehicle_id, new.fuel_type).await?;
+        let entry = fetch_entry(&mut tx, tenant, new.vehicle_id, id).await?;
+        record(
+            &mut tx,
+            tenant,
+            ctx,
+            Change {
+                action: "fuel.create",
+                entity_type: "fuel_entry",
+                entity_id: id.to_string(),
+                before: None,
+                after: Some(entry_json(&entry)),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    /// One entry of a vehicle.
+    pub async fn fuel_entry(
+        &self,
+        tenant: TenantId,
+        vehicle: VehicleId,
+        id: Uuid,
+    ) -> Result<FuelEntry, StoreError> {
+        let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        fetch_entry(&mut tx, tenant, vehicle, id).await
+    }
+
+    /// A vehicle's entries, newest first.
+    pub async fn list_fuel_entries(
+        &self,
+        tenant: TenantId,
+        vehicle: VehicleId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<FuelEntry>, StoreError> {
+        let before: Option<(i64, Uuid)> = cursor.map(decode_cursor).transpose()?;
+        let limit = page_limit(limit);
+        let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        self.vehicle_in(&mut tx, tenant, vehicle).await?;
+        let before_at = before.and_then(|(t, _)| OffsetDateTime::from_unix_timestamp(t).ok());
+        let rows: Vec<EntryRow> =
+            on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2
+             AND ($3 IS NULL OR filled_at < $3 OR (filled_at = $3 AND id < $4))
+             ORDER BY filled_at DESC, id DESC LIMIT $5"
+            )))
+            .bind(tenant.as_uuid())
+            .bind(vehicle.as_uuid())
+            .bind(before_at)
+            .bind(before.map(|(_, id)| id))
+            .bind(limit + 1)
+            .fetch_all(c)
+            .await)
+            .ctx("listing fuel entries")?;
+        let entries = rows
+            .into_iter()
+            .map(FuelEntry::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(entries, limit, |e| {
+            (e.entry.filled_at.unix_timestamp(), e.id)
+        }))
+    }
+
+    /// Deletes an entry: its odometer reading is voided and the chain recomputed.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_fuel_entry(
+        &self,
+        tenant: TenantId,
+        vehicle: VehicleId,
+        id: Uuid,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        let entry = fetch_entry(&mut tx, tenant, vehicle, id).await?;
+        let reading: Option<Option<Uuid>> = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+            "DELETE FROM fuel_entries WHERE tenant_id = $1 AND id = $2 RETURNING meter_reading_id"
+        )
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .fetch_optional(c)
+        .await
+        })
+        .ctx("deleting a fuel entry")?;
+        if let Some(Some(reading)) = reading {
+            execute_tx!(
+                &mut tx,
+                sqlx::query(
+                    "UPDATE meter_readings SET void = $3 WHERE tenant_id = $1 AND id = $2 AND source = 'fuel'"
+                )
+                .bind(tenant.as_uuid())
+                .bind(reading)
+                .bind(true)
+            )
+            .ctx("voiding a fuel entry's reading")?;
+            refresh_current(&mut tx, tenant, vehicle, MeterKind::Odometer).await?;
+        }
+        recompute_chain(&mut tx, tenant, vehicle, entry.entry.fuel_type).await?;
+        record(
+            &mut tx,
+            tenant,
+            ctx,
+            Change {
+                action: "fuel.delete",
+                entity_type: "fuel_entry",
+                entity_id: id.to_string(),
+                before: Some(entry_json(&entry)),
+                after: None,
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Fuel figures per fuel type for entries filled in `[from, to)`.
+    pub async fn fuel_stats(
+        &self,
+        tenant: TenantId,
+        vehicle: VehicleId,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+    ) -> Result<Vec<FuelStats>, StoreError> {
+        let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        self.vehicle_in(&mut tx, tenant, vehicle).await?;
+        let rows: Vec<EntryRow> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2 ORDER BY filled_at, id"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .fetch_all(c)
+        .await)
+        .ctx("loading fuel entries for statistics")?;
+        let mut stats: Vec<FuelStats> = Vec::new();
+        for row in rows {
+            let entry = FuelEntry::try_from(row)?;
+            let e = &entry.entry;
+            let idx = match stats.iter().position(|s| s.fuel_type == e.fuel_type) {
+                Some(i) => i,
+                None => {
+                    stats.push(FuelStats {
+                        fuel_type: e.fuel_type,
+                        entries: 0,
+                        quantity: 0.0,
+                        spend: vec![],
+                        measured: None,
+                        last: None,
+                    });
+                    stats.len() - 1
+                }
+            };
+            let s = &mut stats[idx];
+            if entry.segment.is_some() {
+                s.last = entry.segment;
+            }
+            let inside =
+                from.is_none_or(|f| e.filled_at >= f) && to.is_none_or(|t| e.filled_at < t);
+            if !inside {
+                continue;
+            }
+            s.entries += 1;
+            s.quantity += e.quantity_canonical;
+            if let Some(total) = e.total_minor {
+                match s.spend.iter_mut().find(|(c, _)| c == e.currency.as_str()) {
+                    Some((_, sum)) => *sum += total,
+                    None => s.spend.push((e.currency.as_str().to_string(), total)),
+                }
+            }
+            if let Some(seg) = entry.segment {
+                s.measured = domain::fuel::total(s.measured.into_iter().chain([seg]));
+            }
+        }
+        Ok(stats)
+    }
+}
+
+async fn fetch_entry(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    id: Uuid,
+) -> Result<FuelEntry, StoreError> {
+    let row: Option<EntryRow> = on_tx!(tx, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2 AND id = $3"
+    )))
+    .bind(tenant.as_uuid())
+    .bind(vehicle.as_uuid())
+    .bind(id)
+    .fetch_optional(c)
+    .await
+    })
+    .ctx("loading a fuel entry")?;
+    row.ok_or(StoreError::NotFound)?.try_into()
+}
+
+fn entry_json(e: &FuelEntry) -> serde_json::Value {
+    let n = &e.entry;
+    json!({
+        "vehicle_id": n.vehicle_id, "filled_at": n.filled_at.unix_timestamp(), "odometer": n.odometer.value,
+        "odometer_unit": n.odometer.unit.as_str(), "fuel_type": n.fuel_type.as_str(), "quantity": n.quantity,
+        "unit": n.quantity_unit.as_str(), "total_minor": n.total_minor, "currency": n.currency.as_str(),
+        "full": n.full, "missed_previous": n.missed_previous,
+    })
+}
