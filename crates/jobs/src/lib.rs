@@ -7,6 +7,7 @@
 //! so a periodic job runs once per slot however many servers there are.
 
 pub mod housekeeping;
+pub mod maintenance;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

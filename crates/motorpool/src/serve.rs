@@ -12,6 +12,8 @@ use crate::config::{Common, DatabaseUrl, ServeSettings, load_or_create_secret_ke
 
 /// How often the housekeeping job runs.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(15 * 60);
+/// How often maintenance due states are refreshed against the calendar.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Exposes the job runner's counters on `/metrics`.
 struct JobMetrics(Arc<jobs::JobStats>);
@@ -104,7 +106,9 @@ pub async fn serve(common: &Common, settings: &ServeSettings, demo: bool) -> any
 
     let runner = jobs::Runner::new(store.clone())
         .handle(jobs::housekeeping::KIND, jobs::housekeeping::run)
-        .every(jobs::housekeeping::KIND, HOUSEKEEPING_EVERY);
+        .every(jobs::housekeeping::KIND, HOUSEKEEPING_EVERY)
+        .handle(jobs::maintenance::KIND, jobs::maintenance::run)
+        .every(jobs::maintenance::KIND, MAINTENANCE_EVERY);
     let metrics = Metrics::with_sources(vec![Arc::new(JobMetrics(runner.stats()))]);
     let (stop_tx, stop_rx) = watch::channel(false);
     let runner_task = tokio::spawn(runner.run(stop_rx));

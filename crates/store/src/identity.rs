@@ -145,6 +145,7 @@ impl Store {
         .await)
         .ctx("creating a tenant")?;
         let tenant = Tenant::try_from(row)?;
+        crate::service::seed_default_tasks(&mut tx, id).await?;
         let after = json!({"slug": tenant.slug, "name": tenant.name, "kind": kind.as_str()});
         record(
             &mut tx,

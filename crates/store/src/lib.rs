@@ -20,6 +20,8 @@ mod jobs;
 mod meters;
 mod migrate;
 mod page;
+mod schedules;
+mod service;
 mod sessions;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -37,6 +39,10 @@ pub use migrate::{
     MigrationReport, POSTGRES_SCHEMA_VERSION, RolePrivileges, SQLITE_SCHEMA_VERSION, SchemaStatus,
 };
 pub use page::Page;
+pub use schedules::{NewSchedule, Schedule};
+pub use service::{
+    CostLine, Expense, LineItem, NewExpense, NewServiceRecord, ServiceRecord, ServiceTask,
+};
 pub use sessions::{
     ApiToken, Credential, CredentialKind, NewApiToken, NewSession, Session, ThrottleDecision,
 };

@@ -258,7 +258,9 @@ pub(crate) async fn refresh_current(
             .bind(at)
     )
     .ctx("updating the vehicle's current meter")?;
-    Ok(())
+    // Meters move due dates: keep the stored due state in step.
+    crate::schedules::reevaluate_vehicle(tx, tenant, vehicle, OffsetDateTime::now_utc().date())
+        .await
 }
 
 /// Records readings inside the caller's transaction (fuel and service

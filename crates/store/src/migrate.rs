@@ -35,6 +35,11 @@ const SQLITE: &[Migration] = &[
         description: "fuel and charging entries",
         sql: include_str!("../migrations/sqlite/0003_fuel.sql"),
     },
+    Migration {
+        version: 4,
+        description: "service tasks, service records, expenses, maintenance schedules",
+        sql: include_str!("../migrations/sqlite/0004_service.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -52,6 +57,11 @@ const POSTGRES: &[Migration] = &[
         version: 3,
         description: "fuel and charging entries",
         sql: include_str!("../migrations/postgres/0003_fuel.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "service tasks, service records, expenses, maintenance schedules",
+        sql: include_str!("../migrations/postgres/0004_service.sql"),
     },
 ];
 

@@ -1262,3 +1262,388 @@ mod fuel {
         }
     }
 }
+
+mod maintenance {
+    use super::*;
+    use domain::maintenance::{Baseline, DueStatus, Interval};
+    use domain::meter::{MeterKind, MeterSource, MeterUnit, meter_value};
+    use domain::preferences::CurrencyCode;
+    use domain::service::{DEFAULT_TASKS, ExpenseCategory};
+    use time::{Duration, OffsetDateTime};
+
+    const MAX: f64 = domain::meter::DEFAULT_MAX_DAILY_KM;
+
+    async fn odometer(s: &Store, t: TenantId, v: VehicleId, at: OffsetDateTime, km: f64) {
+        let r = NewReading {
+            vehicle_id: v,
+            kind: MeterKind::Odometer,
+            read_at: at,
+            value: meter_value(MeterKind::Odometer, km, MeterUnit::Kilometres).unwrap(),
+            source: MeterSource::Manual,
+            note: None,
+            void: false,
+        };
+        let out = s.record_readings(t, &[r], MAX, &ctx()).await.unwrap();
+        assert!(matches!(out[0], ReadingOutcome::Created(_)), "{out:?}");
+    }
+
+    fn service(v: VehicleId, on: time::Date, km: f64, tasks: Vec<uuid::Uuid>) -> NewServiceRecord {
+        NewServiceRecord {
+            vehicle_id: v,
+            performed_on: on,
+            performed_at: on.with_time(time::macros::time!(12:00)).assume_utc(),
+            odometer_km: Some(km),
+            engine_hours: None,
+            vendor: Some("Quick Lube".into()),
+            notes: None,
+            currency: CurrencyCode::parse("EUR").unwrap(),
+            tax_minor: 0,
+            discount_minor: 0,
+            total_minor: 8900,
+            task_ids: tasks,
+            line_items: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oil_change_reminder_advances_itself() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "maint").await;
+            let tasks = s.list_service_tasks(t.id).await.unwrap();
+            assert_eq!(
+                tasks.len(),
+                DEFAULT_TASKS.len(),
+                "{:?}: a new tenant gets the default catalog",
+                db.kind
+            );
+            let oil = tasks.iter().find(|t| t.key == "oil_change").unwrap().id;
+            let wipers = tasks.iter().find(|t| t.key == "wiper_blades").unwrap().id;
+
+            let v = s
+                .create_vehicle(t.id, &spec("Car", None, None, "X"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+            odometer(s, t.id, v, now - Duration::days(40), 48_000.0).await;
+            odometer(s, t.id, v, now - Duration::days(1), 50_000.0).await;
+
+            let every = Interval {
+                km: Some(10_000.0),
+                hours: None,
+                days: Some(365),
+            };
+            let new = NewSchedule {
+                task_id: oil,
+                one_off: false,
+                interval: every,
+                window: every.default_window(),
+                last_done: None,
+            };
+            let sched = s.create_schedule(t.id, v, &new, &ctx()).await.unwrap();
+            assert_eq!(sched.state.next_km, Some(60_000.0), "{:?}", db.kind);
+            assert_eq!(sched.state.status, DueStatus::Ok);
+            // 10,000 km left at 50 km/day (2,000 km in 39 days ≈ 51.3): forecast well before the year is out.
+            let forecast = sched.state.forecast.unwrap();
+            assert!(
+                forecast < now.date() + Duration::days(365)
+                    && forecast > now.date() + Duration::days(150),
+                "{forecast}"
+            );
+
+            odometer(s, t.id, v, now - Duration::hours(2), 59_200.0).await;
+            assert_eq!(
+                s.schedule(t.id, sched.id).await.unwrap().state.status,
+                DueStatus::DueSoon,
+                "readings move the due state"
+            );
+            odometer(s, t.id, v, now - Duration::hours(1), 60_100.0).await;
+            assert_eq!(
+                s.schedule(t.id, sched.id).await.unwrap().state.status,
+                DueStatus::Overdue
+            );
+            let due = s.due_list(t.id, false, None, 50).await.unwrap();
+            assert_eq!(due.items.len(), 1);
+            assert_eq!(
+                (
+                    due.items[0].task_name.as_str(),
+                    due.items[0].vehicle_name.as_str()
+                ),
+                ("Oil and filter change", "Car")
+            );
+
+            // A one-off task completes when done.
+            let once = NewSchedule {
+                task_id: wipers,
+                one_off: true,
+                interval: Interval {
+                    days: Some(30),
+                    ..Default::default()
+                },
+                window: Interval {
+                    days: Some(7),
+                    ..Default::default()
+                },
+                last_done: None,
+            };
+            let wiper_sched = s.create_schedule(t.id, v, &once, &ctx()).await.unwrap();
+
+            // The oil change is logged: the reminder restarts from it.
+            let mut oil_change = service(v, now.date(), 60_200.0, vec![oil, wipers]);
+            oil_change.performed_at = now;
+            let record = s
+                .create_service_record(t.id, &oil_change, MAX, &ctx())
+                .await
+                .unwrap();
+            assert_eq!(record.record.total_minor, 8900);
+            let after = s.schedule(t.id, sched.id).await.unwrap();
+            assert_eq!(
+                (after.last_done.km, after.state.next_km, after.state.status),
+                (Some(60_200.0), Some(70_200.0), DueStatus::Ok)
+            );
+            assert_eq!(
+                s.schedule(t.id, wiper_sched.id).await.unwrap().state.status,
+                DueStatus::Completed
+            );
+            assert!(
+                s.due_list(t.id, false, None, 50)
+                    .await
+                    .unwrap()
+                    .items
+                    .is_empty()
+            );
+            assert_eq!(
+                s.vehicle(t.id, v).await.unwrap().meters.odometer_km,
+                Some(60_200.0),
+                "the service's odometer is a reading"
+            );
+
+            // Editing the interval recomputes the next due.
+            let shorter = Interval {
+                km: Some(5_000.0),
+                hours: None,
+                days: Some(365),
+            };
+            let edited = s
+                .update_schedule(
+                    t.id,
+                    sched.id,
+                    shorter,
+                    shorter.default_window(),
+                    after.last_done,
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(edited.state.next_km, Some(65_200.0));
+
+            // The calendar alone makes it overdue a year on.
+            s.reevaluate_all_schedules(now.date() + Duration::days(400))
+                .await
+                .unwrap();
+            assert_eq!(
+                s.schedule(t.id, sched.id).await.unwrap().state.status,
+                DueStatus::Overdue
+            );
+
+            // An unknown task refuses the record, and nothing is written.
+            let mut unknown = service(v, now.date(), 60_300.0, vec![uuid::Uuid::now_v7()]);
+            unknown.performed_at = now;
+            let bad = s.create_service_record(t.id, &unknown, MAX, &ctx()).await;
+            assert!(matches!(
+                bad,
+                Err(StoreError::Rule {
+                    field: "task_ids",
+                    ..
+                })
+            ));
+            assert_eq!(
+                s.list_service_records(t.id, v, None, 10)
+                    .await
+                    .unwrap()
+                    .items
+                    .len(),
+                1
+            );
+            assert_eq!(
+                s.vehicle(t.id, v).await.unwrap().meters.odometer_km,
+                Some(60_200.0)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn templates_apply_to_many_vehicles_and_the_due_list_pages_by_urgency() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "fleet-due").await;
+            let rotate = s
+                .list_service_tasks(t.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|t| t.key == "tire_rotation")
+                .unwrap()
+                .id;
+            let today = OffsetDateTime::now_utc().date();
+            let mut vehicles = Vec::new();
+            for i in 0..12 {
+                vehicles.push(
+                    s.create_vehicle(
+                        t.id,
+                        &spec(&format!("Truck {i:02}"), None, None, "X"),
+                        &ctx(),
+                    )
+                    .await
+                    .unwrap()
+                    .id,
+                );
+            }
+            // Last rotated 0..12 × 20 days ago, every 180 days: the oldest are overdue.
+            for (i, v) in vehicles.iter().enumerate() {
+                let every = Interval {
+                    days: Some(180),
+                    ..Default::default()
+                };
+                let new = NewSchedule {
+                    task_id: rotate,
+                    one_off: false,
+                    interval: every,
+                    window: Interval {
+                        days: Some(30),
+                        ..Default::default()
+                    },
+                    last_done: Some(Baseline {
+                        date: today - Duration::days(20 * i as i64),
+                        km: None,
+                        hours: None,
+                    }),
+                };
+                s.apply_schedule(t.id, &[*v], &new, &ctx()).await.unwrap();
+            }
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = s.due_list(t.id, false, cursor.as_deref(), 2).await.unwrap();
+                seen.extend(
+                    page.items
+                        .iter()
+                        .map(|s| (s.state.status, s.state.forecast, s.vehicle_name.clone())),
+                );
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            // Due after 180 days: overdue from 9 × 20 = 180 on (i ≥ 9), due soon from 150 (i = 8).
+            let statuses: Vec<_> = seen.iter().map(|s| s.0).collect();
+            assert_eq!(
+                statuses,
+                [
+                    DueStatus::Overdue,
+                    DueStatus::Overdue,
+                    DueStatus::Overdue,
+                    DueStatus::DueSoon
+                ],
+                "{:?}",
+                db.kind
+            );
+            assert_eq!(seen[3].2, "Truck 08");
+            let overdue = s.due_list(t.id, true, None, 50).await.unwrap();
+            assert_eq!(overdue.items.len(), 3);
+
+            // A template naming another tenant's vehicle writes nothing at all.
+            let other = tenant(s, "fleet-due-other").await;
+            let theirs = s
+                .create_vehicle(other.id, &spec("Theirs", None, None, "X"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let every = Interval {
+                km: Some(15_000.0),
+                ..Default::default()
+            };
+            let new = NewSchedule {
+                task_id: rotate,
+                one_off: false,
+                interval: every,
+                window: every.default_window(),
+                last_done: None,
+            };
+            let err = s
+                .apply_schedule(t.id, &[vehicles[0], theirs], &new, &ctx())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    StoreError::Rule {
+                        field: "vehicle_ids",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert_eq!(s.list_schedules(t.id, vehicles[0]).await.unwrap().len(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn costs_add_up_by_month_and_category() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "costs").await;
+            let v = s
+                .create_vehicle(t.id, &spec("Car", None, None, "X"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let eur = CurrencyCode::parse("EUR").unwrap();
+            let d = |m: u8, day: u8| {
+                time::Date::from_calendar_date(2026, time::Month::try_from(m).unwrap(), day)
+                    .unwrap()
+            };
+            for (category, on, amount) in [
+                (ExpenseCategory::Insurance, d(1, 5), 45_000),
+                (ExpenseCategory::Tolls, d(1, 20), 1_250),
+                (ExpenseCategory::Tolls, d(2, 2), 800),
+            ] {
+                let e = NewExpense {
+                    vehicle_id: v,
+                    category,
+                    spent_on: on,
+                    amount_minor: amount,
+                    currency: eur.clone(),
+                    recurrence: None,
+                    notes: None,
+                };
+                s.create_expense(t.id, &e, &ctx()).await.unwrap();
+            }
+            s.create_service_record(t.id, &service(v, d(2, 10), 1_000.0, vec![]), MAX, &ctx())
+                .await
+                .unwrap();
+            let lines = s.costs(t.id, Some(v), d(1, 1), d(3, 1)).await.unwrap();
+            let flat: Vec<(String, String, i64)> = lines
+                .into_iter()
+                .map(|l| (l.month, l.category, l.amount_minor))
+                .collect();
+            assert_eq!(
+                flat,
+                [
+                    ("2026-01".into(), "insurance".into(), 45_000),
+                    ("2026-01".into(), "tolls".into(), 1_250),
+                    ("2026-02".into(), "service".into(), 8_900),
+                    ("2026-02".into(), "tolls".into(), 800),
+                ],
+                "{:?}",
+                db.kind
+            );
+            let tenant_wide = s.costs(t.id, None, d(2, 1), d(3, 1)).await.unwrap();
+            assert_eq!(
+                tenant_wide.iter().map(|l| l.amount_minor).sum::<i64>(),
+                9_700
+            );
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Recurring maintenance: intervals by distance, engine hours and time
+//! (whichever comes first), due-soon windows, the due state, and a forecast
+//! of the due date from the vehicle's recent usage.
+
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration};
+
+text_enum!(
+    /// How urgent a scheduled task is. Ordered: `Overdue` is the most urgent.
+    DueStatus {
+        Ok => "ok",
+        DueSoon => "due_soon",
+        Overdue => "overdue",
+        /// A one-off task that was done.
+        Completed => "completed",
+    }
+);
+
+impl DueStatus {
+    /// Sort rank: lower is more urgent.
+    pub fn urgency(self) -> i32 {
+        match self {
+            Self::Overdue => 0,
+            Self::DueSoon => 1,
+            Self::Ok => 2,
+            Self::Completed => 3,
+        }
+    }
+}
+
+/// How often a task recurs; any combination, whichever comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Interval {
+    pub km: Option<f64>,
+    pub hours: Option<f64>,
+    pub days: Option<i64>,
+}
+
+impl Interval {
+    /// At least one dimension, all positive.
+    pub fn check(&self) -> Result<(), String> {
+        if self.km.is_none() && self.hours.is_none() && self.days.is_none() {
+            return Err("needs a distance, an engine-hour or a time interval (or several)".into());
+        }
+        let positive = self.km.is_none_or(|v| v.is_finite() && v > 0.0)
+            && self.hours.is_none_or(|v| v.is_finite() && v > 0.0)
+            && self.days.is_none_or(|v| v > 0);
+        if positive {
+            Ok(())
+        } else {
+            Err("intervals must be more than zero".into())
+        }
+    }
+
+    /// The default due-soon window: a tenth of each interval.
+    pub fn default_window(&self) -> Interval {
+        Interval {
+            km: self.km.map(|v| v / 10.0),
+            hours: self.hours.map(|v| v / 10.0),
+            days: self.days.map(|v| (v / 10).max(1)),
+        }
+    }
+}
+
+/// When (and at which meters) the task was last done, or the schedule started.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Baseline {
+    pub date: Date,
+    pub km: Option<f64>,
+    pub hours: Option<f64>,
+}
+
+/// The vehicle now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Now {
+    pub date: Date,
+    pub km: Option<f64>,
+    pub hours: Option<f64>,
+    /// Recent usage per day (see [`daily_rate`]).
+    pub km_per_day: Option<f64>,
+    pub hours_per_day: Option<f64>,
+}
+
+/// The computed due state of a schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueState {
+    pub next_km: Option<f64>,
+    pub next_hours: Option<f64>,
+    pub next_date: Option<Date>,
+    pub status: DueStatus,
+    /// When it will be due at the current usage rate (earliest dimension);
+    /// today when overdue; `None` when no dimension can be projected.
+    pub forecast: Option<Date>,
+}
+
+/// Evaluates a recurring schedule.
+pub fn evaluate(interval: &Interval, window: &Interval, last: &Baseline, now: &Now) -> DueState {
+    let next_km = last.km.zip(interval.km).map(|(a, b)| a + b);
+    let next_hours = last.hours.zip(interval.hours).map(|(a, b)| a + b);
+    let next_date = interval.days.map(|d| last.date + Duration::days(d));
+
+    let mut status = DueStatus::Ok;
+    let mut forecast: Option<Date> = None;
+    let mut consider = |s: DueStatus, f: Option<Date>| {
+        if s.urgency() < status.urgency() {
+            status = s;
+        }
+        if let Some(f) = f {
+            forecast = Some(forecast.map_or(f, |c: Date| c.min(f)));
+        }
+    };
+    let meter =
+        |next: Option<f64>, current: Option<f64>, window: Option<f64>, rate: Option<f64>| {
+            let (next, current) = (next?, current?);
+            let left = next - current;
+            let s = if left <= 0.0 {
+                DueStatus::Overdue
+            } else if left <= window.unwrap_or(0.0) {
+                DueStatus::DueSoon
+            } else {
+                DueStatus::Ok
+            };
+            let f = if left <= 0.0 {
+                Some(now.date)
+            } else {
+                rate.filter(|r| *r > 0.0)
+                    .map(|r| now.date + Duration::days((left / r).ceil() as i64))
+            };
+            Some((s, f))
+        };
+    if let Some((s, f)) = meter(next_km, now.km, window.km, now.km_per_day) {
+        consider(s, f);
+    }
+    if let Some((s, f)) = meter(next_hours, now.hours, window.hours, now.hours_per_day) {
+        consider(s, f);
+    }
+    if let Some(due) = next_date {
+        let left = (due - now.date).whole_days();
+        let s = if left <= 0 {
+            DueStatus::Overdue
+        } else if left <= window.days.unwrap_or(0) {
+            DueStatus::DueSoon
+        } else {
+            DueStatus::Ok
+        };
+        consider(s, Some(due.max(now.date)));
+    }
+    DueState {
+        next_km,
+        next_hours,
+        next_date,
+        status,
+        forecast,
+    }
+}
+
+/// Half-life of the usage rate's memory: a month-old interval counts half.
+pub const RATE_HALF_LIFE_DAYS: f64 = 30.0;
+
+/// Daily usage (km or hours per day) from readings sorted by date: the rate
+/// of each interval between consecutive readings, weighted by its length and
+/// by an exponential decay of its age (half-life [`RATE_HALF_LIFE_DAYS`]), so
+/// recent driving counts most. `None` with fewer than two readings a day apart.
+pub fn daily_rate(readings: &[(Date, f64)], today: Date) -> Option<f64> {
+    let mut weighted = 0.0;
+    let mut weights = 0.0;
+    for pair in readings.windows(2) {
+        let ((d0, v0), (d1, v1)) = (pair[0], pair[1]);
+        let days = (d1 - d0).whole_days() as f64;
+        if days < 1.0 || v1 < v0 {
+            continue;
+        }
+        let age = (today - d1).whole_days().max(0) as f64;
+        let w = days * 0.5f64.powf(age / RATE_HALF_LIFE_DAYS);
+        weighted += w * (v1 - v0) / days;
+        weights += w;
+    }
+    (weights > 0.0).then(|| weighted / weights)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn now(date: Date, km: f64, rate: f64) -> Now {
+        Now {
+            date,
+            km: Some(km),
+            hours: None,
+            km_per_day: Some(rate),
+            hours_per_day: None,
+        }
+    }
+
+    #[test]
+    fn whichever_comes_first() {
+        // Every 10,000 km or 365 days; done at 50,000 km on 2026-01-01.
+        let interval = Interval {
+            km: Some(10_000.0),
+            hours: None,
+            days: Some(365),
+        };
+        let window = Interval {
+            km: Some(1_000.0),
+            hours: None,
+            days: Some(30),
+        };
+        let last = Baseline {
+            date: date!(2026 - 01 - 01),
+            km: Some(50_000.0),
+            hours: None,
+        };
+
+        let s = evaluate(
+            &interval,
+            &window,
+            &last,
+            &now(date!(2026 - 03 - 01), 52_000.0, 50.0),
+        );
+        assert_eq!(
+            (s.next_km, s.next_date),
+            (Some(60_000.0), Some(date!(2027 - 01 - 01)))
+        );
+        assert_eq!(s.status, DueStatus::Ok);
+        // 8,000 km left at 50 km/day: 160 days → 2026-08-08, before the date.
+        assert_eq!(s.forecast, Some(date!(2026 - 08 - 08)));
+
+        let soon = evaluate(
+            &interval,
+            &window,
+            &last,
+            &now(date!(2026 - 06 - 01), 59_200.0, 50.0),
+        );
+        assert_eq!(soon.status, DueStatus::DueSoon);
+        let late = evaluate(
+            &interval,
+            &window,
+            &last,
+            &now(date!(2026 - 06 - 01), 60_000.0, 50.0),
+        );
+        assert_eq!(
+            (late.status, late.forecast),
+            (DueStatus::Overdue, Some(date!(2026 - 06 - 01)))
+        );
+        // Barely driven: the calendar decides.
+        let idle = evaluate(
+            &interval,
+            &window,
+            &last,
+            &now(date!(2026 - 12 - 15), 50_100.0, 0.3),
+        );
+        assert_eq!(
+            (idle.status, idle.forecast),
+            (DueStatus::DueSoon, Some(date!(2027 - 01 - 01)))
+        );
+        let old = evaluate(
+            &interval,
+            &window,
+            &last,
+            &now(date!(2027 - 02 - 01), 50_100.0, 0.3),
+        );
+        assert_eq!(old.status, DueStatus::Overdue);
+    }
+
+    #[test]
+    fn engine_hours_and_unknown_meters() {
+        let interval = Interval {
+            km: Some(20_000.0),
+            hours: Some(500.0),
+            days: None,
+        };
+        let window = interval.default_window();
+        let last = Baseline {
+            date: date!(2026 - 01 - 01),
+            km: None,
+            hours: Some(1_000.0),
+        };
+        let n = Now {
+            date: date!(2026 - 02 - 01),
+            km: Some(5.0),
+            hours: Some(1_460.0),
+            km_per_day: None,
+            hours_per_day: Some(8.0),
+        };
+        let s = evaluate(&interval, &window, &last, &n);
+        assert_eq!(s.next_km, None, "no baseline km: distance is not tracked");
+        assert_eq!(
+            (s.next_hours, s.status),
+            (Some(1_500.0), DueStatus::DueSoon)
+        );
+        assert_eq!(s.forecast, Some(date!(2026 - 02 - 06)), "40 h at 8 h/day");
+    }
+
+    #[test]
+    fn intervals_are_checked() {
+        assert!(Interval::default().check().is_err());
+        assert!(
+            Interval {
+                km: Some(-5.0),
+                ..Default::default()
+            }
+            .check()
+            .is_err()
+        );
+        assert!(
+            Interval {
+                days: Some(0),
+                ..Default::default()
+            }
+            .check()
+            .is_err()
+        );
+        assert!(
+            Interval {
+                days: Some(90),
+                ..Default::default()
+            }
+            .check()
+            .is_ok()
+        );
+        assert_eq!(
+            Interval {
+                days: Some(5),
+                ..Default::default()
+            }
+            .default_window()
+            .days,
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn usage_rate_weighs_recent_driving() {
+        let today = date!(2026 - 06 - 01);
+        // Steady 40 km/day.
+        let steady: Vec<(Date, f64)> = (0..10)
+            .map(|i| {
+                (
+                    today - Duration::days(90 - i * 10),
+                    1_000.0 + 400.0 * i as f64,
+                )
+            })
+            .collect();
+        assert!((daily_rate(&steady, today).unwrap() - 40.0).abs() < 1e-9);
+        // Long ago 10 km/day, lately 100 km/day: the recent rate dominates.
+        let change = [
+            (today - Duration::days(200), 0.0),
+            (today - Duration::days(100), 1_000.0),
+            (today - Duration::days(10), 10_000.0),
+            (today, 11_000.0),
+        ];
+        let r = daily_rate(&change, today).unwrap();
+        assert!(r > 80.0 && r <= 100.0, "{r}");
+        assert_eq!(daily_rate(&[(today, 5.0)], today), None);
+    }
+
+    #[test]
+    fn urgency_orders_statuses() {
+        let mut s = vec![
+            DueStatus::Ok,
+            DueStatus::Overdue,
+            DueStatus::Completed,
+            DueStatus::DueSoon,
+        ];
+        s.sort_by_key(|d| d.urgency());
+        assert_eq!(
+            s,
+            [
+                DueStatus::Overdue,
+                DueStatus::DueSoon,
+                DueStatus::Ok,
+                DueStatus::Completed
+            ]
+        );
+    }
+}

@@ -1,0 +1,615 @@
+//! Maintenance schedules and their stored due state.
+//!
+//! The due state (next due per dimension, status, forecast) is computed by
+//! `domain::maintenance::evaluate` and **stored**, updated on every write
+//! that can change it: a schedule edit, a service record listing the task, a
+//! meter change, and a periodic job for the calendar. The tenant-wide due
+//! list is then one indexed query, however large the fleet.
+
+use std::str::FromStr;
+
+use domain::ids::{TenantId, VehicleId};
+use domain::maintenance::{Baseline, DueState, DueStatus, Interval, Now, daily_rate, evaluate};
+use serde_json::json;
+use time::{Date, Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::audit::{Change, record};
+use crate::error::ResultExt;
+use crate::page::{Page, decode_cursor, page_limit};
+use crate::service::NewServiceRecord;
+use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
+
+/// A schedule to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSchedule {
+    pub task_id: Uuid,
+    pub one_off: bool,
+    pub interval: Interval,
+    /// The due-soon window per dimension.
+    pub window: Interval,
+    /// When it was last done (or when counting starts); `None` = today at the current meters.
+    pub last_done: Option<Baseline>,
+}
+
+/// A stored schedule with its due state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub id: Uuid,
+    pub vehicle_id: VehicleId,
+    pub vehicle_name: String,
+    pub task_id: Uuid,
+    pub task_name: String,
+    pub one_off: bool,
+    pub interval: Interval,
+    pub window: Interval,
+    pub last_done: Baseline,
+    pub state: DueState,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct ScheduleRow {
+    id: Uuid,
+    vehicle_id: Uuid,
+    vehicle_name: String,
+    task_id: Uuid,
+    task_name: String,
+    one_off: bool,
+    interval_km: Option<f64>,
+    interval_hours: Option<f64>,
+    interval_days: Option<i64>,
+    window_km: Option<f64>,
+    window_hours: Option<f64>,
+    window_days: Option<i64>,
+    last_done_on: Date,
+    last_done_km: Option<f64>,
+    last_done_hours: Option<f64>,
+    next_due_km: Option<f64>,
+    next_due_hours: Option<f64>,
+    next_due_on: Option<Date>,
+    status: String,
+    forecast_on: Option<Date>,
+    updated_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "s.id, s.vehicle_id, v.name AS vehicle_name, s.task_id, t.name AS task_name, s.one_off,
+    s.interval_km, s.interval_hours, s.interval_days, s.window_km, s.window_hours, s.window_days,
+    s.last_done_on, s.last_done_km, s.last_done_hours, s.next_due_km, s.next_due_hours, s.next_due_on,
+    s.status, s.forecast_on, s.updated_at";
+const FROM: &str = "maintenance_schedules s
+    JOIN vehicles v ON v.tenant_id = s.tenant_id AND v.id = s.vehicle_id
+    JOIN service_tasks t ON t.tenant_id = s.tenant_id AND t.id = s.task_id";
+
+/// Sorts last in the due list: schedules with no forecast.
+fn far_future() -> Date {
+    Date::from_calendar_date(9999, time::Month::December, 31).unwrap_or(Date::MAX)
+}
+
+impl TryFrom<ScheduleRow> for Schedule {
+    type Error = StoreError;
+    fn try_from(r: ScheduleRow) -> Result<Self, StoreError> {
+        Ok(Schedule {
+            id: r.id,
+            vehicle_id: r.vehicle_id.into(),
+            vehicle_name: r.vehicle_name,
+            task_id: r.task_id,
+            task_name: r.task_name,
+            one_off: r.one_off,
+            interval: Interval {
+                km: r.interval_km,
+                hours: r.interval_hours,
+                days: r.interval_days,
+            },
+            window: Interval {
+                km: r.window_km,
+                hours: r.window_hours,
+                days: r.window_days,
+            },
+            last_done: Baseline {
+                date: r.last_done_on,
+                km: r.last_done_km,
+                hours: r.last_done_hours,
+            },
+            state: DueState {
+                next_km: r.next_due_km,
+                next_hours: r.next_due_hours,
+                next_date: r.next_due_on,
+                status: DueStatus::from_str(&r.status).map_err(StoreError::Corrupt)?,
+                forecast: r.forecast_on,
+            },
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// The vehicle's current meters and recent usage rates.
+async fn vehicle_now(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    today: Date,
+) -> Result<Now, StoreError> {
+    let (km, hours): (Option<f64>, Option<f64>) = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT odometer_km, engine_hours FROM vehicles WHERE tenant_id = $1 AND id = $2"
+    )
+    .bind(tenant.as_uuid())
+    .bind(vehicle.as_uuid())
+    .fetch_one(c)
+    .await)
+    .ctx("loading a vehicle's meters")?;
+    let since = (today - Duration::days(120)).midnight().assume_utc();
+    let mut rates = [None, None];
+    for (i, kind) in ["odometer", "hours"].into_iter().enumerate() {
+        let readings: Vec<(OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(
+            "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3
+             AND void = $4 AND read_at >= $5 ORDER BY read_at"
+        )
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .bind(kind)
+        .bind(false)
+        .bind(since)
+        .fetch_all(c)
+        .await)
+        .ctx("loading recent readings")?;
+        let daily: Vec<(Date, f64)> = readings.into_iter().map(|(t, v)| (t.date(), v)).collect();
+        rates[i] = daily_rate(&daily, today);
+    }
+    Ok(Now {
+        date: today,
+        km,
+        hours,
+        km_per_day: rates[0],
+        hours_per_day: rates[1],
+    })
+}
+
+/// Recomputes and stores the due state of every active schedule of a vehicle.
+pub(crate) async fn reevaluate_vehicle(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    today: Date,
+) -> Result<(), StoreError> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: Uuid,
+        interval_km: Option<f64>,
+        interval_hours: Option<f64>,
+        interval_days: Option<i64>,
+        window_km: Option<f64>,
+        window_hours: Option<f64>,
+        window_days: Option<i64>,
+        last_done_on: Date,
+        last_done_km: Option<f64>,
+        last_done_hours: Option<f64>,
+    }
+    let rows: Vec<Row> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT id, interval_km, interval_hours, interval_days, window_km, window_hours, window_days,
+                last_done_on, last_done_km, last_done_hours
+         FROM maintenance_schedules WHERE tenant_id = $1 AND vehicle_id = $2 AND status <> 'completed'"
+    )
+    .bind(tenant.as_uuid())
+    .bind(vehicle.as_uuid())
+    .fetch_all(c)
+    .await)
+    .ctx("loading a vehicle's schedules")?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let now = vehicle_now(tx, tenant, vehicle, today).await?;
+    for r in rows {
+        let interval = Interval {
+            km: r.interval_km,
+            hours: r.interval_hours,
+            days: r.interval_days,
+        };
+        let window = Interval {
+            km: r.window_km,
+            hours: r.window_hours,
+            days: r.window_days,
+        };
+        let last = Baseline {
+            date: r.last_done_on,
+            km: r.last_done_km,
+            hours: r.last_done_hours,
+        };
+        store_state(tx, tenant, r.id, &evaluate(&interval, &window, &last, &now)).await?;
+    }
+    Ok(())
+}
+
+async fn store_state(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+    s: &DueState,
+) -> Result<(), StoreError> {
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "UPDATE maintenance_schedules SET next_due_km = $3, next_due_hours = $4, next_due_on = $5, status = $6,
+                 urgency = $7, forecast_on = $8, forecast_sort = $9, updated_at = $10
+             WHERE tenant_id = $1 AND id = $2"
+        )
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .bind(s.next_km)
+        .bind(s.next_hours)
+        .bind(s.next_date)
+        .bind(s.status.as_str())
+        .bind(s.status.urgency())
+        .bind(s.forecast)
+        .bind(s.forecast.unwrap_or_else(far_future))
+        .bind(OffsetDateTime::now_utc())
+    )
+    .ctx("storing a due state")?;
+    Ok(())
+}
+
+/// A service record listing tasks moves those tasks' schedules: recurring
+/// ones restart from the service (if it is their newest), one-off ones complete.
+pub(crate) async fn advance_for_service(
+    tx: &mut Tx,
+    tenant: TenantId,
+    service: &NewServiceRecord,
+) -> Result<(), StoreError> {
+    for task in &service.task_ids {
+        execute_tx!(
+            tx,
+            sqlx::query(
+                "UPDATE maintenance_schedules SET last_done_on = $4,
+                     last_done_km = COALESCE($5, last_done_km), last_done_hours = COALESCE($6, last_done_hours)
+                 WHERE tenant_id = $1 AND vehicle_id = $2 AND task_id = $3 AND status <> 'completed'
+                   AND last_done_on <= $4"
+            )
+            .bind(tenant.as_uuid())
+            .bind(service.vehicle_id.as_uuid())
+            .bind(*task)
+            .bind(service.performed_on)
+            .bind(service.odometer_km)
+            .bind(service.engine_hours)
+        )
+        .ctx("advancing schedules")?;
+        execute_tx!(
+            tx,
+            sqlx::query(
+                "UPDATE maintenance_schedules SET status = 'completed', urgency = 3, forecast_on = NULL, forecast_sort = $4
+                 WHERE tenant_id = $1 AND vehicle_id = $2 AND task_id = $3 AND one_off = $5"
+            )
+            .bind(tenant.as_uuid())
+            .bind(service.vehicle_id.as_uuid())
+            .bind(*task)
+            .bind(far_future())
+            .bind(true)
+        )
+        .ctx("completing one-off schedules")?;
+    }
+    Ok(())
+}
+
+async fn fetch(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Schedule, StoreError> {
+    let row: Option<ScheduleRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE s.tenant_id = $1 AND s.id = $2"
+    )))
+    .bind(tenant.as_uuid())
+    .bind(id)
+    .fetch_optional(c)
+    .await)
+    .ctx("loading a schedule")?;
+    row.ok_or(StoreError::NotFound)?.try_into()
+}
+
+async fn insert(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    new: &NewSchedule,
+    today: Date,
+) -> Result<Uuid, StoreError> {
+    let last = match new.last_done {
+        Some(b) => b,
+        None => {
+            let (km, hours): (Option<f64>, Option<f64>) =
+                on_tx!(tx, |c| {
+                    sqlx::query_as(
+                "SELECT odometer_km, engine_hours FROM vehicles WHERE tenant_id = $1 AND id = $2"
+            )
+            .bind(tenant.as_uuid())
+            .bind(vehicle.as_uuid())
+            .fetch_one(c)
+            .await
+                })
+                .ctx("loading a vehicle's meters")?;
+            Baseline {
+                date: today,
+                km: km.or(Some(0.0)),
+                hours: hours.or(Some(0.0)),
+            }
+        }
+    };
+    let id = Uuid::now_v7();
+    let now = OffsetDateTime::now_utc();
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "INSERT INTO maintenance_schedules (tenant_id, id, vehicle_id, task_id, one_off, interval_km, interval_hours,
+                 interval_days, window_km, window_hours, window_days, last_done_on, last_done_km, last_done_hours,
+                 status, urgency, forecast_sort, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'ok', 2, $15, $16, $16)"
+        )
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .bind(vehicle.as_uuid())
+        .bind(new.task_id)
+        .bind(new.one_off)
+        .bind(new.interval.km)
+        .bind(new.interval.hours)
+        .bind(new.interval.days)
+        .bind(new.window.km)
+        .bind(new.window.hours)
+        .bind(new.window.days)
+        .bind(last.date)
+        .bind(last.km)
+        .bind(last.hours)
+        .bind(far_future())
+        .bind(now)
+    )
+    .ctx("creating a schedule")?;
+    Ok(id)
+}
+
+async fn check_task(tx: &mut Tx, tenant: TenantId, task: Uuid) -> Result<(), StoreError> {
+    let known: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT 1 FROM service_tasks WHERE tenant_id = $1 AND id = $2"
+    )
+    .bind(tenant.as_uuid())
+    .bind(task)
+    .fetch_optional(c)
+    .await)
+    .ctx("checking a service task")?;
+    known.map(drop).ok_or(StoreError::Rule {
+        field: "task_id",
+        message: "no such service task".into(),
+    })
+}
+
+/// The due list's position after which the next page starts.
+type DueCursor = (i32, Date, Uuid);
+
+impl Store {
+    /// Creates a schedule for one vehicle and evaluates it.
+    #[tracing::instrument(skip_all)]
+    pub async fn create_schedule(
+        &self,
+        tenant: TenantId,
+        vehicle: VehicleId,
+        new: &NewSchedule,
+        ctx: &AuditContext,
+    ) -> Result<Schedule, StoreError> {
+        let ids = self.apply_schedule(tenant, &[vehicle], new, ctx).await?;
+        let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        fetch(&mut tx, tenant, ids[0]).await
+    }
+
+    /// Applies one schedule template to many vehicles in one transaction
+    /// (all or none). Returns the new schedules' ids.
+    #[tracing::instrument(skip_all, fields(vehicles = vehicles.len()))]
+    pub async fn apply_schedule(
+        &self,
+        tenant: TenantId,
+        vehicles: &[VehicleId],
+        new: &NewSchedule,
+        ctx: &AuditContext,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let today = OffsetDateTime::now_utc().date();
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        check_task(&mut tx, tenant, new.task_id).await?;
+        let mut ids = Vec::with_capacity(vehicles.len());
+        for vehicle in vehicles {
+            self.vehicle_in(&mut tx, tenant, *vehicle)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => StoreError::Rule {
+                        field: "vehicle_ids",
+                        message: format!("no such vehicle {vehicle}"),
+                    },
+                    other => other,
+                })?;
+            ids.push(insert(&mut tx, tenant, *vehicle, new, today).await?);
+            reevaluate_vehicle(&mut tx, tenant, *vehicle, today).await?;
+        }
+        record(&mut tx, tenant, ctx, Change {
+            action: if ids.len() == 1 { "schedule.create" } else { "schedule.apply" },
+            entity_type: "maintenance_schedule",
+            entity_id: if ids.len() == 1 { ids[0].to_string() } else { "bulk".into() },
+            before: None,
+            after: Some(json!({
+                "task_id": new.task_id, "vehicles": vehicles.len(), "interval_km": new.interval.km,
+                "interval_hours": new.interval.hours, "interval_days": new.interval.days, "one_off": new.one_off,
+            })),
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// One schedule.
+    pub async fn schedule(&self, tenant: TenantId, id: Uuid) -> Result<Schedule, StoreError> {
+        let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        fetch(&mut tx, tenant, id).await
+    }
+
+    /// Changes a schedule's intervals, window or baseline; the due state follows.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_schedule(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        interval: Interval,
+        window: Interval,
+        last_done: Baseline,
+        ctx: &AuditContext,
+    ) -> Result<Schedule, StoreError> {
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        let before = fetch(&mut tx, tenant, id).await?;
+        execute_tx!(
+            &mut tx,
+            sqlx::query(
+                "UPDATE maintenance_schedules SET interval_km = $3, interval_hours = $4, interval_days = $5, window_km = $6,
+                     window_hours = $7, window_days = $8, last_done_on = $9, last_done_km = $10, last_done_hours = $11
+                 WHERE tenant_id = $1 AND id = $2"
+            )
+            .bind(tenant.as_uuid())
+            .bind(id)
+            .bind(interval.km)
+            .bind(interval.hours)
+            .bind(interval.days)
+            .bind(window.km)
+            .bind(window.hours)
+            .bind(window.days)
+            .bind(last_done.date)
+            .bind(last_done.km)
+            .bind(last_done.hours)
+        )
+        .ctx("updating a schedule")?;
+        reevaluate_vehicle(
+            &mut tx,
+            tenant,
+            before.vehicle_id,
+            OffsetDateTime::now_utc().date(),
+        )
+        .await?;
+        let after = fetch(&mut tx, tenant, id).await?;
+        record(&mut tx, tenant, ctx, Change {
+            action: "schedule.update",
+            entity_type: "maintenance_schedule",
+            entity_id: id.to_string(),
+            before: Some(json!({"interval": before.interval, "last_done_on": before.last_done.date.to_string()})),
+            after: Some(json!({"interval": after.interval, "last_done_on": after.last_done.date.to_string()})),
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Deletes a schedule.
+    pub async fn delete_schedule(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        let n = execute_tx!(
+            &mut tx,
+            sqlx::query("DELETE FROM maintenance_schedules WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_uuid())
+                .bind(id)
+        )
+        .ctx("deleting a schedule")?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        record(
+            &mut tx,
+            tenant,
+            ctx,
+            Change {
+                action: "schedule.delete",
+                entity_type: "maintenance_schedule",
+                entity_id: id.to_string(),
+                before: None,
+                after: None,
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// A vehicle's schedules, most urgent first.
+    pub async fn list_schedules(
+        &self,
+        tenant: TenantId,
+        vehicle: VehicleId,
+    ) -> Result<Vec<Schedule>, StoreError> {
+        let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        self.vehicle_in(&mut tx, tenant, vehicle).await?;
+        let rows: Vec<ScheduleRow> =
+            on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM {FROM} WHERE s.tenant_id = $1 AND s.vehicle_id = $2
+             ORDER BY s.urgency, s.forecast_sort, s.id"
+            )))
+            .bind(tenant.as_uuid())
+            .bind(vehicle.as_uuid())
+            .fetch_all(c)
+            .await)
+            .ctx("listing a vehicle's schedules")?;
+        rows.into_iter().map(Schedule::try_from).collect()
+    }
+
+    /// Everything due soon or overdue across the tenant (of live vehicles),
+    /// most urgent first: overdue before due soon, then by forecast date.
+    /// Reads stored due state through one index.
+    pub async fn due_list(
+        &self,
+        tenant: TenantId,
+        overdue_only: bool,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Schedule>, StoreError> {
+        let after: Option<DueCursor> = cursor.map(decode_cursor).transpose()?;
+        let limit = page_limit(limit);
+        let max_urgency = if overdue_only { 0 } else { 1 };
+        let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        let rows: Vec<ScheduleRow> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM {FROM} WHERE s.tenant_id = $1 AND s.urgency <= $2 AND v.deleted_at IS NULL
+             AND ($3 IS NULL OR s.urgency > $3 OR (s.urgency = $3 AND (s.forecast_sort > $4
+                  OR (s.forecast_sort = $4 AND s.id > $5))))
+             ORDER BY s.urgency, s.forecast_sort, s.id LIMIT $6"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(max_urgency)
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(after.map(|a| a.2))
+        .bind(limit + 1)
+        .fetch_all(c)
+        .await)
+        .ctx("listing due maintenance")?;
+        let items = rows
+            .into_iter()
+            .map(Schedule::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(items, limit, |s| {
+            (
+                s.state.status.urgency(),
+                s.state.forecast.unwrap_or_else(far_future),
+                s.id,
+            )
+        }))
+    }
+
+    /// Re-evaluates every vehicle with schedules in every tenant (the calendar
+    /// moves on even when nothing is written). Returns how many vehicles.
+    pub async fn reevaluate_all_schedules(&self, today: Date) -> Result<u64, StoreError> {
+        let mut count = 0;
+        for tenant in self.list_tenants().await? {
+            let mut tx = self.begin(Mode::Write, Some(tenant.id)).await?;
+            let vehicles: Vec<Uuid> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                "SELECT DISTINCT vehicle_id FROM maintenance_schedules WHERE tenant_id = $1 AND status <> 'completed'"
+            )
+            .bind(tenant.id.as_uuid())
+            .fetch_all(c)
+            .await)
+            .ctx("listing vehicles with schedules")?;
+            for v in vehicles {
+                reevaluate_vehicle(&mut tx, tenant.id, v.into(), today).await?;
+                count += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(count)
+    }
+}
