@@ -11,7 +11,10 @@ pub const KIND: &str = "maintenance_due";
 /// Re-evaluates every schedule against today's date.
 pub async fn run(store: Store, _payload: Value) -> Result<(), String> {
     let today = time::OffsetDateTime::now_utc().date();
-    let vehicles = store.reevaluate_all_schedules(today).await.map_err(|e| e.to_string())?;
+    let vehicles = store
+        .reevaluate_all_schedules(today)
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!(vehicles, "maintenance due states refreshed");
     Ok(())
 }

@@ -134,9 +134,22 @@ async fn housekeeping_runs_on_both_backends() {
 #[tokio::test]
 async fn the_maintenance_refresh_runs_on_both_backends() {
     for db in TestDatabase::all().await {
-        let runner = Runner::new(db.store.clone()).handle(motorpool_jobs::maintenance::KIND, motorpool_jobs::maintenance::run);
-        db.store.enqueue_job(&job(motorpool_jobs::maintenance::KIND, 3)).await.unwrap();
+        let runner = Runner::new(db.store.clone()).handle(
+            motorpool_jobs::maintenance::KIND,
+            motorpool_jobs::maintenance::run,
+        );
+        db.store
+            .enqueue_job(&job(motorpool_jobs::maintenance::KIND, 3))
+            .await
+            .unwrap();
         assert!(runner.run_one().await.unwrap());
-        assert_eq!(runner.stats().outcome(motorpool_jobs::maintenance::KIND, "succeeded"), 1, "{:?}", db.kind);
+        assert_eq!(
+            runner
+                .stats()
+                .outcome(motorpool_jobs::maintenance::KIND, "succeeded"),
+            1,
+            "{:?}",
+            db.kind
+        );
     }
 }

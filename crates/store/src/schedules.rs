@@ -311,17 +311,16 @@ async fn insert(
     let last = match new.last_done {
         Some(b) => b,
         None => {
-            let (km, hours): (Option<f64>, Option<f64>) =
-                on_tx!(tx, |c| {
-                    sqlx::query_as(
+            let (km, hours): (Option<f64>, Option<f64>) = on_tx!(tx, |c| {
+                sqlx::query_as(
                 "SELECT odometer_km, engine_hours FROM vehicles WHERE tenant_id = $1 AND id = $2"
             )
             .bind(tenant.as_uuid())
             .bind(vehicle.as_uuid())
             .fetch_one(c)
             .await
-                })
-                .ctx("loading a vehicle's meters")?;
+            })
+            .ctx("loading a vehicle's meters")?;
             Baseline {
                 date: today,
                 km: km.or(Some(0.0)),

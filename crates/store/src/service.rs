@@ -604,9 +604,8 @@ impl Store {
         .fetch_all(c)
         .await)
         .ctx("summing fuel costs")?;
-        let services: Vec<(Date, String, i64)> =
-            on_tx!(&mut tx, |c| {
-                sqlx::query_as(
+        let services: Vec<(Date, String, i64)> = on_tx!(&mut tx, |c| {
+            sqlx::query_as(
             "SELECT performed_on, currency, total_minor FROM service_records WHERE tenant_id = $1
              AND ($2 IS NULL OR vehicle_id = $2) AND performed_on >= $3 AND performed_on < $4"
         )
@@ -616,11 +615,10 @@ impl Store {
         .bind(to)
         .fetch_all(c)
         .await
-            })
-            .ctx("summing service costs")?;
-        let expenses: Vec<(Date, String, String, i64)> =
-            on_tx!(&mut tx, |c| {
-                sqlx::query_as(
+        })
+        .ctx("summing service costs")?;
+        let expenses: Vec<(Date, String, String, i64)> = on_tx!(&mut tx, |c| {
+            sqlx::query_as(
             "SELECT spent_on, category, currency, amount_minor FROM expenses WHERE tenant_id = $1
              AND ($2 IS NULL OR vehicle_id = $2) AND spent_on >= $3 AND spent_on < $4"
         )
@@ -630,8 +628,8 @@ impl Store {
         .bind(to)
         .fetch_all(c)
         .await
-            })
-            .ctx("summing expenses")?;
+        })
+        .ctx("summing expenses")?;
         let mut lines = BTreeMap::new();
         for (at, currency, amount) in fuel {
             add_cost(&mut lines, month(at.date()), "fuel", &currency, amount);

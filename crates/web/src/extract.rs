@@ -168,3 +168,21 @@ pub fn check_limit(limit: Option<u32>) -> Result<u32, ApiError> {
         })
     }
 }
+
+/// A decimal amount sent as a JSON string (`"45.67"`) or number (`45.67`),
+/// kept as text so it converts to minor units exactly.
+#[derive(Debug, Clone, utoipa::ToSchema)]
+#[schema(value_type = String, example = "45.67")]
+pub struct Decimal(pub String);
+
+impl<'de> serde::Deserialize<'de> for Decimal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match <serde_json::Value as serde::Deserialize>::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(Decimal(s)),
+            serde_json::Value::Number(n) => Ok(Decimal(n.to_string())),
+            _ => Err(serde::de::Error::custom(
+                "expected a decimal number or a string such as \"45.67\"",
+            )),
+        }
+    }
+}

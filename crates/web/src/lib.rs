@@ -122,6 +122,31 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(routes::fuel::list_fuel, routes::fuel::create_fuel))
         .routes(routes!(routes::fuel::get_fuel, routes::fuel::delete_fuel))
         .routes(routes!(routes::fuel::fuel_stats))
+        .routes(routes!(
+            routes::service::list_tasks,
+            routes::service::create_task
+        ))
+        .routes(routes!(
+            routes::service::list_services,
+            routes::service::create_service
+        ))
+        .routes(routes!(routes::service::delete_service))
+        .routes(routes!(
+            routes::service::list_expenses,
+            routes::service::create_expense
+        ))
+        .routes(routes!(routes::service::delete_expense))
+        .routes(routes!(routes::service::costs))
+        .routes(routes!(
+            routes::schedules::list_schedules,
+            routes::schedules::create_schedule
+        ))
+        .routes(routes!(routes::schedules::apply_template))
+        .routes(routes!(
+            routes::schedules::update_schedule,
+            routes::schedules::delete_schedule
+        ))
+        .routes(routes!(routes::schedules::due_list))
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(
             routes::instance::list_tenants,

@@ -23,6 +23,8 @@ use crate::error::Problem;
         (name = "vehicles", description = "Vehicles of the current tenant"),
         (name = "meters", description = "Odometer and engine-hour readings, meter replacements"),
         (name = "fuel", description = "Fuel and charging entries, fuel economy"),
+        (name = "service", description = "Service tasks, service records, expenses, cost totals"),
+        (name = "maintenance", description = "Recurring maintenance schedules and the due list"),
         (name = "tenant", description = "The current tenant, its members and API tokens"),
         (name = "audit", description = "The current tenant's audit log"),
         (name = "instance", description = "Tenants and users across the server (instance administrators)"),

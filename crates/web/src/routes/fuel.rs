@@ -11,7 +11,7 @@ use domain::money::{exponent, format_decimal, parse_decimal, round_half_away};
 use domain::preferences::{CurrencyCode, UnitSystem};
 use domain::tenancy::{Role, parse_display_text};
 use domain::vehicle::{FuelType, OdometerUnit};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use store::{FuelEntry, FuelStats, NewFuelEntry};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -20,26 +20,8 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, PageQuery};
+use crate::extract::{ApiJson, ApiQuery, Decimal, PageQuery};
 use crate::openapi::{ReadErrors, WriteErrors};
-
-/// A decimal amount sent as a JSON string (`"45.67"`) or number (`45.67`),
-/// kept as text so it converts to minor units exactly.
-#[derive(Debug, Clone, ToSchema)]
-#[schema(value_type = String, example = "45.67")]
-pub struct Decimal(String);
-
-impl<'de> Deserialize<'de> for Decimal {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => Ok(Decimal(s)),
-            serde_json::Value::Number(n) => Ok(Decimal(n.to_string())),
-            _ => Err(serde::de::Error::custom(
-                "expected a decimal number or a string such as \"45.67\"",
-            )),
-        }
-    }
-}
 
 /// A fill or a charge.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -5,6 +5,8 @@ pub mod fuel;
 pub mod instance;
 pub mod members;
 pub mod meters;
+pub mod schedules;
+pub mod service;
 pub mod session;
 pub mod system;
 pub mod tenant;

@@ -11,5 +11,6 @@ mod access;
 mod auth;
 mod bad_input;
 mod idempotency;
+mod maintenance;
 mod system;
 mod vehicles;

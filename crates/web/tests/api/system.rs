@@ -156,6 +156,21 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/api/v1/vehicles/{id}/fuel/{entry_id}"),
         ("delete", "/api/v1/vehicles/{id}/fuel/{entry_id}"),
         ("get", "/api/v1/vehicles/{id}/fuel-stats"),
+        ("get", "/api/v1/service-tasks"),
+        ("post", "/api/v1/service-tasks"),
+        ("get", "/api/v1/vehicles/{id}/services"),
+        ("post", "/api/v1/vehicles/{id}/services"),
+        ("delete", "/api/v1/vehicles/{id}/services/{record_id}"),
+        ("get", "/api/v1/vehicles/{id}/expenses"),
+        ("post", "/api/v1/vehicles/{id}/expenses"),
+        ("delete", "/api/v1/vehicles/{id}/expenses/{expense_id}"),
+        ("get", "/api/v1/costs"),
+        ("get", "/api/v1/vehicles/{id}/schedules"),
+        ("post", "/api/v1/vehicles/{id}/schedules"),
+        ("post", "/api/v1/schedules/apply"),
+        ("put", "/api/v1/schedules/{schedule_id}"),
+        ("delete", "/api/v1/schedules/{schedule_id}"),
+        ("get", "/api/v1/maintenance/due"),
         ("get", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/users"),
@@ -207,7 +222,10 @@ async fn the_openapi_document_describes_every_route() {
             .replace("{user_id}", "01890000-0000-7000-8000-000000000000")
             .replace("{vin}", "1FUJGLDR3HLHG7532")
             .replace("{reading_id}", "01890000-0000-7000-8000-000000000000")
-            .replace("{entry_id}", "01890000-0000-7000-8000-000000000000");
+            .replace("{entry_id}", "01890000-0000-7000-8000-000000000000")
+            .replace("{record_id}", "01890000-0000-7000-8000-000000000000")
+            .replace("{expense_id}", "01890000-0000-7000-8000-000000000000")
+            .replace("{schedule_id}", "01890000-0000-7000-8000-000000000000");
         let response = app
             .http
             .request(

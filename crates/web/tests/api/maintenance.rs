@@ -1,0 +1,230 @@
+//! Service records, expenses, costs, schedules and the due list over HTTP.
+
+use domain::tenancy::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::TestApp;
+
+#[tokio::test]
+async fn an_oil_change_reminder_advances_when_the_oil_change_is_logged() {
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("acme", Role::Manager).await;
+        let (_, tech) = app.caller("acme", Role::Technician).await;
+        let (_, driver) = app.caller("acme", Role::Driver).await;
+        let (_, v) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Civic", "odometer_unit": "mi"})),
+            )
+            .await;
+        let id = v["id"].as_str().unwrap().to_string();
+        app.call(
+            &driver,
+            Method::POST,
+            &format!("/api/v1/vehicles/{id}/meters"),
+            Some(json!({"kind": "odometer", "value": 30000, "read_at": "2026-01-01T08:00:00Z"})),
+        )
+        .await;
+
+        let (_, tasks) = app
+            .call(&driver, Method::GET, "/api/v1/service-tasks", None)
+            .await;
+        assert!(
+            tasks
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["key"] == "oil_change"),
+            "{}: default catalog",
+            app.name()
+        );
+
+        let schedules = format!("/api/v1/vehicles/{id}/schedules");
+        let (status, problem) = app
+            .call(
+                &manager,
+                Method::POST,
+                &schedules,
+                Some(json!({"task": "unobtainium_flush", "interval_distance": 5000})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(TestApp::fields(&problem), ["task"]);
+        let (status, problem) = app
+            .call(
+                &manager,
+                Method::POST,
+                &schedules,
+                Some(json!({"task": "oil_change"})),
+            )
+            .await;
+        assert_eq!(
+            (status, TestApp::fields(&problem)),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec!["interval_distance".to_string()]
+            )
+        );
+        let (status, _) = app
+            .call(
+                &driver,
+                Method::POST,
+                &schedules,
+                Some(json!({"task": "oil_change", "interval_distance": 5000})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        // Every 5,000 miles or 180 days, last done at 29,000 mi on 2025-12-01.
+        let (status, s) = app
+            .call(
+                &manager,
+                Method::POST,
+                &schedules,
+                Some(json!({
+                    "task": "oil_change", "interval_distance": 5000, "interval_days": 180,
+                    "last_done_on": "2025-12-01", "last_done_odometer": 29000
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{s}");
+        let next_mi = s["next_due_km"].as_f64().unwrap() / 1.609344;
+        assert!((next_mi - 34000.0).abs() < 1e-6, "{next_mi}");
+        // 180 days after 2025-12-01 is 2026-05-30, long past today (2026-11): overdue by the calendar.
+        assert_eq!(s["next_due_on"], "2026-05-30");
+        assert_eq!(s["status"], "overdue");
+
+        let (_, due) = app
+            .call(&driver, Method::GET, "/api/v1/maintenance/due", None)
+            .await;
+        assert_eq!(due["items"][0]["task_name"], "Oil and filter change");
+        assert_eq!(due["items"][0]["vehicle_name"], "Civic");
+
+        // The oil change is logged with a labor line and a part.
+        let services = format!("/api/v1/vehicles/{id}/services");
+        let (status, record) = app
+            .call(&tech, Method::POST, &services, Some(json!({
+                "performed_on": "2026-01-10", "odometer": 30250, "vendor": "Quick Lube", "tasks": ["oil_change"],
+                "line_items": [
+                    {"kind": "labor", "description": "Oil change", "quantity": 0.5, "unit_cost": "90.00"},
+                    {"kind": "part", "description": "Oil filter", "part_number": "PH7317", "quantity": 1, "unit_cost": "8.49"},
+                    {"kind": "part", "description": "5W-30 (qt)", "quantity": 5, "unit_cost": "6.25"}
+                ],
+                "tax": "6.20", "discount": "5.00", "currency": "USD"
+            })))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {record}", app.name());
+        // 45.00 + 8.49 + 31.25 − 5.00 + 6.20 = 85.94
+        assert_eq!(record["total"], "85.94");
+        let (_, list) = app.call(&driver, Method::GET, &schedules, None).await;
+        let oil = &list[0];
+        assert_eq!(oil["last_done_on"], "2026-01-10");
+        assert!(
+            (oil["next_due_km"].as_f64().unwrap() / 1.609344 - 35250.0).abs() < 1e-6,
+            "{oil}"
+        );
+        assert_eq!(oil["next_due_on"], "2026-07-09");
+
+        // Bad service records name their fields and write nothing.
+        for (body, field) in [
+            (
+                json!({"performed_on": "2026-01-11", "odometer": 100}),
+                "odometer",
+            ),
+            (
+                json!({"performed_on": "2026-01-11", "tasks": ["nope"]}),
+                "tasks[0]",
+            ),
+            (
+                json!({"performed_on": "2026-01-11", "line_items": [{"kind": "part", "description": "x", "unit_cost": "1.234"}], "currency": "USD"}),
+                "line_items[0].unit_cost",
+            ),
+            (json!({"performed_on": "2099-01-01"}), "performed_on"),
+        ] {
+            let (status, problem) = app
+                .call(&tech, Method::POST, &services, Some(body.clone()))
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{body}: {problem}"
+            );
+            assert_eq!(TestApp::fields(&problem), [field], "{body}");
+        }
+        let (_, records) = app.call(&driver, Method::GET, &services, None).await;
+        assert_eq!(records["items"].as_array().unwrap().len(), 1);
+
+        // Expenses and the cost report.
+        let (status, _) = app
+            .call(&driver, Method::POST, &format!("/api/v1/vehicles/{id}/expenses"), Some(json!({"category": "tolls", "amount": "12.50", "currency": "USD", "spent_on": "2026-01-15"})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, costs) = app
+            .call(
+                &driver,
+                Method::GET,
+                &format!("/api/v1/costs?vehicle_id={id}&from=2026-01-01&to=2026-02-01"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            costs,
+            json!([
+                {"month": "2026-01", "category": "service", "currency": "USD", "amount": "85.94"},
+                {"month": "2026-01", "category": "tolls", "currency": "USD", "amount": "12.50"}
+            ]),
+            "{}",
+            app.name()
+        );
+
+        // A template applied to the fleet.
+        let (_, w) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Van"})),
+            )
+            .await;
+        let (status, ids) = app
+            .call(&manager, Method::POST, "/api/v1/schedules/apply", Some(json!({"task": "tire_rotation", "interval_distance": 10000, "vehicle_ids": [id, w["id"]]})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{ids}");
+        assert_eq!(ids.as_array().unwrap().len(), 2);
+        let (status, problem) = app
+            .call(
+                &manager,
+                Method::PUT,
+                &format!("/api/v1/schedules/{}", ids[0].as_str().unwrap()),
+                Some(json!({"task": "oil_change", "interval_distance": 1})),
+            )
+            .await;
+        assert_eq!(
+            (status, TestApp::fields(&problem)),
+            (StatusCode::UNPROCESSABLE_ENTITY, vec!["task".to_string()])
+        );
+        let (status, updated) = app
+            .call(
+                &manager,
+                Method::PUT,
+                &format!("/api/v1/schedules/{}", ids[0].as_str().unwrap()),
+                Some(json!({"interval_days": 90})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+        assert_eq!(updated["interval"]["days"], 90);
+        let (status, _) = app
+            .call(
+                &manager,
+                Method::DELETE,
+                &format!("/api/v1/schedules/{}", ids[0].as_str().unwrap()),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+}
