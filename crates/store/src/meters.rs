@@ -612,6 +612,43 @@ impl Store {
         })
     }
 
+    /// Distance (km) the odometer advanced within `[from, to)`: the last live
+    /// reading in the period minus the first, meter offsets applied; `None`
+    /// with fewer than two readings.
+    pub async fn distance_km(
+        &self,
+        tenant: TenantId,
+        vehicle: VehicleId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Option<f64>, StoreError> {
+        let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        self.vehicle_in(&mut tx, tenant, vehicle).await?;
+        let offsets = load_offsets(&mut tx, tenant, vehicle, MeterKind::Odometer).await?;
+        let mut ends = Vec::new();
+        for sql in [
+            "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = 'odometer'
+             AND void = $3 AND read_at >= $4 AND read_at < $5 ORDER BY read_at ASC LIMIT 1",
+            "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = 'odometer'
+             AND void = $3 AND read_at >= $4 AND read_at < $5 ORDER BY read_at DESC LIMIT 1",
+        ] {
+            let end: Option<(OffsetDateTime, f64)> = on_tx!(&mut tx, |c| sqlx::query_as(sql)
+                .bind(tenant.as_uuid())
+                .bind(vehicle.as_uuid())
+                .bind(false)
+                .bind(to_second(from))
+                .bind(to_second(to))
+                .fetch_optional(c)
+                .await)
+            .ctx("reading the period's odometer")?;
+            ends.extend(end.map(|(at, v)| v + offset_at(&offsets, at)));
+        }
+        Ok(match ends.as_slice() {
+            [first, last] if last > first => Some(last - first),
+            _ => None,
+        })
+    }
+
     /// Fails with NotFound unless the vehicle is live in the tenant.
     pub(crate) async fn vehicle_in(
         &self,

@@ -147,6 +147,7 @@ pub fn router(state: AppState) -> Router {
             routes::schedules::delete_schedule
         ))
         .routes(routes!(routes::schedules::due_list))
+        .routes(routes!(routes::summary::vehicle_summary))
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(
             routes::instance::list_tenants,

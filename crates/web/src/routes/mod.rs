@@ -8,6 +8,7 @@ pub mod meters;
 pub mod schedules;
 pub mod service;
 pub mod session;
+pub mod summary;
 pub mod system;
 pub mod tenant;
 pub mod tokens;

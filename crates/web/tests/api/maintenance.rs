@@ -228,3 +228,70 @@ async fn an_oil_change_reminder_advances_when_the_oil_change_is_logged() {
         assert_eq!(status, StatusCode::NO_CONTENT);
     }
 }
+
+#[tokio::test]
+async fn the_vehicle_summary_matches_a_hand_calculation() {
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("acme", Role::Manager).await;
+        let (_, v) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Pickup", "odometer_unit": "mi"})),
+            )
+            .await;
+        let id = v["id"].as_str().unwrap().to_string();
+        let fuel = format!("/api/v1/vehicles/{id}/fuel");
+        for (at, odo, gal, total) in [
+            ("2026-02-01T10:00:00Z", 10000, 12, "40.00"),
+            ("2026-02-10T10:00:00Z", 10300, 10, "35.00"),
+        ] {
+            let (status, body) = app
+                .call(&manager, Method::POST, &fuel, Some(json!({"filled_at": at, "odometer": odo, "quantity": gal, "unit": "us_gal", "total": total, "currency": "USD"})))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        app.call(&manager, Method::POST, &format!("/api/v1/vehicles/{id}/services"), Some(json!({
+            "performed_on": "2026-02-15", "odometer": 10400, "tasks": ["oil_change"], "currency": "USD",
+            "line_items": [{"kind": "fee", "description": "Oil change", "unit_cost": "60.00"}]
+        }))).await;
+        app.call(&manager, Method::POST, &format!("/api/v1/vehicles/{id}/expenses"), Some(json!({"category": "parking", "amount": "5.00", "currency": "USD", "spent_on": "2026-02-20"}))).await;
+        app.call(
+            &manager,
+            Method::POST,
+            &format!("/api/v1/vehicles/{id}/schedules"),
+            Some(json!({"task": "tire_rotation", "interval_distance": 6000})),
+        )
+        .await;
+
+        let (status, s) = app
+            .call(
+                &manager,
+                Method::GET,
+                &format!("/api/v1/vehicles/{id}/summary?from=2026-02-01&to=2026-03-01"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{s}");
+        assert_eq!(s["vehicle"]["meters"]["odometer"], 10400.0);
+        // 10,000 → 10,400 mi in February.
+        let miles = s["distance_km"].as_f64().unwrap() / 1.609344;
+        assert!((miles - 400.0).abs() < 1e-6, "{}: {miles}", app.name());
+        assert!((s["fuel"][0]["average"]["mpg_us"].as_f64().unwrap() - 30.0).abs() < 1e-9);
+        let usd = &s["costs"][0];
+        assert_eq!(
+            (
+                usd["fuel"].as_str(),
+                usd["service"].as_str(),
+                usd["other"].as_str(),
+                usd["total"].as_str()
+            ),
+            (Some("75.00"), Some("60.00"), Some("5.00"), Some("140.00"))
+        );
+        // 140.00 over 400 miles = 35 cents a mile.
+        assert_eq!(usd["total_per_mile"], "0.350000");
+        assert_eq!(s["spend_by_month"].as_array().unwrap().len(), 3);
+        assert_eq!(s["next_due"][0]["task_name"], "Tire rotation");
+    }
+}

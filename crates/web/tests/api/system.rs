@@ -171,6 +171,7 @@ async fn the_openapi_document_describes_every_route() {
         ("put", "/api/v1/schedules/{schedule_id}"),
         ("delete", "/api/v1/schedules/{schedule_id}"),
         ("get", "/api/v1/maintenance/due"),
+        ("get", "/api/v1/vehicles/{id}/summary"),
         ("get", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/users"),
