@@ -11,6 +11,7 @@ mod text_enum;
 pub mod credentials;
 pub mod fuel;
 pub mod ids;
+pub mod import;
 pub mod maintenance;
 pub mod meter;
 pub mod money;

@@ -4,6 +4,7 @@
 mod admin;
 mod config;
 mod demo;
+mod import;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,8 @@ enum Command {
         #[arg(long, requires = "app_role")]
         app_password_env: Option<String>,
     },
+    /// Import a Fuelly or LubeLogger CSV export into a vehicle.
+    Import(import::ImportArgs),
     /// Manage tenants, users, memberships and API tokens.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -91,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app_password_env,
         } => serve::migrate(&common, app_role.as_deref(), app_password_env.as_deref()).await,
         Command::Admin(command) => admin::run(&common, command).await,
+        Command::Import(args) => import::run(&common, args).await,
         Command::Version => {
             println!("motorpool {}", env!("CARGO_PKG_VERSION"));
             println!(

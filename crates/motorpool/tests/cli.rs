@@ -320,3 +320,87 @@ async fn settings_and_roles_are_checked_at_start() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("row-level security"));
     }
 }
+
+#[tokio::test]
+async fn import_from_the_command_line() {
+    for db in TestDatabase::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let (dir, url) = (dir.path(), db.url.as_str());
+        ok(dir, url, &["admin", "create-tenant", "--slug", "home"]);
+        let tenant = db.store.tenant_by_slug("home").await.unwrap();
+        let spec = domain::vehicle::VehicleSpec::validate(
+            domain::vehicle::VehicleDraft {
+                name: "Civic".into(),
+                unit_number: None,
+                vin: None,
+                plate: None,
+                year: None,
+                make: None,
+                model: None,
+                trim: None,
+                vehicle_type: domain::vehicle::VehicleType::Car,
+                fuel_types: vec![domain::vehicle::FuelType::Gasoline],
+                odometer_unit: domain::vehicle::OdometerUnit::Miles,
+                in_service_date: None,
+                status: domain::vehicle::VehicleStatus::Active,
+                tags: vec![],
+                custom_fields: Default::default(),
+            },
+            2026,
+        )
+        .unwrap();
+        db.store
+            .create_vehicle(tenant.id, &spec, &store::AuditContext::system("test"))
+            .await
+            .unwrap();
+        let file = dir.join("fuelly.csv");
+        std::fs::write(
+            &file,
+            "car_name,model,mpg,odometer,miles,gallons,price,city_percentage,fuelup_date,date_added,tags,notes,missed_fuelup,partial_fuelup,latitude,longitude,brand
+Civic,Civic,0,10000,0,12.000,3.459,50,01/02/2024,01/02/2024,,,0,0,,,
+Civic,Civic,30,10300,300,10.000,3.500,50,01/09/2024,01/09/2024,,,0,0,,,
+",
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        let dry = ok(
+            dir,
+            url,
+            &[
+                "import",
+                file,
+                "--tenant",
+                "home",
+                "--vehicle",
+                "civic",
+                "--dry-run",
+            ],
+        );
+        assert!(
+            dry.contains("Would import 2 fuel entries") && dry.contains("Dry run"),
+            "{:?}: {dry}",
+            db.kind
+        );
+        let done = ok(
+            dir,
+            url,
+            &["import", file, "--tenant", "home", "--vehicle", "Civic"],
+        );
+        assert!(done.contains("Imported 2 fuel entries"), "{done}");
+        let again = ok(
+            dir,
+            url,
+            &["import", file, "--tenant", "home", "--vehicle", "Civic"],
+        );
+        assert!(
+            again.contains("Imported 0 fuel entries") && again.contains("2 duplicates"),
+            "{again}"
+        );
+        let missing = run(
+            dir,
+            url,
+            &["import", file, "--tenant", "home", "--vehicle", "Nope"],
+        );
+        assert!(String::from_utf8_lossy(&missing.stderr).contains("no vehicle matches"));
+    }
+}

@@ -156,7 +156,7 @@ fn to_second(at: OffsetDateTime) -> OffsetDateTime {
 /// Recomputes the full-to-full chain of one vehicle and fuel type, writing
 /// each entry's closed segment where it changed. Costs count only in the
 /// currency of the chain's latest entry (a segment mixing currencies has no cost).
-async fn recompute_chain(
+pub(crate) async fn recompute_chain(
     tx: &mut Tx,
     tenant: TenantId,
     vehicle: VehicleId,
@@ -237,64 +237,7 @@ impl Store {
     ) -> Result<FuelEntry, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
         self.vehicle_in(&mut tx, tenant, new.vehicle_id).await?;
-        let filled_at = to_second(new.filled_at);
-        let reading = NewReading {
-            vehicle_id: new.vehicle_id,
-            kind: MeterKind::Odometer,
-            read_at: filled_at,
-            value: new.odometer,
-            source: MeterSource::Fuel,
-            note: None,
-            void: false,
-        };
-        let reading_id = match record_readings_in(&mut tx, tenant, &[reading], max_daily_km)
-            .await?
-            .pop()
-        {
-            Some(ReadingOutcome::Created(r) | ReadingOutcome::Duplicate(r)) => r.id,
-            Some(ReadingOutcome::Rejected { message, .. }) => {
-                return Err(StoreError::Rule {
-                    field: "odometer",
-                    message,
-                });
-            }
-            None => return Err(StoreError::Corrupt("no outcome for a fuel reading".into())),
-        };
-        let id = Uuid::now_v7();
-        execute_tx!(
-            &mut tx,
-            sqlx::query(
-                "INSERT INTO fuel_entries (tenant_id, id, vehicle_id, filled_at, odometer_value, odometer_unit, odometer_km,
-                     fuel_type, grade, quantity, quantity_unit, quantity_canonical, unit_price_milli, total_minor,
-                     currency, full_fill, missed_previous, station, soc_before, soc_after, notes, meter_reading_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                         $22, $23)"
-            )
-            .bind(tenant.as_uuid())
-            .bind(id)
-            .bind(new.vehicle_id.as_uuid())
-            .bind(filled_at)
-            .bind(new.odometer.value)
-            .bind(new.odometer.unit.as_str())
-            .bind(new.odometer.canonical)
-            .bind(new.fuel_type.as_str())
-            .bind(new.grade.as_deref())
-            .bind(new.quantity)
-            .bind(new.quantity_unit.as_str())
-            .bind(new.quantity_canonical)
-            .bind(new.unit_price_milli)
-            .bind(new.total_minor)
-            .bind(new.currency.as_str())
-            .bind(new.full)
-            .bind(new.missed_previous)
-            .bind(new.station.as_deref())
-            .bind(new.soc_before)
-            .bind(new.soc_after)
-            .bind(new.notes.as_deref())
-            .bind(reading_id)
-            .bind(OffsetDateTime::now_utc())
-        )
-        .ctx("recording a fuel entry")?;
+        let id = insert_fuel_in(&mut tx, tenant, new, max_daily_km, None).await?;
         recompute_chain(&mut tx, tenant, new.vehicle_id, new.fuel_type).await?;
         let entry = fetch_entry(&mut tx, tenant, new.vehicle_id, id).await?;
         record(
@@ -471,6 +414,78 @@ impl Store {
         }
         Ok(stats)
     }
+}
+
+/// Records a fill and its odometer reading inside the caller's transaction,
+/// without recomputing the economy chain (the caller does, once per batch).
+pub(crate) async fn insert_fuel_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    new: &NewFuelEntry,
+    max_daily_km: f64,
+    import_key: Option<&str>,
+) -> Result<Uuid, StoreError> {
+    let filled_at = to_second(new.filled_at);
+    let reading = NewReading {
+        vehicle_id: new.vehicle_id,
+        kind: MeterKind::Odometer,
+        read_at: filled_at,
+        value: new.odometer,
+        source: MeterSource::Fuel,
+        note: None,
+        void: false,
+    };
+    let reading_id = match record_readings_in(tx, tenant, &[reading], max_daily_km)
+        .await?
+        .pop()
+    {
+        Some(ReadingOutcome::Created(r) | ReadingOutcome::Duplicate(r)) => r.id,
+        Some(ReadingOutcome::Rejected { message, .. }) => {
+            return Err(StoreError::Rule {
+                field: "odometer",
+                message,
+            });
+        }
+        None => return Err(StoreError::Corrupt("no outcome for a fuel reading".into())),
+    };
+    let id = Uuid::now_v7();
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "INSERT INTO fuel_entries (tenant_id, id, vehicle_id, filled_at, odometer_value, odometer_unit, odometer_km,
+                 fuel_type, grade, quantity, quantity_unit, quantity_canonical, unit_price_milli, total_minor,
+                 currency, full_fill, missed_previous, station, soc_before, soc_after, notes, meter_reading_id, created_at,
+                 import_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+                     $22, $23, $24)"
+        )
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .bind(new.vehicle_id.as_uuid())
+        .bind(filled_at)
+        .bind(new.odometer.value)
+        .bind(new.odometer.unit.as_str())
+        .bind(new.odometer.canonical)
+        .bind(new.fuel_type.as_str())
+        .bind(new.grade.as_deref())
+        .bind(new.quantity)
+        .bind(new.quantity_unit.as_str())
+        .bind(new.quantity_canonical)
+        .bind(new.unit_price_milli)
+        .bind(new.total_minor)
+        .bind(new.currency.as_str())
+        .bind(new.full)
+        .bind(new.missed_previous)
+        .bind(new.station.as_deref())
+        .bind(new.soc_before)
+        .bind(new.soc_after)
+        .bind(new.notes.as_deref())
+        .bind(reading_id)
+        .bind(OffsetDateTime::now_utc())
+        .bind(import_key)
+    )
+    .ctx("recording a fuel entry")?;
+    Ok(id)
 }
 
 async fn fetch_entry(

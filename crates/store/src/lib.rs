@@ -16,6 +16,7 @@ mod error;
 mod fuel;
 mod idempotency;
 mod identity;
+mod import;
 mod jobs;
 mod meters;
 mod migrate;
@@ -33,6 +34,7 @@ pub use error::StoreError;
 pub use fuel::{FuelEntry, FuelStats, NewFuelEntry};
 pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use identity::{Membership, NewUser, Tenant, User};
+pub use import::{ImportReport, ImportSettings};
 pub use jobs::{Job, NewJob, now_ms};
 pub use meters::{MeterOffset, NewMeterOffset, NewReading, Reading, ReadingOutcome};
 pub use migrate::{

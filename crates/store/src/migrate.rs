@@ -40,6 +40,11 @@ const SQLITE: &[Migration] = &[
         description: "service tasks, service records, expenses, maintenance schedules",
         sql: include_str!("../migrations/sqlite/0004_service.sql"),
     },
+    Migration {
+        version: 5,
+        description: "import fingerprints",
+        sql: include_str!("../migrations/sqlite/0005_imports.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -62,6 +67,11 @@ const POSTGRES: &[Migration] = &[
         version: 4,
         description: "service tasks, service records, expenses, maintenance schedules",
         sql: include_str!("../migrations/postgres/0004_service.sql"),
+    },
+    Migration {
+        version: 5,
+        description: "import fingerprints",
+        sql: include_str!("../migrations/postgres/0005_imports.sql"),
     },
 ];
 

@@ -105,7 +105,7 @@ pub struct CostLine {
 }
 
 #[derive(sqlx::FromRow)]
-struct RecordRow {
+pub(crate) struct RecordRow {
     id: Uuid,
     vehicle_id: Uuid,
     performed_on: Date,
@@ -206,6 +206,125 @@ pub(crate) async fn seed_default_tasks(tx: &mut Tx, tenant: TenantId) -> Result<
     Ok(())
 }
 
+/// Records a service (its meters, the record, the schedules it advances)
+/// inside the caller's transaction; the caller re-evaluates due states.
+pub(crate) async fn insert_service_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    new: &NewServiceRecord,
+    max_daily_km: f64,
+    import_key: Option<&str>,
+) -> Result<RecordRow, StoreError> {
+    for task in &new.task_ids {
+        let known: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
+            "SELECT 1 FROM service_tasks WHERE tenant_id = $1 AND id = $2"
+        )
+        .bind(tenant.as_uuid())
+        .bind(*task)
+        .fetch_optional(c)
+        .await)
+        .ctx("checking a service task")?;
+        if known.is_none() {
+            return Err(StoreError::Rule {
+                field: "task_ids",
+                message: format!("unknown service task {task}"),
+            });
+        }
+    }
+    let meters = [
+        (
+            MeterKind::Odometer,
+            new.odometer_km,
+            MeterUnit::Kilometres,
+            "odometer",
+        ),
+        (
+            MeterKind::Hours,
+            new.engine_hours,
+            MeterUnit::Hours,
+            "engine_hours",
+        ),
+    ];
+    for (kind, value, unit, field) in meters {
+        let Some(value) = value else { continue };
+        let value = meter_value(kind, value, unit)
+            .map_err(|message| StoreError::Rule { field, message })?;
+        let reading = NewReading {
+            vehicle_id: new.vehicle_id,
+            kind,
+            read_at: new.performed_at,
+            value,
+            source: MeterSource::Service,
+            note: None,
+            void: false,
+        };
+        if let Some(ReadingOutcome::Rejected { message, .. }) =
+            record_readings_in(tx, tenant, &[reading], max_daily_km)
+                .await?
+                .pop()
+        {
+            return Err(StoreError::Rule { field, message });
+        }
+    }
+    let id = Uuid::now_v7();
+    let row: RecordRow = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO service_records (tenant_id, id, vehicle_id, performed_on, odometer_km, engine_hours, vendor,
+                 notes, currency, tax_minor, discount_minor, total_minor, task_ids, line_items, created_at, import_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING {RECORD_COLUMNS}"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .bind(new.vehicle_id.as_uuid())
+        .bind(new.performed_on)
+        .bind(new.odometer_km)
+        .bind(new.engine_hours)
+        .bind(new.vendor.as_deref())
+        .bind(new.notes.as_deref())
+        .bind(new.currency.as_str())
+        .bind(new.tax_minor)
+        .bind(new.discount_minor)
+        .bind(new.total_minor)
+        .bind(Json(&new.task_ids))
+        .bind(Json(&new.line_items))
+        .bind(OffsetDateTime::now_utc())
+        .bind(import_key)
+        .fetch_one(c)
+        .await)
+        .ctx("recording a service")?;
+    advance_for_service(tx, tenant, new).await?;
+    Ok(row)
+}
+
+/// Records an expense inside the caller's transaction.
+pub(crate) async fn insert_expense_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    new: &NewExpense,
+    import_key: Option<&str>,
+) -> Result<Uuid, StoreError> {
+    let id = Uuid::now_v7();
+    execute_tx!(
+            tx,
+            sqlx::query(
+                "INSERT INTO expenses (tenant_id, id, vehicle_id, category, spent_on, amount_minor, currency, recurrence, notes, created_at, import_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            )
+            .bind(tenant.as_uuid())
+            .bind(id)
+            .bind(new.vehicle_id.as_uuid())
+            .bind(new.category.as_str())
+            .bind(new.spent_on)
+            .bind(new.amount_minor)
+            .bind(new.currency.as_str())
+            .bind(new.recurrence.map(|r| r.as_str()))
+            .bind(new.notes.as_deref())
+            .bind(OffsetDateTime::now_utc())
+            .bind(import_key)
+        )
+        .ctx("recording an expense")?;
+    Ok(id)
+}
+
 fn month(d: Date) -> String {
     format!("{:04}-{:02}", d.year(), u8::from(d.month()))
 }
@@ -287,82 +406,8 @@ impl Store {
     ) -> Result<ServiceRecord, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
         self.vehicle_in(&mut tx, tenant, new.vehicle_id).await?;
-        for task in &new.task_ids {
-            let known: Option<i32> = on_tx!(&mut tx, |c| sqlx::query_scalar(
-                "SELECT 1 FROM service_tasks WHERE tenant_id = $1 AND id = $2"
-            )
-            .bind(tenant.as_uuid())
-            .bind(*task)
-            .fetch_optional(c)
-            .await)
-            .ctx("checking a service task")?;
-            if known.is_none() {
-                return Err(StoreError::Rule {
-                    field: "task_ids",
-                    message: format!("unknown service task {task}"),
-                });
-            }
-        }
-        let meters = [
-            (
-                MeterKind::Odometer,
-                new.odometer_km,
-                MeterUnit::Kilometres,
-                "odometer",
-            ),
-            (
-                MeterKind::Hours,
-                new.engine_hours,
-                MeterUnit::Hours,
-                "engine_hours",
-            ),
-        ];
-        for (kind, value, unit, field) in meters {
-            let Some(value) = value else { continue };
-            let value = meter_value(kind, value, unit)
-                .map_err(|message| StoreError::Rule { field, message })?;
-            let reading = NewReading {
-                vehicle_id: new.vehicle_id,
-                kind,
-                read_at: new.performed_at,
-                value,
-                source: MeterSource::Service,
-                note: None,
-                void: false,
-            };
-            if let Some(ReadingOutcome::Rejected { message, .. }) =
-                record_readings_in(&mut tx, tenant, &[reading], max_daily_km)
-                    .await?
-                    .pop()
-            {
-                return Err(StoreError::Rule { field, message });
-            }
-        }
-        let id = Uuid::now_v7();
-        let row: RecordRow = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO service_records (tenant_id, id, vehicle_id, performed_on, odometer_km, engine_hours, vendor,
-                 notes, currency, tax_minor, discount_minor, total_minor, task_ids, line_items, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING {RECORD_COLUMNS}"
-        )))
-        .bind(tenant.as_uuid())
-        .bind(id)
-        .bind(new.vehicle_id.as_uuid())
-        .bind(new.performed_on)
-        .bind(new.odometer_km)
-        .bind(new.engine_hours)
-        .bind(new.vendor.as_deref())
-        .bind(new.notes.as_deref())
-        .bind(new.currency.as_str())
-        .bind(new.tax_minor)
-        .bind(new.discount_minor)
-        .bind(new.total_minor)
-        .bind(Json(&new.task_ids))
-        .bind(Json(&new.line_items))
-        .bind(OffsetDateTime::now_utc())
-        .fetch_one(c)
-        .await)
-        .ctx("recording a service")?;
-        advance_for_service(&mut tx, tenant, new).await?;
+        let row = insert_service_in(&mut tx, tenant, new, max_daily_km, None).await?;
+        let id = row.id;
         reevaluate_vehicle(
             &mut tx,
             tenant,
@@ -469,25 +514,7 @@ impl Store {
     ) -> Result<Expense, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
         self.vehicle_in(&mut tx, tenant, new.vehicle_id).await?;
-        let id = Uuid::now_v7();
-        execute_tx!(
-            &mut tx,
-            sqlx::query(
-                "INSERT INTO expenses (tenant_id, id, vehicle_id, category, spent_on, amount_minor, currency, recurrence, notes, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            )
-            .bind(tenant.as_uuid())
-            .bind(id)
-            .bind(new.vehicle_id.as_uuid())
-            .bind(new.category.as_str())
-            .bind(new.spent_on)
-            .bind(new.amount_minor)
-            .bind(new.currency.as_str())
-            .bind(new.recurrence.map(|r| r.as_str()))
-            .bind(new.notes.as_deref())
-            .bind(OffsetDateTime::now_utc())
-        )
-        .ctx("recording an expense")?;
+        let id = insert_expense_in(&mut tx, tenant, new, None).await?;
         record(&mut tx, tenant, ctx, Change {
             action: "expense.create",
             entity_type: "expense",

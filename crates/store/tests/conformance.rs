@@ -1647,3 +1647,182 @@ mod maintenance {
         }
     }
 }
+
+mod imports {
+    use super::*;
+    use domain::import::{Options, parse};
+    use domain::preferences::CurrencyCode;
+
+    const FUELLY: &str = "car_name,model,mpg,odometer,miles,gallons,price,city_percentage,fuelup_date,date_added,tags,notes,missed_fuelup,partial_fuelup,latitude,longitude,brand
+Civic,Honda Civic,0,10000,0,12.000,3.459,50,01/02/2024,01/02/2024,,,0,0,,,
+Civic,Honda Civic,30.0,10300,300,10.000,3.500,50,01/09/2024,01/09/2024,,,0,0,,,
+Civic,Honda Civic,0,10150,150,5.000,3.400,50,01/12/2024,01/12/2024,,odometer went back,0,0,,,
+Civic,Honda Civic,0,10600,300,10.000,3.400,50,01/20/2024,01/20/2024,,,0,0,,,
+";
+
+    fn settings(vehicle: VehicleId, dry_run: bool, valid_only: bool) -> ImportSettings {
+        ImportSettings {
+            vehicle,
+            source_vehicle: None,
+            currency: CurrencyCode::parse("USD").unwrap(),
+            dry_run,
+            valid_only,
+            max_daily_km: domain::meter::DEFAULT_MAX_DAILY_KM,
+        }
+    }
+
+    #[tokio::test]
+    async fn imports_are_all_or_nothing_idempotent_and_dry_runs_write_nothing() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "imports").await;
+            let v = s
+                .create_vehicle(t.id, &spec("Civic", None, None, "Honda"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let parsed = parse(
+                FUELLY,
+                &Options {
+                    currency_exponent: 2,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let mut ticks = 0;
+
+            // Row 4's odometer goes back: the whole file is refused, nothing written.
+            let r = s
+                .import(
+                    t.id,
+                    &parsed,
+                    &settings(v, false, false),
+                    &ctx(),
+                    &mut |_| ticks += 1,
+                )
+                .await
+                .unwrap();
+            assert_eq!((r.fuel, r.committed), (3, false), "{:?}", db.kind);
+            assert_eq!(r.errors.len(), 1);
+            assert_eq!(
+                (r.errors[0].line, r.errors[0].field.as_str()),
+                (4, "odometer")
+            );
+            assert_eq!(ticks, 4, "progress per row");
+            assert!(
+                s.list_fuel_entries(t.id, v, None, 10)
+                    .await
+                    .unwrap()
+                    .items
+                    .is_empty()
+            );
+
+            // A dry run with valid_only reports the same and writes nothing.
+            let r = s
+                .import(t.id, &parsed, &settings(v, true, true), &ctx(), &mut |_| {})
+                .await
+                .unwrap();
+            assert_eq!((r.fuel, r.committed), (3, false));
+            assert!(
+                s.list_fuel_entries(t.id, v, None, 10)
+                    .await
+                    .unwrap()
+                    .items
+                    .is_empty()
+            );
+
+            // valid_only imports the three good rows, with their economy.
+            let r = s
+                .import(
+                    t.id,
+                    &parsed,
+                    &settings(v, false, true),
+                    &ctx(),
+                    &mut |_| {},
+                )
+                .await
+                .unwrap();
+            assert_eq!((r.fuel, r.committed, r.errors.len()), (3, true, 1));
+            let entries = s.list_fuel_entries(t.id, v, None, 10).await.unwrap().items;
+            assert_eq!(entries.len(), 3);
+            let stats = s.fuel_stats(t.id, v, None, None).await.unwrap();
+            let m = stats[0].measured.unwrap();
+            assert!(
+                (m.distance_km / domain::meter::KM_PER_MILE - 600.0).abs() < 1e-6,
+                "10,000 → 10,600 mi"
+            );
+
+            // The same file again adds nothing.
+            let r = s
+                .import(
+                    t.id,
+                    &parsed,
+                    &settings(v, false, true),
+                    &ctx(),
+                    &mut |_| {},
+                )
+                .await
+                .unwrap();
+            assert_eq!((r.fuel, r.duplicates), (0, 3), "{:?}", db.kind);
+            assert_eq!(
+                s.list_fuel_entries(t.id, v, None, 10)
+                    .await
+                    .unwrap()
+                    .items
+                    .len(),
+                3
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_with_several_vehicles_needs_a_choice() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "imports-many").await;
+            let v = s
+                .create_vehicle(t.id, &spec("Civic", None, None, "Honda"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let two = format!(
+                "{FUELLY}Fit,Honda Fit,0,500,0,8.000,3.000,50,01/03/2024,01/03/2024,,,0,0,,,\n"
+            );
+            let parsed = parse(
+                &two,
+                &Options {
+                    currency_exponent: 2,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let err = s
+                .import(
+                    t.id,
+                    &parsed,
+                    &settings(v, false, true),
+                    &ctx(),
+                    &mut |_| {},
+                )
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    StoreError::Rule {
+                        field: "source_vehicle",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            let mut only_fit = settings(v, false, true);
+            only_fit.source_vehicle = Some("Fit".into());
+            let r = s
+                .import(t.id, &parsed, &only_fit, &ctx(), &mut |_| {})
+                .await
+                .unwrap();
+            assert_eq!((r.rows, r.fuel), (1, 1));
+        }
+    }
+}

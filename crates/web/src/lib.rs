@@ -148,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .routes(routes!(routes::schedules::due_list))
         .routes(routes!(routes::summary::vehicle_summary))
+        .routes(routes!(routes::imports::import_file))
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(
             routes::instance::list_tenants,

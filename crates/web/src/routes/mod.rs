@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod fuel;
+pub mod imports;
 pub mod instance;
 pub mod members;
 pub mod meters;

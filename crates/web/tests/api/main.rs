@@ -11,6 +11,7 @@ mod access;
 mod auth;
 mod bad_input;
 mod idempotency;
+mod imports;
 mod maintenance;
 mod system;
 mod vehicles;

@@ -172,6 +172,7 @@ async fn the_openapi_document_describes_every_route() {
         ("delete", "/api/v1/schedules/{schedule_id}"),
         ("get", "/api/v1/maintenance/due"),
         ("get", "/api/v1/vehicles/{id}/summary"),
+        ("post", "/api/v1/vehicles/{id}/imports"),
         ("get", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/users"),

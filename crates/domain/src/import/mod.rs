@@ -1,0 +1,352 @@
+//! Reading the files of the apps users migrate from (see
+//! `shared/reference/import-formats.md`): format detection from the header,
+//! per-row parsing with line numbers, and nothing guessed silently — units,
+//! decimal separator and date order come from the file where it states them,
+//! otherwise from explicit options, otherwise the import stops and says which
+//! option is needed.
+
+mod fields;
+mod fuelly;
+mod lubelogger;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::{Date, OffsetDateTime};
+
+use crate::fuel::FuelUnit;
+use crate::service::ExpenseCategory;
+use crate::vehicle::OdometerUnit;
+
+pub use fields::DateOrder;
+
+text_enum!(
+    /// A file format we read.
+    Format {
+        /// Fuelly's web export (one CSV for all vehicles).
+        Fuelly => "fuelly",
+        /// LubeLogger's fuel (Gas) export.
+        LubeLoggerFuel => "lubelogger_fuel",
+        /// LubeLogger's service, repair or upgrade export.
+        LubeLoggerService => "lubelogger_service",
+        /// LubeLogger's odometer export.
+        LubeLoggerOdometer => "lubelogger_odometer",
+        /// LubeLogger's tax export.
+        LubeLoggerTax => "lubelogger_tax",
+    }
+);
+
+/// What the user says about a file the file does not say itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    pub distance_unit: Option<OdometerUnit>,
+    pub volume_unit: Option<FuelUnit>,
+    /// `','` or `'.'`.
+    pub decimal_separator: Option<char>,
+    pub date_order: Option<DateOrder>,
+    /// Decimal places of the currency amounts are in (2 for most).
+    pub currency_exponent: u32,
+}
+
+/// One record read from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Fuel {
+        at: OffsetDateTime,
+        odometer: f64,
+        quantity: f64,
+        total_minor: Option<i64>,
+        /// Thousandths of the minor unit per volume unit.
+        unit_price_milli: Option<i64>,
+        full: bool,
+        missed_previous: bool,
+        notes: Option<String>,
+    },
+    Service {
+        on: Date,
+        description: String,
+        total_minor: i64,
+        odometer: Option<f64>,
+        notes: Option<String>,
+    },
+    Odometer {
+        at: OffsetDateTime,
+        odometer: f64,
+        notes: Option<String>,
+    },
+    Expense {
+        on: Date,
+        category: ExpenseCategory,
+        description: String,
+        amount_minor: i64,
+        notes: Option<String>,
+    },
+}
+
+/// A parsed row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// 1-based line in the file (the header is line 1).
+    pub line: usize,
+    /// The vehicle the row names, for files that hold several (Fuelly's `car_name`).
+    pub vehicle: Option<String>,
+    pub record: Record,
+    /// A stable fingerprint of the row's content: importing the same row
+    /// twice is recognised by it.
+    pub key: String,
+}
+
+/// A row that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowError {
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+/// A whole file, read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub format: Format,
+    /// The units the values are in (from the file or the options).
+    pub distance_unit: OdometerUnit,
+    pub volume_unit: FuelUnit,
+    pub rows: Vec<Row>,
+    pub errors: Vec<RowError>,
+}
+
+/// Why a file cannot be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    #[error("the file is empty")]
+    Empty,
+    #[error(
+        "the file's format is not recognised from its header ({0}); supported: Fuelly and LubeLogger CSV exports"
+    )]
+    UnknownFormat(String),
+    #[error("the file does not say its {what}; pass the `{option}` option")]
+    NeedsOption {
+        what: &'static str,
+        option: &'static str,
+    },
+    #[error("the file is not valid CSV: {0}")]
+    Csv(String),
+}
+
+/// The fingerprint of a row: its format and cells, hashed.
+pub(crate) fn row_key(format: Format, cells: &[&str]) -> String {
+    let mut h = Sha256::new();
+    h.update(format.as_str());
+    for c in cells {
+        h.update([0x1f]);
+        h.update(c.trim().as_bytes());
+    }
+    h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Detects a CSV file's format from its header row.
+pub fn detect(header: &[String]) -> Result<Format, ImportError> {
+    let h: Vec<String> = header.iter().map(|c| c.trim().to_lowercase()).collect();
+    let has = |name: &str| h.iter().any(|c| c == name);
+    if has("fuelup_date") && has("car_name") {
+        return Ok(Format::Fuelly);
+    }
+    if has("date") && has("fuelconsumed") && has("odometer") {
+        return Ok(Format::LubeLoggerFuel);
+    }
+    if has("date") && has("initialodometer") && has("odometer") {
+        return Ok(Format::LubeLoggerOdometer);
+    }
+    if has("date") && has("description") && has("cost") && has("odometer") {
+        return Ok(Format::LubeLoggerService);
+    }
+    if has("date") && has("description") && has("cost") {
+        return Ok(Format::LubeLoggerTax);
+    }
+    Err(ImportError::UnknownFormat(header.join(",")))
+}
+
+/// Reads a CSV file: detects its format and parses every row.
+pub fn parse(text: &str, options: &Options) -> Result<Parsed, ImportError> {
+    let text = text.trim_start_matches('\u{feff}');
+    if text.trim().is_empty() {
+        return Err(ImportError::Empty);
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| ImportError::Csv(e.to_string()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let format = detect(&header)?;
+    let mut records = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| ImportError::Csv(e.to_string()))?;
+        records.push((i + 2, record));
+    }
+    match format {
+        Format::Fuelly => fuelly::parse(&header, &records, options),
+        _ => lubelogger::parse(format, &header, &records, options),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn us() -> Options {
+        Options {
+            currency_exponent: 2,
+            ..Default::default()
+        }
+    }
+
+    const FUELLY: &str = "car_name,model,mpg,odometer,miles,gallons,price,city_percentage,fuelup_date,date_added,tags,notes,missed_fuelup,partial_fuelup,latitude,longitude,brand
+Civic,Honda Civic,0,10000,0,12.000,3.459,50,01/02/2024 8:15,01/02/2024,,first fill,0,0,,,Shell
+Civic,Honda Civic,30.0,10300,300,10.000,3.500,50,01/09/2024,01/09/2024,,,0,0,,,Shell
+Civic,Honda Civic,0,10450,150,5.000,3.400,50,01/12/2024,01/12/2024,,,0,1,,,
+Civic,Honda Civic,0,oops,150,5.000,3.400,50,01/12/2024,01/12/2024,,,0,1,,,
+";
+
+    #[test]
+    fn fuelly_export_reads_units_from_the_header() {
+        let p = parse(FUELLY, &us()).unwrap();
+        assert_eq!(p.format, Format::Fuelly);
+        assert_eq!(
+            (p.distance_unit, p.volume_unit),
+            (OdometerUnit::Miles, FuelUnit::UsGallons)
+        );
+        assert_eq!(p.rows.len(), 3);
+        assert_eq!(
+            p.errors,
+            vec![RowError {
+                line: 5,
+                field: "odometer".into(),
+                message: "`oops` is not a number".into()
+            }]
+        );
+        let Record::Fuel {
+            at,
+            odometer,
+            quantity,
+            total_minor,
+            full,
+            ..
+        } = &p.rows[0].record
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (*odometer, *quantity, *total_minor, *full),
+            (10000.0, 12.0, Some(4151), true),
+            "12 × 3.459 = 41.508"
+        );
+        assert_eq!((at.month() as u8, at.day(), at.hour()), (1, 2, 8));
+        assert!(
+            matches!(p.rows[2].record, Record::Fuel { full: false, .. }),
+            "partial_fuelup = 1"
+        );
+        assert_eq!(p.rows[0].vehicle.as_deref(), Some("Civic"));
+        // The same file gives the same keys: a second import is recognised.
+        assert_eq!(parse(FUELLY, &us()).unwrap().rows[1].key, p.rows[1].key);
+        assert_ne!(p.rows[0].key, p.rows[1].key);
+    }
+
+    #[test]
+    fn lubelogger_needs_units_and_separator() {
+        let file = "Date,Odometer,FuelConsumed,Cost,FuelEconomy,IsFillToFull,MissedFuelUp,Notes,Tags\n1/15/2024,\"12,000\",11.5,$40.25,0,True,False,,\n";
+        assert_eq!(
+            parse(file, &us()),
+            Err(ImportError::NeedsOption {
+                what: "distance unit",
+                option: "distance_unit"
+            })
+        );
+        let mut o = us();
+        o.distance_unit = Some(OdometerUnit::Miles);
+        o.volume_unit = Some(FuelUnit::UsGallons);
+        assert_eq!(
+            parse(file, &o),
+            Err(ImportError::NeedsOption {
+                what: "decimal separator",
+                option: "decimal_separator"
+            })
+        );
+        o.decimal_separator = Some('.');
+        let p = parse(file, &o).unwrap();
+        assert_eq!(
+            p.errors.len(),
+            1,
+            "1/15/2024 needs a date order: {:?}",
+            p.errors
+        );
+        o.date_order = Some(DateOrder::Mdy);
+        let p = parse(file, &o).unwrap();
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let Record::Fuel {
+            odometer,
+            total_minor,
+            full,
+            ..
+        } = &p.rows[0].record
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (*odometer, *total_minor, *full),
+            (12000.0, Some(4025), true)
+        );
+    }
+
+    #[test]
+    fn lubelogger_service_odometer_and_tax() {
+        let o = Options {
+            distance_unit: Some(OdometerUnit::Kilometres),
+            decimal_separator: Some(','),
+            date_order: Some(DateOrder::Dmy),
+            currency_exponent: 2,
+            ..Default::default()
+        };
+        let service = "Date,Description,Cost,Notes,Odometer,Tags\n15.01.2024,Oil change,\"89,90 €\",,\"45.000\",\n";
+        let p = parse(service, &o).unwrap();
+        assert_eq!(p.format, Format::LubeLoggerService);
+        assert_eq!(
+            p.rows[0].record,
+            Record::Service {
+                on: time::macros::date!(2024 - 01 - 15),
+                description: "Oil change".into(),
+                total_minor: 8990,
+                odometer: Some(45000.0),
+                notes: None
+            }
+        );
+        let odo = "Date,InitialOdometer,Odometer,Notes,Tags\n16.01.2024,0,\"45.100\",,\n";
+        assert!(
+            matches!(parse(odo, &o).unwrap().rows[0].record, Record::Odometer { odometer, .. } if odometer == 45100.0)
+        );
+        let tax = "Date,Description,Cost,Notes,Tags\n01.02.2024,Road tax,\"120,00\",,\n";
+        assert!(matches!(
+            parse(tax, &o).unwrap().rows[0].record,
+            Record::Expense {
+                category: ExpenseCategory::Tax,
+                amount_minor: 12000,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unknown_and_empty_files_are_refused() {
+        assert_eq!(parse("", &us()), Err(ImportError::Empty));
+        assert!(matches!(
+            parse("a,b,c\n1,2,3\n", &us()),
+            Err(ImportError::UnknownFormat(_))
+        ));
+    }
+}
