@@ -9,6 +9,7 @@
 mod text_enum;
 
 pub mod credentials;
+pub mod document;
 pub mod fuel;
 pub mod ids;
 pub mod import;

@@ -79,6 +79,20 @@ pub enum AdminCommand {
     },
     /// List tenants.
     ListTenants,
+    /// Report document files no document uses (left by deletions); with --delete, remove them.
+    /// Files younger than an hour are left alone (an upload may be in flight).
+    PurgeFiles {
+        /// The documents folder the server uses.
+        #[arg(
+            long,
+            env = "MOTORPOOL_DOCUMENTS_DIR",
+            default_value = "data/documents"
+        )]
+        documents_dir: std::path::PathBuf,
+        /// Remove them (default: only report).
+        #[arg(long)]
+        delete: bool,
+    },
     /// Delete a tenant (soft: it disappears and its sessions end; data is kept).
     DeleteTenant {
         #[arg(long)]
@@ -294,6 +308,33 @@ async fn execute(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
             println!(
                 "Secret (shown once; send as `Authorization: Bearer …`): {}",
                 secret.expose()
+            );
+        }
+        AdminCommand::PurgeFiles {
+            documents_dir,
+            delete,
+        } => {
+            let files = store::FileStore::open(&documents_dir)?;
+            let referenced = store.referenced_files().await?;
+            let orphans: Vec<String> = files
+                .list(std::time::Duration::from_secs(3600))?
+                .into_iter()
+                .filter(|h| !referenced.contains(h))
+                .collect();
+            for hash in &orphans {
+                if delete {
+                    files.remove(hash).await?;
+                }
+                println!("{} {hash}", if delete { "removed" } else { "unreferenced" });
+            }
+            println!(
+                "{} unreferenced file(s){}",
+                orphans.len(),
+                if delete || orphans.is_empty() {
+                    ""
+                } else {
+                    "; run again with --delete to remove them"
+                }
             );
         }
         AdminCommand::ListTenants => {

@@ -45,6 +45,12 @@ pub struct ServeArgs {
     /// File holding the 32-byte encryption key (base64); created if missing [default: data/secret.key]
     #[arg(long, env = "MOTORPOOL_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// Folder of document files (content-addressed; share it between replicas) [default: data/documents]
+    #[arg(long, env = "MOTORPOOL_DOCUMENTS_DIR")]
+    pub documents_dir: Option<PathBuf>,
+    /// Largest document upload in bytes [default: 26214400]
+    #[arg(long, env = "MOTORPOOL_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: Option<usize>,
     /// Most database connections in the pool [default: 16]
     #[arg(long, env = "MOTORPOOL_MAX_CONNECTIONS")]
     pub max_connections: Option<u32>,
@@ -79,6 +85,8 @@ struct FileSettings {
     base_url: Option<String>,
     migrate_database_url: Option<String>,
     secret_key_file: Option<PathBuf>,
+    documents_dir: Option<PathBuf>,
+    max_upload_bytes: Option<usize>,
     max_connections: Option<u32>,
     max_body_bytes: Option<usize>,
     session_hours: Option<i64>,
@@ -159,6 +167,8 @@ pub struct ServeSettings {
     pub base_url: String,
     pub migrate_database_url: Option<DatabaseUrl>,
     pub secret_key_file: PathBuf,
+    pub documents_dir: PathBuf,
+    pub max_upload_bytes: usize,
     pub max_connections: u32,
     pub max_body_bytes: usize,
     pub session_hours: i64,
@@ -227,6 +237,13 @@ impl Common {
         if max_body_bytes < 1024 {
             bail!("invalid setting `max_body_bytes`: must be at least 1024");
         }
+        let max_upload_bytes = args
+            .max_upload_bytes
+            .or(f.max_upload_bytes)
+            .unwrap_or(25 * 1024 * 1024);
+        if max_upload_bytes < 1024 {
+            bail!("invalid setting `max_upload_bytes`: must be at least 1024");
+        }
         let session_hours = args.session_hours.or(f.session_hours).unwrap_or(14 * 24);
         if !(1..=24 * 365).contains(&session_hours) {
             bail!("invalid setting `session_hours`: must be 1 to 8760");
@@ -240,6 +257,12 @@ impl Common {
                 .clone()
                 .or_else(|| f.secret_key_file.clone())
                 .unwrap_or_else(|| PathBuf::from("data/secret.key")),
+            documents_dir: args
+                .documents_dir
+                .clone()
+                .or_else(|| f.documents_dir.clone())
+                .unwrap_or_else(|| PathBuf::from("data/documents")),
+            max_upload_bytes,
             max_connections,
             max_body_bytes,
             session_hours,

@@ -117,11 +117,19 @@ pub async fn serve(common: &Common, settings: &ServeSettings, demo: bool) -> any
         base_url: settings.base_url.clone(),
         session_lifetime_secs: settings.session_hours * 3600,
         max_body_bytes: settings.max_body_bytes,
+        max_upload_bytes: settings.max_upload_bytes,
         trust_forwarded_for: settings.trust_forwarded_for,
         ..WebSettings::default()
     };
+    let files = store::FileStore::open(&settings.documents_dir).with_context(|| {
+        format!(
+            "cannot use documents_dir {}",
+            settings.documents_dir.display()
+        )
+    })?;
     let state = AppState {
         store: store.clone(),
+        files,
         settings: Arc::new(web_settings),
         metrics: Arc::new(metrics),
     };

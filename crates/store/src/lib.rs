@@ -12,7 +12,9 @@
 //! wall is the only one.
 
 mod audit;
+mod documents;
 mod error;
+mod files;
 mod fuel;
 mod idempotency;
 mod identity;
@@ -30,7 +32,9 @@ mod tx;
 mod vehicles;
 
 pub use audit::{Actor, AuditContext, AuditEntry, AuditFilter, INSTANCE_TENANT};
+pub use documents::{Document, NewDocument};
 pub use error::StoreError;
+pub use files::{FileStore, sha256_hex};
 pub use fuel::{FuelEntry, FuelStats, NewFuelEntry};
 pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use identity::{Membership, NewUser, Tenant, User};

@@ -45,6 +45,11 @@ const SQLITE: &[Migration] = &[
         description: "import fingerprints",
         sql: include_str!("../migrations/sqlite/0005_imports.sql"),
     },
+    Migration {
+        version: 6,
+        description: "documents",
+        sql: include_str!("../migrations/sqlite/0006_documents.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -72,6 +77,11 @@ const POSTGRES: &[Migration] = &[
         version: 5,
         description: "import fingerprints",
         sql: include_str!("../migrations/postgres/0005_imports.sql"),
+    },
+    Migration {
+        version: 6,
+        description: "documents",
+        sql: include_str!("../migrations/postgres/0006_documents.sql"),
     },
 ];
 

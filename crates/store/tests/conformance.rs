@@ -1826,3 +1826,83 @@ Civic,Honda Civic,0,10600,300,10.000,3.400,50,01/20/2024,01/20/2024,,,0,0,,,
         }
     }
 }
+
+mod documents {
+    use super::*;
+    use domain::document::DocumentKind;
+
+    #[tokio::test]
+    async fn files_are_content_addressed_and_orphans_found() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let dir = tempfile::tempdir().unwrap();
+            let files = FileStore::open(dir.path()).unwrap();
+            let a = files.put(b"%PDF-1.4 card").await.unwrap();
+            assert_eq!(
+                files.put(b"%PDF-1.4 card").await.unwrap(),
+                a,
+                "same bytes, same file"
+            );
+            let b = files.put(b"%PDF-1.4 old receipt").await.unwrap();
+            assert_eq!(files.get(&a).await.unwrap(), b"%PDF-1.4 card");
+            assert!(matches!(
+                files.get(&"0".repeat(64)).await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(
+                files.get("../../etc/passwd").await.is_err(),
+                "only hashes name files"
+            );
+
+            let t = tenant(s, "docs").await;
+            let v = s
+                .create_vehicle(t.id, &spec("Van", None, None, "X"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let new = NewDocument {
+                vehicle_id: v,
+                record_id: None,
+                kind: DocumentKind::Insurance,
+                title: "Card".into(),
+                issued_on: None,
+                expires_on: Some(time::macros::date!(2026 - 12 - 01)),
+                notes: None,
+                sha256: a.clone(),
+                size_bytes: 13,
+                content_type: "application/pdf".into(),
+                file_name: "card.pdf".into(),
+            };
+            let doc = s.create_document(t.id, &new, &ctx()).await.unwrap();
+            let referenced = s.referenced_files().await.unwrap();
+            let orphans: Vec<String> = files
+                .list(std::time::Duration::ZERO)
+                .unwrap()
+                .into_iter()
+                .filter(|h| !referenced.contains(h))
+                .collect();
+            assert_eq!(orphans, vec![b.clone()], "{:?}", db.kind);
+            assert!(
+                files
+                    .list(std::time::Duration::from_secs(3600))
+                    .unwrap()
+                    .is_empty(),
+                "fresh files are left alone"
+            );
+
+            let expiring = s
+                .expiring_documents(t.id, time::macros::date!(2026 - 12 - 31), 10)
+                .await
+                .unwrap();
+            assert_eq!(expiring.len(), 1);
+            s.delete_document(t.id, doc.id, &ctx()).await.unwrap();
+            assert!(s.referenced_files().await.unwrap().is_empty());
+            assert!(
+                s.expiring_documents(t.id, time::macros::date!(2026 - 12 - 31), 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+    }
+}

@@ -40,6 +40,8 @@ pub struct WebSettings {
     pub session_lifetime_secs: i64,
     /// Largest request body accepted (bytes).
     pub max_body_bytes: usize,
+    /// Largest document upload accepted (bytes).
+    pub max_upload_bytes: usize,
     /// Believe `X-Forwarded-For` (only behind a reverse proxy that sets it).
     pub trust_forwarded_for: bool,
     /// Failed logins allowed per account per window.
@@ -56,6 +58,7 @@ impl Default for WebSettings {
             base_url: "http://127.0.0.1:8080".into(),
             session_lifetime_secs: 14 * 24 * 3600,
             max_body_bytes: 1024 * 1024,
+            max_upload_bytes: 25 * 1024 * 1024,
             trust_forwarded_for: false,
             login_limit_per_account: 5,
             login_limit_per_ip: 50,
@@ -74,6 +77,8 @@ impl WebSettings {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Where document files live.
+    pub files: store::FileStore,
     pub settings: Arc<WebSettings>,
     pub metrics: Arc<Metrics>,
 }
@@ -149,6 +154,21 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(routes::schedules::due_list))
         .routes(routes!(routes::summary::vehicle_summary))
         .routes(routes!(routes::imports::import_file))
+        .routes({
+            // Uploads may be far larger than JSON bodies.
+            let (schemas, paths, method) =
+                routes!(routes::documents::list, routes::documents::upload);
+            (
+                schemas,
+                paths,
+                method.layer(DefaultBodyLimit::max(
+                    state.settings.max_upload_bytes + 64 * 1024,
+                )),
+            )
+        })
+        .routes(routes!(routes::documents::expiring))
+        .routes(routes!(routes::documents::get, routes::documents::delete))
+        .routes(routes!(routes::documents::download))
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(
             routes::instance::list_tenants,

@@ -25,6 +25,7 @@ use crate::error::Problem;
         (name = "fuel", description = "Fuel and charging entries, fuel economy"),
         (name = "service", description = "Service tasks, service records, expenses, cost totals"),
         (name = "maintenance", description = "Recurring maintenance schedules and the due list"),
+        (name = "documents", description = "Documents of vehicles: upload, download, expiry"),
         (name = "tenant", description = "The current tenant, its members and API tokens"),
         (name = "audit", description = "The current tenant's audit log"),
         (name = "instance", description = "Tenants and users across the server (instance administrators)"),

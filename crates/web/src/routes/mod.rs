@@ -1,6 +1,7 @@
 //! The API's handlers, one module per resource.
 
 pub mod audit;
+pub mod documents;
 pub mod fuel;
 pub mod imports;
 pub mod instance;

@@ -37,8 +37,14 @@ impl TestApp {
             max_body_bytes: 64 * 1024,
             ..WebSettings::default()
         };
+        let files = store::FileStore::open(std::env::temp_dir().join(format!(
+            "motorpool-test-files-{}",
+            uuid::Uuid::now_v7().simple()
+        )))
+        .unwrap();
         let state = AppState {
             store: db.store.clone(),
+            files,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
         };

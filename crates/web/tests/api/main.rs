@@ -10,6 +10,7 @@ mod harness;
 mod access;
 mod auth;
 mod bad_input;
+mod documents;
 mod idempotency;
 mod imports;
 mod maintenance;

@@ -173,6 +173,12 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/api/v1/maintenance/due"),
         ("get", "/api/v1/vehicles/{id}/summary"),
         ("post", "/api/v1/vehicles/{id}/imports"),
+        ("get", "/api/v1/vehicles/{id}/documents"),
+        ("post", "/api/v1/vehicles/{id}/documents"),
+        ("get", "/api/v1/documents/expiring"),
+        ("get", "/api/v1/documents/{document_id}"),
+        ("delete", "/api/v1/documents/{document_id}"),
+        ("get", "/api/v1/documents/{document_id}/file"),
         ("get", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/tenants"),
         ("post", "/api/v1/instance/users"),
@@ -227,7 +233,8 @@ async fn the_openapi_document_describes_every_route() {
             .replace("{entry_id}", "01890000-0000-7000-8000-000000000000")
             .replace("{record_id}", "01890000-0000-7000-8000-000000000000")
             .replace("{expense_id}", "01890000-0000-7000-8000-000000000000")
-            .replace("{schedule_id}", "01890000-0000-7000-8000-000000000000");
+            .replace("{schedule_id}", "01890000-0000-7000-8000-000000000000")
+            .replace("{document_id}", "01890000-0000-7000-8000-000000000000");
         let response = app
             .http
             .request(
