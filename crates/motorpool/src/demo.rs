@@ -119,7 +119,7 @@ const SAMPLES: &[Sample] = &[
 ];
 
 /// Creates or refreshes the demo tenant and prints how to log in.
-pub async fn seed(store: &Store, base_url: &str) -> anyhow::Result<()> {
+pub async fn seed(store: &Store, files: &store::FileStore, base_url: &str) -> anyhow::Result<()> {
     let ctx = AuditContext::system("demo");
     let email = Email::parse(DEMO_EMAIL).map_err(anyhow::Error::msg)?;
     let password = Password::generate()?;
@@ -189,6 +189,20 @@ pub async fn seed(store: &Store, base_url: &str) -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("demo vehicle {}", s.name))?;
             }
+            let filter = store::VehicleFilter {
+                sort: store::VehicleSort::Created,
+                limit: 100,
+                ..Default::default()
+            };
+            for (i, vehicle) in store
+                .list_vehicles(t.id, &filter)
+                .await?
+                .items
+                .iter()
+                .enumerate()
+            {
+                crate::demo_history::seed_vehicle(store, files, t.id, vehicle, i as u64).await?;
+            }
             t
         }
     };
@@ -218,8 +232,10 @@ mod tests {
     #[tokio::test]
     async fn seeding_twice_keeps_one_copy_of_the_data() {
         for db in TestDatabase::all().await {
-            seed(&db.store, "http://localhost").await.unwrap();
-            seed(&db.store, "http://localhost").await.unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let files = store::FileStore::open(dir.path()).unwrap();
+            seed(&db.store, &files, "http://localhost").await.unwrap();
+            seed(&db.store, &files, "http://localhost").await.unwrap();
             let tenant = db.store.tenant_by_slug(DEMO_SLUG).await.unwrap();
             let page = db
                 .store
@@ -233,6 +249,40 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(page.items.len(), SAMPLES.len(), "{:?}", db.kind);
+            // Years of history, measured economy, schedules and documents.
+            let truck = page
+                .items
+                .iter()
+                .find(|v| v.spec.name == "Truck 101")
+                .unwrap();
+            let fills = db
+                .store
+                .list_fuel_entries(tenant.id, truck.id, None, 500)
+                .await
+                .unwrap();
+            assert!(fills.items.len() > 200, "{}", fills.items.len());
+            let stats = db
+                .store
+                .fuel_stats(tenant.id, truck.id, None, None)
+                .await
+                .unwrap();
+            let l_per_100 = stats[0].measured.unwrap().per_100km();
+            assert!((25.0..45.0).contains(&l_per_100), "{l_per_100}");
+            assert!(
+                !db.store
+                    .list_schedules(tenant.id, truck.id)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            let soon = time::OffsetDateTime::now_utc().date() + time::Duration::days(30);
+            assert!(
+                !db.store
+                    .expiring_documents(tenant.id, None, soon, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
             let user = db
                 .store
                 .user_by_email(&Email::parse(DEMO_EMAIL).unwrap())

@@ -92,8 +92,14 @@ pub async fn serve(common: &Common, settings: &ServeSettings, demo: bool) -> any
     let _secret_key = load_or_create_secret_key(&settings.secret_key_file)?;
     let store = open_store(common, settings).await?;
 
+    let files = store::FileStore::open(&settings.documents_dir).with_context(|| {
+        format!(
+            "cannot use documents_dir {}",
+            settings.documents_dir.display()
+        )
+    })?;
     if demo {
-        crate::demo::seed(&store, &settings.base_url)
+        crate::demo::seed(&store, &files, &settings.base_url)
             .await
             .context("creating the demo data")?;
     } else if store.count_users().await? == 0 {
@@ -121,12 +127,6 @@ pub async fn serve(common: &Common, settings: &ServeSettings, demo: bool) -> any
         trust_forwarded_for: settings.trust_forwarded_for,
         ..WebSettings::default()
     };
-    let files = store::FileStore::open(&settings.documents_dir).with_context(|| {
-        format!(
-            "cannot use documents_dir {}",
-            settings.documents_dir.display()
-        )
-    })?;
     let state = AppState {
         store: store.clone(),
         files,

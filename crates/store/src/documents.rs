@@ -196,17 +196,20 @@ impl Store {
     pub async fn expiring_documents(
         &self,
         tenant: TenantId,
+        vehicle: Option<VehicleId>,
         until: Date,
         limit: u32,
     ) -> Result<Vec<Document>, StoreError> {
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
         let rows: Vec<Row> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM {FROM} WHERE d.tenant_id = $1 AND d.deleted_at IS NULL AND v.deleted_at IS NULL
-             AND d.expires_on IS NOT NULL AND d.expires_on <= $2 ORDER BY d.expires_on, d.id LIMIT $3"
+             AND d.expires_on IS NOT NULL AND d.expires_on <= $2 AND ($4 IS NULL OR d.vehicle_id = $4)
+             ORDER BY d.expires_on, d.id LIMIT $3"
         )))
         .bind(tenant.as_uuid())
         .bind(until)
         .bind(page_limit(limit))
+        .bind(vehicle.map(|v| v.as_uuid()))
         .fetch_all(c)
         .await)
         .ctx("listing expiring documents")?;

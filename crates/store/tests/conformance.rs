@@ -1891,14 +1891,14 @@ mod documents {
             );
 
             let expiring = s
-                .expiring_documents(t.id, time::macros::date!(2026 - 12 - 31), 10)
+                .expiring_documents(t.id, None, time::macros::date!(2026 - 12 - 31), 10)
                 .await
                 .unwrap();
             assert_eq!(expiring.len(), 1);
             s.delete_document(t.id, doc.id, &ctx()).await.unwrap();
             assert!(s.referenced_files().await.unwrap().is_empty());
             assert!(
-                s.expiring_documents(t.id, time::macros::date!(2026 - 12 - 31), 10)
+                s.expiring_documents(t.id, None, time::macros::date!(2026 - 12 - 31), 10)
                     .await
                     .unwrap()
                     .is_empty()

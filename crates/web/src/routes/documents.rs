@@ -279,7 +279,7 @@ pub async fn expiring(
     let until = OffsetDateTime::now_utc().date() + Duration::days(days);
     let docs = state
         .store
-        .expiring_documents(principal.tenant_id, until, 500)
+        .expiring_documents(principal.tenant_id, None, until, 500)
         .await?;
     Ok(Json(docs.into_iter().map(Into::into).collect()))
 }

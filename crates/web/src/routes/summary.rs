@@ -18,6 +18,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::openapi::ReadErrors;
+use crate::routes::documents::DocumentView;
 use crate::routes::fuel::FuelStatsView;
 use crate::routes::schedules::ScheduleView;
 use crate::routes::service::CostView;
@@ -55,6 +56,8 @@ pub struct VehicleSummary {
     pub spend_by_month: Vec<CostView>,
     /// The most urgent schedules (up to 5).
     pub next_due: Vec<ScheduleView>,
+    /// Documents expiring within 60 days (or expired), soonest first.
+    pub documents_expiring: Vec<DocumentView>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -112,6 +115,10 @@ pub async fn vehicle_summary(
         .await?;
     let lines = state.store.costs(tenant, Some(id), from, to).await?;
     let schedules = state.store.list_schedules(tenant, id).await?;
+    let documents = state
+        .store
+        .expiring_documents(tenant, Some(id), today + Duration::days(60), 20)
+        .await?;
 
     let mut by_currency: BTreeMap<String, [i64; 3]> = BTreeMap::new();
     for l in &lines {
@@ -166,5 +173,6 @@ pub async fn vehicle_summary(
         costs,
         spend_by_month,
         next_due: schedules.into_iter().take(5).map(Into::into).collect(),
+        documents_expiring: documents.into_iter().map(Into::into).collect(),
     }))
 }
