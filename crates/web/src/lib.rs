@@ -154,6 +154,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(routes::schedules::due_list))
         .routes(routes!(routes::summary::vehicle_summary))
         .routes(routes!(routes::imports::import_file))
+        .routes(routes!(routes::exports::export_csv))
         .routes({
             // Uploads may be far larger than JSON bodies.
             let (schemas, paths, method) =

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod documents;
+pub mod exports;
 pub mod fuel;
 pub mod imports;
 pub mod instance;

@@ -112,3 +112,129 @@ async fn a_lubelogger_export_imports_once() {
         assert_eq!(json_body.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 }
+
+#[tokio::test]
+async fn exported_csv_imports_back_with_the_same_economy() {
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("acme", Role::Manager).await;
+        let (_, a) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Original", "odometer_unit": "mi"})),
+            )
+            .await;
+        let (_, b) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Copy", "odometer_unit": "mi"})),
+            )
+            .await;
+        let a_id = a["id"].as_str().unwrap();
+        for (at, odo, gal, total, full, missed) in [
+            ("2026-03-01T08:00:00Z", 1000, 10.0, "35.00", true, false),
+            ("2026-03-05T08:00:00Z", 1150, 4.5, "15.75", false, false),
+            ("2026-03-09T08:00:00Z", 1310, 6.25, "21.88", true, false),
+            ("2026-03-20T08:00:00Z", 1800, 11.0, "38.50", true, true),
+            ("2026-03-28T08:00:00Z", 2100, 9.75, "34.13", true, false),
+        ] {
+            let (status, body) = app
+                .call(&manager, Method::POST, &format!("/api/v1/vehicles/{a_id}/fuel"), Some(json!({"filled_at": at, "odometer": odo, "quantity": gal, "unit": "us_gal", "total": total, "currency": "USD", "full": full, "missed_previous": missed})))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        app.call(&manager, Method::POST, &format!("/api/v1/vehicles/{a_id}/expenses"), Some(json!({"category": "tolls", "amount": "4.50", "currency": "USD", "spent_on": "2026-03-02"}))).await;
+
+        let export = app
+            .request(
+                &manager,
+                Method::GET,
+                &format!("/api/v1/vehicles/{a_id}/exports/fuel"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(export.status(), StatusCode::OK);
+        assert_eq!(export.headers()["content-type"], "text/csv; charset=utf-8");
+        assert!(
+            export.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains("Original-fuel-mi-us_gal.csv")
+        );
+        let csv = export.text().await.unwrap();
+        assert!(
+            csv.starts_with(
+                "Date,Odometer,FuelConsumed,Cost,FuelEconomy,IsFillToFull,MissedFuelUp,Notes,Tags\n"
+            ),
+            "{csv}"
+        );
+        assert_eq!(csv.lines().count(), 6);
+
+        let import = app
+            .request(&manager, Method::POST, &format!("/api/v1/vehicles/{}/imports?distance_unit=mi&volume_unit=us_gal&decimal_separator=.&currency=USD", b["id"].as_str().unwrap()))
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        let report: serde_json::Value = import.json().await.unwrap();
+        assert_eq!(
+            (report["fuel"].as_u64(), report["committed"].as_bool()),
+            (Some(5), Some(true)),
+            "{}: {report}",
+            app.name()
+        );
+
+        let stats = |id: String| {
+            let app = &app;
+            let manager = manager.clone();
+            async move {
+                app.call(
+                    &manager,
+                    Method::GET,
+                    &format!("/api/v1/vehicles/{id}/fuel-stats"),
+                    None,
+                )
+                .await
+                .1
+            }
+        };
+        let (sa, sb) = (
+            stats(a_id.to_string()).await,
+            stats(b["id"].as_str().unwrap().to_string()).await,
+        );
+        assert_eq!(
+            sa[0]["average"], sb[0]["average"],
+            "same economy after the round trip"
+        );
+        assert_eq!(sa[0]["spend"], sb[0]["spend"]);
+
+        for kind in ["service", "odometer", "expenses"] {
+            let r = app
+                .request(
+                    &manager,
+                    Method::GET,
+                    &format!("/api/v1/vehicles/{a_id}/exports/{kind}"),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{kind}");
+            assert!(r.text().await.unwrap().starts_with("Date,"));
+        }
+        let r = app
+            .request(
+                &manager,
+                Method::GET,
+                &format!("/api/v1/vehicles/{a_id}/exports/passwords"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+}

@@ -173,6 +173,7 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/api/v1/maintenance/due"),
         ("get", "/api/v1/vehicles/{id}/summary"),
         ("post", "/api/v1/vehicles/{id}/imports"),
+        ("get", "/api/v1/vehicles/{id}/exports/{kind}"),
         ("get", "/api/v1/vehicles/{id}/documents"),
         ("post", "/api/v1/vehicles/{id}/documents"),
         ("get", "/api/v1/documents/expiring"),
@@ -234,7 +235,8 @@ async fn the_openapi_document_describes_every_route() {
             .replace("{record_id}", "01890000-0000-7000-8000-000000000000")
             .replace("{expense_id}", "01890000-0000-7000-8000-000000000000")
             .replace("{schedule_id}", "01890000-0000-7000-8000-000000000000")
-            .replace("{document_id}", "01890000-0000-7000-8000-000000000000");
+            .replace("{document_id}", "01890000-0000-7000-8000-000000000000")
+            .replace("{kind}", "fuel");
         let response = app
             .http
             .request(
