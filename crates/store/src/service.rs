@@ -24,6 +24,14 @@ use crate::page::{Page, decode_cursor, page_limit};
 use crate::schedules::{advance_for_service, reevaluate_vehicle};
 use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
 
+/// A kind of row that belongs to a vehicle, for the shared delete path.
+struct OwnedRow {
+    /// Binds `$1` tenant, `$2` vehicle, `$3` row id.
+    delete_sql: &'static str,
+    action: &'static str,
+    entity_type: &'static str,
+}
+
 /// A task of the tenant's catalog.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ServiceTask {
@@ -475,34 +483,13 @@ impl Store {
         id: Uuid,
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        let n = execute_tx!(
-            &mut tx,
-            sqlx::query(
-                "DELETE FROM service_records WHERE tenant_id = $1 AND vehicle_id = $2 AND id = $3"
-            )
-            .bind(tenant.as_uuid())
-            .bind(vehicle.as_uuid())
-            .bind(id)
-        )
-        .ctx("deleting a service record")?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        record(
-            &mut tx,
-            tenant,
-            ctx,
-            Change {
-                action: "service.delete",
-                entity_type: "service_record",
-                entity_id: id.to_string(),
-                before: None,
-                after: None,
-            },
-        )
-        .await?;
-        tx.commit().await
+        const KIND: OwnedRow = OwnedRow {
+            delete_sql: "DELETE FROM service_records WHERE tenant_id = $1 AND vehicle_id = $2 AND id = $3",
+            action: "service.delete",
+            entity_type: "service_record",
+        };
+        self.delete_vehicle_row(tenant, vehicle, id, &KIND, ctx)
+            .await
     }
 
     /// Records an expense.
@@ -575,33 +562,45 @@ impl Store {
         id: Uuid,
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
+        const KIND: OwnedRow = OwnedRow {
+            delete_sql: "DELETE FROM expenses WHERE tenant_id = $1 AND vehicle_id = $2 AND id = $3",
+            action: "expense.delete",
+            entity_type: "expense",
+        };
+        self.delete_vehicle_row(tenant, vehicle, id, &KIND, ctx)
+            .await
+    }
+
+    /// Deletes one row belonging to a vehicle and audits it; NotFound when
+    /// the row is not the vehicle's (or not the tenant's).
+    async fn delete_vehicle_row(
+        &self,
+        tenant: TenantId,
+        vehicle: VehicleId,
+        id: Uuid,
+        kind: &OwnedRow,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
         let n = execute_tx!(
             &mut tx,
-            sqlx::query(
-                "DELETE FROM expenses WHERE tenant_id = $1 AND vehicle_id = $2 AND id = $3"
-            )
-            .bind(tenant.as_uuid())
-            .bind(vehicle.as_uuid())
-            .bind(id)
+            sqlx::query(kind.delete_sql)
+                .bind(tenant.as_uuid())
+                .bind(vehicle.as_uuid())
+                .bind(id)
         )
-        .ctx("deleting an expense")?;
+        .ctx("deleting a vehicle's record")?;
         if n == 0 {
             return Err(StoreError::NotFound);
         }
-        record(
-            &mut tx,
-            tenant,
-            ctx,
-            Change {
-                action: "expense.delete",
-                entity_type: "expense",
-                entity_id: id.to_string(),
-                before: None,
-                after: None,
-            },
-        )
-        .await?;
+        let change = Change {
+            action: kind.action,
+            entity_type: kind.entity_type,
+            entity_id: id.to_string(),
+            before: None,
+            after: None,
+        };
+        record(&mut tx, tenant, ctx, change).await?;
         tx.commit().await
     }
 

@@ -23,6 +23,24 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::openapi::ReadErrors;
 
+/// Collects every page of a keyset-paginated store list.
+async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, ApiError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<store::Page<T>, store::StoreError>>,
+{
+    let mut cursor = None;
+    let mut out = Vec::new();
+    loop {
+        let page = fetch(cursor.take()).await?;
+        out.extend(page.items);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
+
 fn when(t: OffsetDateTime) -> String {
     t.format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
         .unwrap_or_default()
@@ -90,19 +108,11 @@ pub async fn export_csv(
                 "Tags",
             ])
             .map_err(csv_error)?;
-            let mut cursor = None;
-            let mut rows = Vec::new();
-            loop {
-                let page = state
-                    .store
-                    .list_fuel_entries(tenant, id, cursor.as_deref(), 500)
-                    .await?;
-                rows.extend(page.items);
-                match page.next_cursor {
-                    Some(c) => cursor = Some(c),
-                    None => break,
-                }
-            }
+            let mut rows = all_pages(|c| {
+                let store = state.store.clone();
+                async move { store.list_fuel_entries(tenant, id, c.as_deref(), 500).await }
+            })
+            .await?;
             rows.reverse();
             for f in rows {
                 let e = &f.entry;
@@ -146,19 +156,15 @@ pub async fn export_csv(
         "service" => {
             w.write_record(["Date", "Description", "Cost", "Notes", "Odometer", "Tags"])
                 .map_err(csv_error)?;
-            let mut cursor = None;
-            let mut rows = Vec::new();
-            loop {
-                let page = state
-                    .store
-                    .list_service_records(tenant, id, cursor.as_deref(), 500)
-                    .await?;
-                rows.extend(page.items);
-                match page.next_cursor {
-                    Some(c) => cursor = Some(c),
-                    None => break,
+            let mut rows = all_pages(|c| {
+                let store = state.store.clone();
+                async move {
+                    store
+                        .list_service_records(tenant, id, c.as_deref(), 500)
+                        .await
                 }
-            }
+            })
+            .await?;
             rows.reverse();
             for r in rows {
                 let n = &r.record;
@@ -180,19 +186,15 @@ pub async fn export_csv(
         "odometer" => {
             w.write_record(["Date", "InitialOdometer", "Odometer", "Notes", "Tags"])
                 .map_err(csv_error)?;
-            let mut cursor = None;
-            let mut rows = Vec::new();
-            loop {
-                let page = state
-                    .store
-                    .list_readings(tenant, id, MeterKind::Odometer, cursor.as_deref(), 500)
-                    .await?;
-                rows.extend(page.items);
-                match page.next_cursor {
-                    Some(c) => cursor = Some(c),
-                    None => break,
+            let mut rows = all_pages(|c| {
+                let store = state.store.clone();
+                async move {
+                    store
+                        .list_readings(tenant, id, MeterKind::Odometer, c.as_deref(), 500)
+                        .await
                 }
-            }
+            })
+            .await?;
             rows.reverse();
             for r in rows.into_iter().filter(|r| !r.void) {
                 w.write_record([
@@ -209,19 +211,11 @@ pub async fn export_csv(
         "expenses" => {
             w.write_record(["Date", "Description", "Cost", "Notes", "Tags"])
                 .map_err(csv_error)?;
-            let mut cursor = None;
-            let mut rows = Vec::new();
-            loop {
-                let page = state
-                    .store
-                    .list_expenses(tenant, id, cursor.as_deref(), 500)
-                    .await?;
-                rows.extend(page.items);
-                match page.next_cursor {
-                    Some(c) => cursor = Some(c),
-                    None => break,
-                }
-            }
+            let mut rows = all_pages(|c| {
+                let store = state.store.clone();
+                async move { store.list_expenses(tenant, id, c.as_deref(), 500).await }
+            })
+            .await?;
             rows.reverse();
             for e in rows {
                 let x = &e.expense;

@@ -220,6 +220,20 @@ pub struct CostView {
     pub amount: String,
 }
 
+impl From<store::CostLine> for CostView {
+    fn from(l: store::CostLine) -> Self {
+        let exp = CurrencyCode::parse(&l.currency)
+            .map(|c| exponent(&c))
+            .unwrap_or(2);
+        Self {
+            amount: format_decimal(l.amount_minor, exp),
+            month: l.month,
+            category: l.category,
+            currency: l.currency,
+        }
+    }
+}
+
 /// Which costs to total.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -652,20 +666,5 @@ pub async fn costs(
         .store
         .costs(principal.tenant_id, q.vehicle_id, from, to)
         .await?;
-    Ok(Json(
-        lines
-            .into_iter()
-            .map(|l| {
-                let exp = CurrencyCode::parse(&l.currency)
-                    .map(|c| exponent(&c))
-                    .unwrap_or(2);
-                CostView {
-                    amount: format_decimal(l.amount_minor, exp),
-                    month: l.month,
-                    category: l.category,
-                    currency: l.currency,
-                }
-            })
-            .collect(),
-    ))
+    Ok(Json(lines.into_iter().map(Into::into).collect()))
 }

@@ -150,20 +150,7 @@ pub async fn vehicle_summary(
             }
         })
         .collect();
-    let spend_by_month = lines
-        .into_iter()
-        .map(|l| {
-            let exp = CurrencyCode::parse(&l.currency)
-                .map(|c| exponent(&c))
-                .unwrap_or(2);
-            CostView {
-                amount: format_decimal(l.amount_minor, exp),
-                month: l.month,
-                category: l.category,
-                currency: l.currency,
-            }
-        })
-        .collect();
+    let spend_by_month = lines.into_iter().map(Into::into).collect();
     Ok(Json(VehicleSummary {
         vehicle: vehicle.into(),
         from,

@@ -295,3 +295,71 @@ async fn the_vehicle_summary_matches_a_hand_calculation() {
         assert_eq!(s["next_due"][0]["task_name"], "Tire rotation");
     }
 }
+
+#[tokio::test]
+async fn service_records_and_expenses_are_deleted_by_managers_only() {
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("acme", Role::Manager).await;
+        let (_, tech) = app.caller("acme", Role::Technician).await;
+        let (_, v) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Van"})),
+            )
+            .await;
+        let id = v["id"].as_str().unwrap();
+        let (_, record) = app
+            .call(
+                &tech,
+                Method::POST,
+                &format!("/api/v1/vehicles/{id}/services"),
+                Some(json!({"performed_on": "2026-01-10", "vendor": "Shop"})),
+            )
+            .await;
+        let (_, expense) = app
+            .call(
+                &tech,
+                Method::POST,
+                &format!("/api/v1/vehicles/{id}/expenses"),
+                Some(json!({"category": "fines", "amount": "80", "spent_on": "2026-01-11"})),
+            )
+            .await;
+        for path in [
+            format!(
+                "/api/v1/vehicles/{id}/services/{}",
+                record["id"].as_str().unwrap()
+            ),
+            format!(
+                "/api/v1/vehicles/{id}/expenses/{}",
+                expense["id"].as_str().unwrap()
+            ),
+        ] {
+            assert_eq!(
+                app.call(&tech, Method::DELETE, &path, None).await.0,
+                StatusCode::FORBIDDEN
+            );
+            assert_eq!(
+                app.call(&manager, Method::DELETE, &path, None).await.0,
+                StatusCode::NO_CONTENT,
+                "{}",
+                app.name()
+            );
+            assert_eq!(
+                app.call(&manager, Method::DELETE, &path, None).await.0,
+                StatusCode::NOT_FOUND
+            );
+        }
+        let (_, audit) = app
+            .call(&manager, Method::GET, "/api/v1/audit?limit=500", None)
+            .await;
+        let actions: Vec<&str> = audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert!(actions.contains(&"service.delete") && actions.contains(&"expense.delete"));
+    }
+}
