@@ -351,8 +351,9 @@ async fn service_records_and_expenses_are_deleted_by_managers_only() {
                 StatusCode::NOT_FOUND
             );
         }
+        let (_, admin) = app.caller("acme", Role::Admin).await;
         let (_, audit) = app
-            .call(&manager, Method::GET, "/api/v1/audit?limit=500", None)
+            .call(&admin, Method::GET, "/api/v1/audit?limit=500", None)
             .await;
         let actions: Vec<&str> = audit["items"]
             .as_array()
