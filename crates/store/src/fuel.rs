@@ -339,6 +339,7 @@ impl Store {
             refresh_current(&mut tx, tenant, vehicle, MeterKind::Odometer).await?;
         }
         recompute_chain(&mut tx, tenant, vehicle, entry.entry.fuel_type).await?;
+        crate::service::unlink_documents(&mut tx, tenant, id).await?;
         record(
             &mut tx,
             tenant,

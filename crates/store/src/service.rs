@@ -303,6 +303,25 @@ pub(crate) async fn insert_service_in(
     Ok(row)
 }
 
+/// Detaches documents from a deleted record: they stay with the vehicle
+/// (and keep their files) rather than pointing at nothing.
+pub(crate) async fn unlink_documents(
+    tx: &mut Tx,
+    tenant: TenantId,
+    record: Uuid,
+) -> Result<(), StoreError> {
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "UPDATE documents SET record_id = NULL WHERE tenant_id = $1 AND record_id = $2"
+        )
+        .bind(tenant.as_uuid())
+        .bind(record)
+    )
+    .ctx("detaching documents from a deleted record")?;
+    Ok(())
+}
+
 /// Records an expense inside the caller's transaction.
 pub(crate) async fn insert_expense_in(
     tx: &mut Tx,
@@ -593,6 +612,7 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
+        unlink_documents(&mut tx, tenant, id).await?;
         let change = Change {
             action: kind.action,
             entity_type: kind.entity_type,

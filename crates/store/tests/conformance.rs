@@ -1906,3 +1906,49 @@ mod documents {
         }
     }
 }
+
+#[tokio::test]
+async fn deleting_a_record_detaches_its_documents() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "detach").await;
+        let v = s
+            .create_vehicle(t.id, &spec("Van", None, None, "X"), &ctx())
+            .await
+            .unwrap()
+            .id;
+        let e = NewExpense {
+            vehicle_id: v,
+            category: domain::service::ExpenseCategory::Fines,
+            spent_on: time::macros::date!(2026 - 01 - 01),
+            amount_minor: 5000,
+            currency: domain::preferences::CurrencyCode::parse("EUR").unwrap(),
+            recurrence: None,
+            notes: None,
+        };
+        let expense = s.create_expense(t.id, &e, &ctx()).await.unwrap();
+        let doc = s
+            .create_document(
+                t.id,
+                &NewDocument {
+                    vehicle_id: v,
+                    record_id: Some(expense.id),
+                    kind: domain::document::DocumentKind::Receipt,
+                    title: "Ticket".into(),
+                    issued_on: None,
+                    expires_on: None,
+                    notes: None,
+                    sha256: "a".repeat(64),
+                    size_bytes: 1,
+                    content_type: "text/plain; charset=utf-8".into(),
+                    file_name: "t.txt".into(),
+                },
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        s.delete_expense(t.id, v, expense.id, &ctx()).await.unwrap();
+        let after = s.document(t.id, doc.id).await.unwrap();
+        assert_eq!(after.doc.record_id, None, "{:?}: kept, detached", db.kind);
+    }
+}
