@@ -1,4 +1,4 @@
-//! `motorpool import`: bring a Fuelly or LubeLogger export into a vehicle.
+//! `motorpool import`: bring a Fuelly, Fuelio or LubeLogger export into a vehicle.
 
 use std::path::PathBuf;
 

@@ -41,7 +41,7 @@ enum Command {
         #[arg(long, requires = "app_role")]
         app_password_env: Option<String>,
     },
-    /// Import a Fuelly or LubeLogger CSV export into a vehicle.
+    /// Import a Fuelly, Fuelio or LubeLogger CSV export into a vehicle.
     Import(import::ImportArgs),
     /// Manage tenants, users, memberships and API tokens.
     #[command(subcommand)]

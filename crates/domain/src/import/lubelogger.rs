@@ -177,10 +177,8 @@ pub fn parse(
                     continue;
                 }
             },
-            Format::Fuelly => {
-                return Err(ImportError::UnknownFormat(
-                    "fuelly rows in the LubeLogger reader".into(),
-                ));
+            Format::Fuelly | Format::Fuelio => {
+                return Err(ImportError::UnknownFormat("not a LubeLogger file".into()));
             }
         };
         let cells: Vec<&str> = rec.iter().collect();

@@ -6,6 +6,7 @@
 //! option is needed.
 
 mod fields;
+mod fuelio;
 mod fuelly;
 mod lubelogger;
 
@@ -24,6 +25,8 @@ text_enum!(
     Format {
         /// Fuelly's web export (one CSV for all vehicles).
         Fuelly => "fuelly",
+        /// Fuelio's sectioned backup CSV (log and costs).
+        Fuelio => "fuelio",
         /// LubeLogger's fuel (Gas) export.
         LubeLoggerFuel => "lubelogger_fuel",
         /// LubeLogger's service, repair or upgrade export.
@@ -175,6 +178,9 @@ pub fn parse(text: &str, options: &Options) -> Result<Parsed, ImportError> {
     if text.trim().is_empty() {
         return Err(ImportError::Empty);
     }
+    if fuelio::is_sectioned(text) {
+        return fuelio::parse(text, options);
+    }
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(text.as_bytes());
@@ -192,6 +198,7 @@ pub fn parse(text: &str, options: &Options) -> Result<Parsed, ImportError> {
     }
     match format {
         Format::Fuelly => fuelly::parse(&header, &records, options),
+        Format::Fuelio => fuelio::parse(text, options),
         _ => lubelogger::parse(format, &header, &records, options),
     }
 }
@@ -339,6 +346,67 @@ Civic,Honda Civic,0,oops,150,5.000,3.400,50,01/12/2024,01/12/2024,,,0,1,,,
                 ..
             }
         ));
+    }
+
+    const FUELIO: &str = "\"## Vehicle\"
+Name,Description,DistUnit,FuelUnit,ConsumptionUnit,ImportCSVDateFormat,VIN,Insurance,Plate,Make,Model,Year,TankCount,Tank1Type,Tank2Type,Active,Tank1Capacity,Tank2Capacity,FuelUnitTank2,FuelConsumptionTank2
+Golf,,0,0,0,yyyy-MM-dd,,,,VW,Golf,2018,1,100,0,1,50,0,0,0
+\"## Log\"
+Data,Odo (km),Fuel (litres),Full,Price (optional),l/100km (optional),latitude (optional),longitude (optional),City (optional),Notes (optional),Missed,TankNumber,FuelType,VolumePrice,StationID (optional),ExcludeDistance,UniqueId,TankCalc
+2024-03-01 08:15,45000,40.5,1,60.75,0,0,0,,,0,1,100,1.5,0,0,1,0
+2024-03-10 18:00,45600,42.0,1,63.00,7.0,0,0,,,0,1,100,1.5,0,0,2,0
+\"## CostCategories\"
+CostTypeID,Name,priority,color
+1,Service,0,#fff
+5,Tolls,0,#fff
+\"## Costs\"
+CostTitle,Date,Odo,CostTypeID,Notes,Cost,flag,idR,read,RemindOdo,RemindDate,isTemplate,RepeatOdo,RepeatMonths,isIncome,UniqueId
+Oil change,2024-03-05,45300,1,,89.90,0,0,1,0,2011-01-01,0,0,0,0,3
+Motorway,2024-03-06,0,5,A7,12.40,0,0,1,0,2011-01-01,0,0,0,0,4
+Sold old tyres,2024-03-07,0,5,,30.00,0,0,1,0,2011-01-01,0,0,0,1,5
+";
+
+    #[test]
+    fn fuelio_backup_sections_read_their_units_from_headers() {
+        let p = parse(FUELIO, &us()).unwrap();
+        assert_eq!(p.format, Format::Fuelio);
+        assert_eq!(
+            (p.distance_unit, p.volume_unit),
+            (OdometerUnit::Kilometres, FuelUnit::Litres)
+        );
+        assert_eq!(p.rows.len(), 4, "{:?}", p.errors);
+        let Record::Fuel {
+            odometer,
+            quantity,
+            total_minor,
+            unit_price_milli,
+            full,
+            ..
+        } = &p.rows[0].record
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (*odometer, *quantity, *total_minor, *unit_price_milli, *full),
+            (45000.0, 40.5, Some(6075), Some(150_000), true)
+        );
+        assert_eq!(
+            p.rows[0].line, 6,
+            "line numbers count from the top of the file"
+        );
+        assert!(
+            matches!(&p.rows[2].record, Record::Service { description, total_minor: 8990, odometer: Some(o), .. } if description == "Oil change" && *o == 45300.0)
+        );
+        assert!(matches!(
+            &p.rows[3].record,
+            Record::Expense {
+                category: ExpenseCategory::Tolls,
+                amount_minor: 1240,
+                ..
+            }
+        ));
+        assert_eq!(p.errors.len(), 1, "income is reported, not imported");
+        assert_eq!(p.errors[0].field, "isIncome");
     }
 
     #[test]

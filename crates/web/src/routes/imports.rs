@@ -130,7 +130,7 @@ pub fn file_error(e: ImportError) -> ApiError {
     }
 }
 
-/// Imports a Fuelly or LubeLogger CSV export into a vehicle (managers).
+/// Imports a Fuelly, Fuelio or LubeLogger CSV export into a vehicle (managers).
 ///
 /// The body is the file (`text/csv`). The format is detected from its header.
 /// Units, decimal separator and date order come from the file where it states

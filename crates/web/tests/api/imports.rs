@@ -238,3 +238,61 @@ async fn exported_csv_imports_back_with_the_same_economy() {
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
     }
 }
+
+#[tokio::test]
+async fn a_fuelio_backup_imports_fills_services_and_expenses() {
+    let file = "\"## Vehicle\"\nName,DistUnit\nGolf,0\n\"## Log\"\nData,Odo (km),Fuel (litres),Full,Price (optional),Notes (optional),Missed,VolumePrice\n2024-03-01 08:15,45000,40.5,1,60.75,,0,1.5\n2024-03-10 18:00,45600,42.0,1,63.00,,0,1.5\n\"## CostCategories\"\nCostTypeID,Name\n1,Service\n5,Tolls\n\"## Costs\"\nCostTitle,Date,Odo,CostTypeID,Notes,Cost,isIncome\nOil change,2024-03-05,45300,1,,89.90,0\nMotorway,2024-03-06,0,5,,12.40,0\n";
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("acme", Role::Manager).await;
+        let (_, v) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Golf", "odometer_unit": "km"})),
+            )
+            .await;
+        let id = v["id"].as_str().unwrap();
+        let r = app
+            .request(
+                &manager,
+                Method::POST,
+                &format!("/api/v1/vehicles/{id}/imports?currency=EUR"),
+            )
+            .header("content-type", "text/csv")
+            .body(file)
+            .send()
+            .await
+            .unwrap();
+        let report: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(report["format"], "fuelio");
+        assert_eq!(
+            (
+                report["fuel"].as_u64(),
+                report["services"].as_u64(),
+                report["expenses"].as_u64()
+            ),
+            (Some(2), Some(1), Some(1)),
+            "{}: {report}",
+            app.name()
+        );
+        let (_, costs) = app
+            .call(
+                &manager,
+                Method::GET,
+                &format!("/api/v1/costs?vehicle_id={id}&from=2024-03-01&to=2024-04-01"),
+                None,
+            )
+            .await;
+        let total: f64 = costs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["amount"].as_str().unwrap().parse::<f64>().unwrap())
+            .sum();
+        assert!(
+            (total - (60.75 + 63.00 + 89.90 + 12.40)).abs() < 1e-9,
+            "{costs}"
+        );
+    }
+}
