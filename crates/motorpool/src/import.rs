@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use domain::fuel::FuelUnit;
-use domain::import::{DateOrder, Options, parse};
+use domain::import::{DateOrder, GenericKind, Options, parse, parse_generic, parse_mapping};
 use domain::money::exponent;
 use domain::preferences::CurrencyCode;
 use domain::vehicle::OdometerUnit;
@@ -48,6 +48,15 @@ pub struct ImportArgs {
     /// For files holding several vehicles (Fuelly): the one to import.
     #[arg(long)]
     pub source_vehicle: Option<String>,
+    /// Read any CSV with --kind and --columns instead of detecting the format.
+    #[arg(long, requires_all = ["kind", "columns"])]
+    pub generic: bool,
+    /// For --generic: fuel, service or odometer.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// For --generic: our fields to the file's columns, e.g. `date:Fecha,odometer:Km,quantity:Litros,total:Importe`.
+    #[arg(long)]
+    pub columns: Option<String>,
 }
 
 pub async fn run(common: &Common, args: ImportArgs) -> anyhow::Result<()> {
@@ -99,7 +108,20 @@ async fn import(store: &store::Store, args: ImportArgs) -> anyhow::Result<()> {
     };
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let parsed = parse(&text, &options).map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
+    let parsed = if args.generic {
+        let kind = args
+            .kind
+            .as_deref()
+            .unwrap_or_default()
+            .parse::<GenericKind>()
+            .map_err(|m| anyhow!("invalid --kind: {m}"))?;
+        let mapping = parse_mapping(args.columns.as_deref().unwrap_or_default())
+            .map_err(|m| anyhow!("invalid --columns: {m}"))?;
+        parse_generic(&text, kind, &mapping, &options)
+    } else {
+        parse(&text, &options)
+    }
+    .map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
     let tenant_settings_max = tenant
         .settings
         .get("max_daily_km")

@@ -177,7 +177,7 @@ pub fn parse(
                     continue;
                 }
             },
-            Format::Fuelly | Format::Fuelio => {
+            Format::Fuelly | Format::Fuelio | Format::Generic => {
                 return Err(ImportError::UnknownFormat("not a LubeLogger file".into()));
             }
         };

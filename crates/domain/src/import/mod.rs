@@ -27,6 +27,8 @@ text_enum!(
         Fuelly => "fuelly",
         /// Fuelio's sectioned backup CSV (log and costs).
         Fuelio => "fuelio",
+        /// Any CSV, with the user's column mapping.
+        Generic => "generic",
         /// LubeLogger's fuel (Gas) export.
         LubeLoggerFuel => "lubelogger_fuel",
         /// LubeLogger's service, repair or upgrade export.
@@ -172,6 +174,109 @@ pub fn detect(header: &[String]) -> Result<Format, ImportError> {
     Err(ImportError::UnknownFormat(header.join(",")))
 }
 
+text_enum!(
+    /// What the rows of a generic file are.
+    GenericKind {
+        Fuel => "fuel",
+        Service => "service",
+        Odometer => "odometer",
+    }
+);
+
+/// Our fields a generic file's columns can map to, and the LubeLogger column
+/// each stands for (a generic file is read by renaming its mapped columns
+/// and handing it to the LubeLogger reader).
+const GENERIC_FIELDS: &[(&str, &str)] = &[
+    ("date", "date"),
+    ("odometer", "odometer"),
+    ("quantity", "fuelconsumed"),
+    ("total", "cost"),
+    ("unit_price", "price"),
+    ("full", "isfilltofull"),
+    ("partial", "partial_fuelup"),
+    ("missed", "missedfuelup"),
+    ("notes", "notes"),
+    ("description", "description"),
+];
+
+/// Parses a `columns` mapping such as `date:Fecha,odometer:Km,quantity:Litros`.
+pub fn parse_mapping(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (ours, theirs) = pair
+            .split_once(':')
+            .ok_or_else(|| format!("`{pair}` is not field:column"))?;
+        let ours = ours.trim().to_lowercase();
+        if !GENERIC_FIELDS.iter().any(|(f, _)| *f == ours) {
+            let known: Vec<&str> = GENERIC_FIELDS.iter().map(|(f, _)| *f).collect();
+            return Err(format!(
+                "`{ours}` is not a field; map any of {}",
+                known.join(", ")
+            ));
+        }
+        out.push((ours, theirs.trim().to_string()));
+    }
+    if !out.iter().any(|(f, _)| f == "date") {
+        return Err("must map `date`".into());
+    }
+    Ok(out)
+}
+
+/// Reads any CSV whose columns the user mapped to our fields. Units, the
+/// decimal separator and (for non-ISO dates) the date order must be given.
+pub fn parse_generic(
+    text: &str,
+    kind: GenericKind,
+    mapping: &[(String, String)],
+    options: &Options,
+) -> Result<Parsed, ImportError> {
+    let text = text.trim_start_matches('\u{feff}');
+    if text.trim().is_empty() {
+        return Err(ImportError::Empty);
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let original: Vec<String> = reader
+        .headers()
+        .map_err(|e| ImportError::Csv(e.to_string()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    // Unmapped columns get names no reader looks for.
+    let mut header: Vec<String> = (0..original.len())
+        .map(|i| format!("unmapped_{i}"))
+        .collect();
+    for (ours, theirs) in mapping {
+        let Some(i) = original
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(theirs))
+        else {
+            return Err(ImportError::UnknownFormat(format!(
+                "no column `{theirs}` (mapped to `{ours}`) in the header"
+            )));
+        };
+        let target = GENERIC_FIELDS
+            .iter()
+            .find(|(f, _)| f == ours)
+            .map(|(_, t)| *t)
+            .unwrap_or("unmapped");
+        header[i] = target.to_string();
+    }
+    let mut records = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        records.push((i + 2, record.map_err(|e| ImportError::Csv(e.to_string()))?));
+    }
+    let format = match kind {
+        GenericKind::Fuel => Format::LubeLoggerFuel,
+        GenericKind::Service => Format::LubeLoggerService,
+        GenericKind::Odometer => Format::LubeLoggerOdometer,
+    };
+    let mut parsed = lubelogger::parse(format, &header, &records, options)?;
+    parsed.format = Format::Generic;
+    Ok(parsed)
+}
+
 /// Reads a CSV file: detects its format and parses every row.
 pub fn parse(text: &str, options: &Options) -> Result<Parsed, ImportError> {
     let text = text.trim_start_matches('\u{feff}');
@@ -199,6 +304,9 @@ pub fn parse(text: &str, options: &Options) -> Result<Parsed, ImportError> {
     match format {
         Format::Fuelly => fuelly::parse(&header, &records, options),
         Format::Fuelio => fuelio::parse(text, options),
+        Format::Generic => Err(ImportError::UnknownFormat(
+            "a generic file needs parse_generic".into(),
+        )),
         _ => lubelogger::parse(format, &header, &records, options),
     }
 }
@@ -407,6 +515,40 @@ Sold old tyres,2024-03-07,0,5,,30.00,0,0,1,0,2011-01-01,0,0,0,1,5
         ));
         assert_eq!(p.errors.len(), 1, "income is reported, not imported");
         assert_eq!(p.errors[0].field, "isIncome");
+    }
+
+    #[test]
+    fn generic_files_use_the_mapping() {
+        let file = "Fecha;Km;Litros;Importe;Lleno\n2024-03-01;45.000;40,5;60,75;si\n"
+            .replace(';', ",")
+            .replace("45.000", "\"45.000\"")
+            .replace("40,5", "\"40,5\"")
+            .replace("60,75", "\"60,75\"");
+        let mapping =
+            parse_mapping("date:Fecha, odometer:Km, quantity:Litros, total:Importe").unwrap();
+        let o = Options {
+            distance_unit: Some(OdometerUnit::Kilometres),
+            volume_unit: Some(FuelUnit::Litres),
+            decimal_separator: Some(','),
+            currency_exponent: 2,
+            ..Default::default()
+        };
+        let p = parse_generic(&file, GenericKind::Fuel, &mapping, &o).unwrap();
+        assert_eq!(p.format, Format::Generic);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert!(
+            matches!(p.rows[0].record, Record::Fuel { odometer, quantity, total_minor: Some(6075), .. } if odometer == 45000.0 && quantity == 40.5)
+        );
+        assert!(parse_mapping("odometer:Km").is_err(), "date is required");
+        assert!(
+            parse_mapping("date:Fecha,colour:Rojo")
+                .unwrap_err()
+                .contains("colour")
+        );
+        let bad = parse_mapping("date:Datum").unwrap();
+        assert!(
+            matches!(parse_generic(&file, GenericKind::Fuel, &bad, &o), Err(ImportError::UnknownFormat(m)) if m.contains("Datum"))
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use domain::fuel::FuelUnit;
 use domain::ids::VehicleId;
-use domain::import::{DateOrder, ImportError, Options, parse};
+use domain::import::{
+    DateOrder, GenericKind, ImportError, Options, parse, parse_generic, parse_mapping,
+};
 use domain::money::exponent;
 use domain::preferences::CurrencyCode;
 use domain::tenancy::Role;
@@ -48,6 +50,12 @@ pub struct ImportQuery {
     pub currency: Option<String>,
     /// For files holding several vehicles (Fuelly): the one to import.
     pub source_vehicle: Option<String>,
+    /// `generic` for any CSV with a column mapping; otherwise detected from the header.
+    pub format: Option<String>,
+    /// For `generic`: `fuel`, `service` or `odometer`.
+    pub kind: Option<GenericKind>,
+    /// For `generic`: our fields to the file's columns, e.g. `date:Fecha,odometer:Km,quantity:Litros,total:Importe`.
+    pub columns: Option<String>,
 }
 
 /// The outcome of an import.
@@ -182,11 +190,38 @@ pub async fn import_file(
         None => principal.user.preferences.currency.clone(),
     };
     let options = options(&q, &currency)?;
+    let generic = match q.format.as_deref() {
+        None => None,
+        Some("generic") => {
+            let kind = q.kind.ok_or_else(|| ApiError::BadRequest {
+                field: Some("kind".into()),
+                message: "a generic import needs kind".into(),
+            })?;
+            let columns = q.columns.as_deref().ok_or_else(|| ApiError::BadRequest {
+                field: Some("columns".into()),
+                message: "a generic import needs columns".into(),
+            })?;
+            let mapping = parse_mapping(columns).map_err(|m| ApiError::BadRequest {
+                field: Some("columns".into()),
+                message: m,
+            })?;
+            Some((kind, mapping))
+        }
+        Some(other) => {
+            return Err(ApiError::BadRequest {
+                field: Some("format".into()),
+                message: format!("unknown format `{other}`: only `generic` is chosen by hand"),
+            });
+        }
+    };
     // Parsing is CPU work on a possibly large file: keep it off the async workers.
-    let parsed = tokio::task::spawn_blocking(move || parse(&text, &options))
-        .await
-        .map_err(|e| ApiError::Internal(format!("import parser panicked: {e}")))?
-        .map_err(file_error)?;
+    let parsed = tokio::task::spawn_blocking(move || match generic {
+        Some((kind, mapping)) => parse_generic(&text, kind, &mapping, &options),
+        None => parse(&text, &options),
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("import parser panicked: {e}")))?
+    .map_err(file_error)?;
     let settings = ImportSettings {
         vehicle,
         source_vehicle: q.source_vehicle.clone(),

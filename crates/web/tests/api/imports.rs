@@ -296,3 +296,45 @@ async fn a_fuelio_backup_imports_fills_services_and_expenses() {
         );
     }
 }
+
+#[tokio::test]
+async fn any_csv_imports_with_a_column_mapping() {
+    let file = "Fecha,Km,Litros,Importe\n01/03/2024,\"45.000\",\"40,5\",\"60,75\"\n10/03/2024,\"45.600\",\"42,0\",\"63,00\"\n";
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("acme", Role::Manager).await;
+        let (_, v) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Seat", "odometer_unit": "km"})),
+            )
+            .await;
+        let path = format!("/api/v1/vehicles/{}/imports", v["id"].as_str().unwrap());
+        let send = |query: &'static str| {
+            app.request(&manager, Method::POST, &format!("{path}?{query}"))
+                .header("content-type", "text/csv")
+                .body(file)
+                .send()
+        };
+        let r = send("format=generic&kind=fuel").await.unwrap();
+        let problem: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(TestApp::fields(&problem), ["columns"]);
+        let ok: serde_json::Value = send("format=generic&kind=fuel&columns=date:Fecha,odometer:Km,quantity:Litros,total:Importe&distance_unit=km&volume_unit=l&decimal_separator=,&date_order=dmy&currency=EUR")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                ok["format"].as_str(),
+                ok["fuel"].as_u64(),
+                ok["committed"].as_bool()
+            ),
+            (Some("generic"), Some(2), Some(true)),
+            "{}: {ok}",
+            app.name()
+        );
+    }
+}
