@@ -98,7 +98,7 @@ pub struct VehicleDraft {
 
 /// A vehicle's fields after every rule has been applied: what the store
 /// writes, and (flattened) what the API shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VehicleSpec {
     /// Name or unit label shown everywhere.

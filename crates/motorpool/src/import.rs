@@ -21,9 +21,9 @@ pub struct ImportArgs {
     /// The tenant's slug.
     #[arg(long)]
     pub tenant: String,
-    /// The vehicle to import into: its id, exact name, unit number or VIN.
+    /// The vehicle to import into: its id, exact name, unit number or VIN (CSV files).
     #[arg(long)]
-    pub vehicle: String,
+    pub vehicle: Option<String>,
     /// Report what would be imported, with every row error; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -78,7 +78,29 @@ async fn import(store: &store::Store, args: ImportArgs) -> anyhow::Result<()> {
             StoreError::NotFound => anyhow!("no tenant has the slug `{}`", args.tenant),
             other => other.into(),
         })?;
-    let vehicle = find_vehicle(store, tenant.id, &args.vehicle).await?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    if text.trim_start().starts_with('{') {
+        // A Motorpool export: everything it holds, into this tenant.
+        let export: store::Export = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a Motorpool export", args.file.display()))?;
+        if args.dry_run {
+            bail!("--dry-run is for CSV files; a Motorpool export is applied whole or not at all");
+        }
+        let r = store
+            .import_export(tenant.id, &export, &AuditContext::system("cli import"))
+            .await?;
+        println!(
+            "Imported {} vehicles ({} already there), {} items ({} already there)",
+            r.vehicles_created, r.vehicles_existing, r.items_created, r.items_existing
+        );
+        return Ok(());
+    }
+    let wanted = args
+        .vehicle
+        .as_deref()
+        .ok_or_else(|| anyhow!("--vehicle is required for CSV files"))?;
+    let vehicle = find_vehicle(store, tenant.id, wanted).await?;
     let currency =
         CurrencyCode::parse(&args.currency).map_err(|m| anyhow!("invalid --currency: {m}"))?;
     let options = Options {
@@ -106,8 +128,6 @@ async fn import(store: &store::Store, args: ImportArgs) -> anyhow::Result<()> {
             .map_err(|m| anyhow!("invalid --date-order: {m}"))?,
         currency_exponent: exponent(&currency),
     };
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
     let parsed = if args.generic {
         let kind = args
             .kind

@@ -5,6 +5,7 @@ mod admin;
 mod config;
 mod demo;
 mod demo_history;
+mod export;
 mod import;
 mod serve;
 
@@ -41,8 +42,10 @@ enum Command {
         #[arg(long, requires = "app_role")]
         app_password_env: Option<String>,
     },
-    /// Import a Fuelly, Fuelio or LubeLogger CSV export into a vehicle.
+    /// Import a Fuelly, Fuelio, LubeLogger or generic CSV into a vehicle, or a Motorpool JSON export.
     Import(import::ImportArgs),
+    /// Export a tenant's vehicles and everything recorded about them as JSON.
+    Export(export::ExportArgs),
     /// Manage tenants, users, memberships and API tokens.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -96,6 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => serve::migrate(&common, app_role.as_deref(), app_password_env.as_deref()).await,
         Command::Admin(command) => admin::run(&common, command).await,
         Command::Import(args) => import::run(&common, args).await,
+        Command::Export(args) => export::run(&common, args).await,
         Command::Version => {
             println!("motorpool {}", env!("CARGO_PKG_VERSION"));
             println!(

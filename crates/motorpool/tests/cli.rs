@@ -396,6 +396,26 @@ Civic,Civic,30,10300,300,10.000,3.500,50,01/09/2024,01/09/2024,,,0,0,,,
             again.contains("Imported 0 fuel entries") && again.contains("2 duplicates"),
             "{again}"
         );
+        // The whole tenant, exported and imported into another.
+        let out = dir.join("export.json");
+        let out_s = out.to_str().unwrap();
+        run(dir, url, &["export", "--tenant", "home", "--output", out_s]);
+        assert!(
+            std::fs::read_to_string(&out)
+                .unwrap()
+                .contains("\"format\": \"motorpool-export\"")
+        );
+        ok(dir, url, &["admin", "create-tenant", "--slug", "copy"]);
+        let first = ok(dir, url, &["import", out_s, "--tenant", "copy"]);
+        assert!(
+            first.contains("Imported 1 vehicles (0 already there)"),
+            "{first}"
+        );
+        let second = ok(dir, url, &["import", out_s, "--tenant", "copy"]);
+        assert!(
+            second.contains("Imported 0 vehicles (1 already there), 0 items"),
+            "{second}"
+        );
         let missing = run(
             dir,
             url,

@@ -14,6 +14,7 @@
 mod audit;
 mod documents;
 mod error;
+mod export;
 mod files;
 mod fuel;
 mod idempotency;
@@ -34,6 +35,7 @@ mod vehicles;
 pub use audit::{Actor, AuditContext, AuditEntry, AuditFilter, INSTANCE_TENANT};
 pub use documents::{Document, NewDocument};
 pub use error::StoreError;
+pub use export::{EXPORT_FORMAT, EXPORT_VERSION, Export, ExportImportReport, VehicleExport};
 pub use files::{FileStore, sha256_hex};
 pub use fuel::{FuelEntry, FuelStats, NewFuelEntry};
 pub use idempotency::{IdempotencyClaim, StoredResponse};

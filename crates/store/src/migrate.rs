@@ -50,6 +50,11 @@ const SQLITE: &[Migration] = &[
         description: "documents",
         sql: include_str!("../migrations/sqlite/0006_documents.sql"),
     },
+    Migration {
+        version: 7,
+        description: "export keys",
+        sql: include_str!("../migrations/sqlite/0007_export.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -82,6 +87,11 @@ const POSTGRES: &[Migration] = &[
         version: 6,
         description: "documents",
         sql: include_str!("../migrations/postgres/0006_documents.sql"),
+    },
+    Migration {
+        version: 7,
+        description: "export keys",
+        sql: include_str!("../migrations/postgres/0007_export.sql"),
     },
 ];
 

@@ -301,7 +301,7 @@ async fn fetch(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Schedule, Stor
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
-async fn insert(
+pub(crate) async fn insert(
     tx: &mut Tx,
     tenant: TenantId,
     vehicle: VehicleId,

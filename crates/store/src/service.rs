@@ -128,11 +128,12 @@ pub(crate) struct RecordRow {
     task_ids: Json<Vec<Uuid>>,
     line_items: Json<Vec<LineItem>>,
     created_at: OffsetDateTime,
+    performed_at: Option<OffsetDateTime>,
 }
 
 const RECORD_COLUMNS: &str =
     "id, vehicle_id, performed_on, odometer_km, engine_hours, vendor, notes, currency,
-    tax_minor, discount_minor, total_minor, task_ids, line_items, created_at";
+    tax_minor, discount_minor, total_minor, task_ids, line_items, created_at, performed_at";
 
 impl TryFrom<RecordRow> for ServiceRecord {
     type Error = StoreError;
@@ -142,10 +143,12 @@ impl TryFrom<RecordRow> for ServiceRecord {
             record: NewServiceRecord {
                 vehicle_id: r.vehicle_id.into(),
                 performed_on: r.performed_on,
-                performed_at: r
-                    .performed_on
-                    .with_time(time::macros::time!(12:00))
-                    .assume_utc(),
+                // Records from before migration 7 read their meters at noon.
+                performed_at: r.performed_at.unwrap_or_else(|| {
+                    r.performed_on
+                        .with_time(time::macros::time!(12:00))
+                        .assume_utc()
+                }),
                 odometer_km: r.odometer_km,
                 engine_hours: r.engine_hours,
                 vendor: r.vendor,
@@ -277,8 +280,9 @@ pub(crate) async fn insert_service_in(
     let id = Uuid::now_v7();
     let row: RecordRow = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO service_records (tenant_id, id, vehicle_id, performed_on, odometer_km, engine_hours, vendor,
-                 notes, currency, tax_minor, discount_minor, total_minor, task_ids, line_items, created_at, import_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING {RECORD_COLUMNS}"
+                 notes, currency, tax_minor, discount_minor, total_minor, task_ids, line_items, created_at, import_key,
+                 performed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {RECORD_COLUMNS}"
         )))
         .bind(tenant.as_uuid())
         .bind(id)
@@ -296,6 +300,7 @@ pub(crate) async fn insert_service_in(
         .bind(Json(&new.line_items))
         .bind(OffsetDateTime::now_utc())
         .bind(import_key)
+        .bind(new.performed_at)
         .fetch_one(c)
         .await)
         .ctx("recording a service")?;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
 use crate::page::{Page, decode_cursor, page_limit};
-use crate::{AuditContext, BackendKind, Mode, Store, StoreError, execute_tx, on_tx};
+use crate::{AuditContext, BackendKind, Mode, Store, StoreError, Tx, execute_tx, on_tx};
 
 /// A stored vehicle: its validated fields plus identity and timestamps.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -228,6 +228,33 @@ fn like_pattern(q: &str) -> String {
     out
 }
 
+/// Inserts a vehicle inside the caller's transaction (not audited; the
+/// caller audits). `import_key` is the id it was exported under, if any.
+pub(crate) async fn insert_vehicle_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    spec: &VehicleSpec,
+    import_key: Option<&str>,
+) -> Result<Vehicle, StoreError> {
+    let id = VehicleId::new();
+    let now = OffsetDateTime::now_utc();
+    let row: VehicleRow = on_tx!(tx, |c| bind_spec!(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO vehicles (tenant_id, id, name, unit_number, vin, vin_warning, plate, year, make, model,
+             trim, vehicle_type, fuel_types, odometer_unit, in_service_date, status, tags, custom_fields,
+             created_at, updated_at, import_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20)
+         RETURNING {COLUMNS}"
+    )))
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid()), spec)
+    .bind(now)
+    .bind(import_key)
+    .fetch_one(c)
+    .await)
+    .ctx("creating a vehicle")?;
+    Vehicle::try_from(row)
+}
+
 impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn create_vehicle(
@@ -236,23 +263,9 @@ impl Store {
         spec: &VehicleSpec,
         ctx: &AuditContext,
     ) -> Result<Vehicle, StoreError> {
-        let id = VehicleId::new();
-        let now = OffsetDateTime::now_utc();
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        let row: VehicleRow = on_tx!(&mut tx, |c| bind_spec!(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO vehicles (tenant_id, id, name, unit_number, vin, vin_warning, plate, year, make, model,
-                 trim, vehicle_type, fuel_types, odometer_unit, in_service_date, status, tags, custom_fields,
-                 created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)
-             RETURNING {COLUMNS}"
-        )))
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid()), spec)
-        .bind(now)
-        .fetch_one(c)
-        .await)
-        .ctx("creating a vehicle")?;
-        let vehicle = Vehicle::try_from(row)?;
+        let vehicle = insert_vehicle_in(&mut tx, tenant, spec, None).await?;
+        let id = vehicle.id;
         record(
             &mut tx,
             tenant,

@@ -1952,3 +1952,271 @@ async fn deleting_a_record_detaches_its_documents() {
         assert_eq!(after.doc.record_id, None, "{:?}: kept, detached", db.kind);
     }
 }
+
+mod export {
+    use super::*;
+    use domain::document::DocumentKind;
+    use domain::fuel::FuelUnit;
+    use domain::maintenance::{Baseline, Interval};
+    use domain::meter::{MeterKind, MeterSource, MeterUnit, meter_value};
+    use domain::preferences::CurrencyCode;
+    use domain::service::{ExpenseCategory, LineKind};
+    use time::{Duration, OffsetDateTime};
+
+    /// An export with the ids that necessarily change set aside.
+    fn normalised(mut e: Export) -> Export {
+        for v in &mut e.vehicles {
+            v.id = uuid::Uuid::nil();
+            v.fuel.iter_mut().for_each(|f| f.id = uuid::Uuid::nil());
+            v.services.iter_mut().for_each(|s| s.id = uuid::Uuid::nil());
+            v.expenses.iter_mut().for_each(|x| x.id = uuid::Uuid::nil());
+        }
+        e
+    }
+
+    #[tokio::test]
+    async fn a_tenant_export_imports_back_losslessly_and_once() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "exporter").await;
+            let max = domain::meter::DEFAULT_MAX_DAILY_KM;
+            let v = s
+                .create_vehicle(
+                    t.id,
+                    &spec(
+                        "Truck",
+                        Some("1FUJGLDR3HLHG7532"),
+                        Some(2017),
+                        "Freightliner",
+                    ),
+                    &ctx(),
+                )
+                .await
+                .unwrap()
+                .id;
+            let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - Duration::days(100);
+            let day = |n: i64| t0 + Duration::days(n);
+            let reading = |at, km: f64, void| NewReading {
+                vehicle_id: v,
+                kind: MeterKind::Odometer,
+                read_at: at,
+                value: meter_value(MeterKind::Odometer, km, MeterUnit::Kilometres).unwrap(),
+                source: MeterSource::Manual,
+                note: Some("dash photo".into()),
+                void,
+            };
+            s.record_readings(
+                t.id,
+                &[reading(day(0), 1000.0, false), reading(day(1), 5.0, true)],
+                max,
+                &ctx(),
+            )
+            .await
+            .unwrap();
+            let usd = CurrencyCode::parse("USD").unwrap();
+            for (n, km, litres, full, missed) in [
+                (2, 1400.0, 40.0, true, false),
+                (5, 1700.0, 12.5, false, false),
+                (8, 2100.0, 30.0, true, false),
+                (12, 2600.0, 35.0, true, true),
+            ] {
+                let fill = NewFuelEntry {
+                    vehicle_id: v,
+                    filled_at: day(n),
+                    odometer: meter_value(MeterKind::Odometer, km, MeterUnit::Kilometres).unwrap(),
+                    fuel_type: FuelType::Gasoline,
+                    grade: Some("95".into()),
+                    quantity: litres,
+                    quantity_unit: FuelUnit::Litres,
+                    quantity_canonical: litres,
+                    unit_price_milli: Some(165_900),
+                    total_minor: Some((litres * 165.9).round() as i64),
+                    currency: usd.clone(),
+                    full,
+                    missed_previous: missed,
+                    station: Some("Main St".into()),
+                    soc_before: None,
+                    soc_after: None,
+                    notes: None,
+                };
+                s.create_fuel_entry(t.id, &fill, max, &ctx()).await.unwrap();
+            }
+            let oil = s
+                .list_service_tasks(t.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|t| t.key == "oil_change")
+                .unwrap()
+                .id;
+            let custom = s
+                .create_service_task(t.id, "hydraulics", "Hydraulic filter", &ctx())
+                .await
+                .unwrap()
+                .id;
+            let service = NewServiceRecord {
+                vehicle_id: v,
+                performed_on: day(20).date(),
+                performed_at: day(20),
+                odometer_km: Some(3000.0),
+                engine_hours: None,
+                vendor: Some("Shop".into()),
+                notes: Some("all good".into()),
+                currency: usd.clone(),
+                tax_minor: 500,
+                discount_minor: 100,
+                total_minor: 10_400,
+                task_ids: vec![oil, custom],
+                line_items: vec![LineItem {
+                    kind: LineKind::Labor,
+                    description: "Labor".into(),
+                    part_number: None,
+                    quantity: 1.0,
+                    unit_cost_minor: 10_000,
+                    amount_minor: 10_000,
+                }],
+            };
+            s.create_service_record(t.id, &service, max, &ctx())
+                .await
+                .unwrap();
+            s.add_meter_offset(
+                t.id,
+                v,
+                &NewMeterOffset {
+                    kind: MeterKind::Odometer,
+                    effective_at: day(30),
+                    offset: 3000.0,
+                    reason: "cluster".into(),
+                },
+                &ctx(),
+            )
+            .await
+            .unwrap();
+            s.record_readings(t.id, &[reading(day(31), 10.0, false)], max, &ctx())
+                .await
+                .unwrap();
+            let expense = NewExpense {
+                vehicle_id: v,
+                category: ExpenseCategory::Tolls,
+                spent_on: day(3).date(),
+                amount_minor: 450,
+                currency: usd.clone(),
+                recurrence: None,
+                notes: None,
+            };
+            s.create_expense(t.id, &expense, &ctx()).await.unwrap();
+            let every = Interval {
+                km: Some(10_000.0),
+                hours: None,
+                days: Some(365),
+            };
+            s.create_schedule(
+                t.id,
+                v,
+                &NewSchedule {
+                    task_id: oil,
+                    one_off: false,
+                    interval: every,
+                    window: every.default_window(),
+                    last_done: Some(Baseline {
+                        date: day(20).date(),
+                        km: Some(3000.0),
+                        hours: None,
+                    }),
+                },
+                &ctx(),
+            )
+            .await
+            .unwrap();
+            let doc = NewDocument {
+                vehicle_id: v,
+                record_id: None,
+                kind: DocumentKind::Registration,
+                title: "Registration".into(),
+                issued_on: None,
+                expires_on: Some(day(200).date()),
+                notes: None,
+                sha256: "b".repeat(64),
+                size_bytes: 10,
+                content_type: "application/pdf".into(),
+                file_name: "reg.pdf".into(),
+            };
+            s.create_document(t.id, &doc, &ctx()).await.unwrap();
+
+            let original = s.export(t.id, None).await.unwrap();
+            assert_eq!(original.vehicles.len(), 1);
+            let v0 = &original.vehicles[0];
+            assert_eq!(
+                (
+                    v0.readings.len(),
+                    v0.fuel.len(),
+                    v0.services.len(),
+                    v0.expenses.len(),
+                    v0.schedules.len(),
+                    v0.documents.len(),
+                    v0.offsets.len()
+                ),
+                (3, 4, 1, 1, 1, 1, 1),
+                "{:?}",
+                db.kind
+            );
+            // Through JSON text, as a file would go.
+            let text = serde_json::to_string(&original).unwrap();
+            let parsed: Export = serde_json::from_str(&text).unwrap();
+
+            let other = tenant(s, "importer").await;
+            let report = s.import_export(other.id, &parsed, &ctx()).await.unwrap();
+            assert_eq!((report.vehicles_created, report.items_existing), (1, 0));
+            let copy = s.export(other.id, None).await.unwrap();
+            assert_eq!(
+                normalised(copy.clone()),
+                normalised(original.clone()),
+                "{:?}: lossless",
+                db.kind
+            );
+            // Economy came along too.
+            let new_v = s
+                .list_vehicles(
+                    other.id,
+                    &VehicleFilter {
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .items[0]
+                .id;
+            assert_eq!(
+                s.fuel_stats(other.id, new_v, None, None).await.unwrap(),
+                s.fuel_stats(t.id, v, None, None).await.unwrap()
+            );
+
+            let again = s.import_export(other.id, &parsed, &ctx()).await.unwrap();
+            assert_eq!(
+                (
+                    again.vehicles_created,
+                    again.vehicles_existing,
+                    again.items_created
+                ),
+                (0, 1, 0),
+                "{:?}: once",
+                db.kind
+            );
+            assert_eq!(
+                s.list_vehicles(
+                    other.id,
+                    &VehicleFilter {
+                        limit: 10,
+                        ..Default::default()
+                    }
+                )
+                .await
+                .unwrap()
+                .items
+                .len(),
+                1
+            );
+        }
+    }
+}

@@ -155,6 +155,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(routes::summary::vehicle_summary))
         .routes(routes!(routes::imports::import_file))
         .routes(routes!(routes::exports::export_csv))
+        .routes(routes!(routes::export_json::export))
+        .routes(routes!(routes::export_json::import))
         .routes({
             // Uploads may be far larger than JSON bodies.
             let (schemas, paths, method) =

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod documents;
+pub mod export_json;
 pub mod exports;
 pub mod fuel;
 pub mod imports;

@@ -338,3 +338,66 @@ async fn any_csv_imports_with_a_column_mapping() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_json_export_imports_into_another_tenant() {
+    for app in TestApp::all().await {
+        let (_, owner) = app.caller("source", Role::Owner).await;
+        let (_, v) = app
+            .call(
+                &owner,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Bus", "odometer_unit": "km", "tags": ["school"]})),
+            )
+            .await;
+        let id = v["id"].as_str().unwrap();
+        app.call(&owner, Method::POST, &format!("/api/v1/vehicles/{id}/fuel"), Some(json!({"filled_at": "2026-03-01T08:00:00Z", "odometer": 1000, "quantity": 50, "unit": "l", "total": "80.00", "currency": "EUR"}))).await;
+        let export = app
+            .request(&owner, Method::GET, "/api/v1/export")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(export.status(), StatusCode::OK);
+        let body = export.text().await.unwrap();
+
+        let (_, target) = app.caller("target", Role::Owner).await;
+        let r = app
+            .request(&target, Method::POST, "/api/v1/imports/json")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", app.name());
+        let report: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            (
+                report["vehicles_created"].as_u64(),
+                report["items_created"].as_u64()
+            ),
+            (Some(1), Some(1)),
+            "{report}"
+        );
+        let (_, list) = app
+            .call(&target, Method::GET, "/api/v1/vehicles", None)
+            .await;
+        assert_eq!(list["items"][0]["tags"], json!(["school"]));
+
+        let (_, viewer) = app.caller("target", Role::Viewer).await;
+        let r = app
+            .request(&viewer, Method::POST, "/api/v1/imports/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = app
+            .request(&target, Method::POST, "/api/v1/imports/json")
+            .body("{\"format\":\"other\",\"version\":1,\"vehicles\":[]}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}

@@ -174,6 +174,8 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/api/v1/vehicles/{id}/summary"),
         ("post", "/api/v1/vehicles/{id}/imports"),
         ("get", "/api/v1/vehicles/{id}/exports/{kind}"),
+        ("get", "/api/v1/export"),
+        ("post", "/api/v1/imports/json"),
         ("get", "/api/v1/vehicles/{id}/documents"),
         ("post", "/api/v1/vehicles/{id}/documents"),
         ("get", "/api/v1/documents/expiring"),
