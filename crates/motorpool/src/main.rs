@@ -42,7 +42,7 @@ enum Command {
         #[arg(long, requires = "app_role")]
         app_password_env: Option<String>,
     },
-    /// Import a Fuelly, Fuelio, LubeLogger or generic CSV into a vehicle, or a Motorpool JSON export.
+    /// Import a Fuelly, Fuelio, Drivvo, LubeLogger or generic CSV into a vehicle, or a Motorpool JSON export.
     Import(import::ImportArgs),
     /// Export a tenant's vehicles and everything recorded about them as JSON.
     Export(export::ExportArgs),

@@ -149,9 +149,10 @@ fn clock(text: &str) -> Option<Time> {
 
 /// Reads the apps' booleans: `1`, `true`, `yes`, `full` (any case) are true.
 pub fn boolean(text: &str) -> bool {
+    // English, and the Portuguese, Spanish, Danish and French yes of Drivvo's exports.
     matches!(
-        text.trim().to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "y" | "full"
+        text.trim().to_lowercase().as_str(),
+        "1" | "true" | "yes" | "y" | "full" | "sim" | "sí" | "si" | "ja" | "oui"
     )
 }
 

@@ -13,21 +13,23 @@ use crate::fuel::FuelUnit;
 use crate::service::ExpenseCategory;
 use crate::vehicle::OdometerUnit;
 
-/// A section: its name, the line of its header, header and rows with line numbers.
-struct Section {
-    name: String,
-    header: Vec<String>,
-    rows: Vec<(usize, StringRecord)>,
+/// A section: its name, header and rows with their line numbers.
+pub(crate) struct Section {
+    pub name: String,
+    pub header: Vec<String>,
+    pub rows: Vec<(usize, StringRecord)>,
 }
 
-/// Whether a file looks like a sectioned export.
+/// Whether a file is made of `#`-headed sections (Fuelio, Drivvo).
 pub fn is_sectioned(text: &str) -> bool {
     text.lines()
         .find(|l| !l.trim().is_empty())
-        .is_some_and(|l| l.trim().trim_matches('"').starts_with("##"))
+        .is_some_and(|l| l.trim().trim_matches('"').starts_with('#'))
 }
 
-fn sections(text: &str) -> Result<Vec<Section>, ImportError> {
+/// Splits a sectioned file: a line starting with `#` or `##` (quoted or not)
+/// names a section; the next line is its header; rows follow.
+pub(crate) fn sections(text: &str) -> Result<Vec<Section>, ImportError> {
     let mut out: Vec<Section> = Vec::new();
     let mut current: Option<(String, usize, Vec<String>)> = None;
     let lines: Vec<&str> = text.lines().collect();
@@ -58,7 +60,8 @@ fn sections(text: &str) -> Result<Vec<Section>, ImportError> {
     };
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim().trim_matches('"');
-        if let Some(name) = t.strip_prefix("##") {
+        if t.starts_with('#') {
+            let name = t.trim_start_matches('#');
             flush(&mut out, current.take())?;
             current = Some((name.trim().to_string(), i + 2, Vec::new()));
         } else if let Some((_, _, body)) = current.as_mut()

@@ -177,7 +177,7 @@ pub fn parse(
                     continue;
                 }
             },
-            Format::Fuelly | Format::Fuelio | Format::Generic => {
+            Format::Fuelly | Format::Fuelio | Format::Drivvo | Format::Generic => {
                 return Err(ImportError::UnknownFormat("not a LubeLogger file".into()));
             }
         };

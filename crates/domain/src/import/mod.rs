@@ -5,6 +5,7 @@
 //! otherwise from explicit options, otherwise the import stops and says which
 //! option is needed.
 
+mod drivvo;
 mod fields;
 mod fuelio;
 mod fuelly;
@@ -27,6 +28,8 @@ text_enum!(
         Fuelly => "fuelly",
         /// Fuelio's sectioned backup CSV (log and costs).
         Fuelio => "fuelio",
+        /// Drivvo's sectioned CSV export (refuelling, service, expense).
+        Drivvo => "drivvo",
         /// Any CSV, with the user's column mapping.
         Generic => "generic",
         /// LubeLogger's fuel (Gas) export.
@@ -284,7 +287,12 @@ pub fn parse(text: &str, options: &Options) -> Result<Parsed, ImportError> {
         return Err(ImportError::Empty);
     }
     if fuelio::is_sectioned(text) {
-        return fuelio::parse(text, options);
+        let sections = fuelio::sections(text)?;
+        return if drivvo::is_drivvo(&sections) {
+            drivvo::parse(&sections, options)
+        } else {
+            fuelio::parse(text, options)
+        };
     }
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -515,6 +523,50 @@ Sold old tyres,2024-03-07,0,5,,30.00,0,0,1,0,2011-01-01,0,0,0,1,5
         ));
         assert_eq!(p.errors.len(), 1, "income is reported, not imported");
         assert_eq!(p.errors[0].field, "isIncome");
+    }
+
+    #[test]
+    fn drivvo_exports_read_by_position_with_units_from_headers() {
+        let file = "##Vehicle\nName\nGol\n#Reabastecimiento\nOdômetro (km),Data,Combustível,Preço/litro,Custo total,Quantidade (litros),Tanque cheio,a,b,c,d,e,f,g,h,i,j,k,Observações\n\"12.000\",2024-03-01 10:00,Gasolina,\"5,89\",\"235,60\",\"40,0\",Sim,,,,,,,,,,,,primeiro\n\"12.500\",2024-03-09 10:00,Gasolina,\"5,90\",\"177,00\",\"30,0\",Sim,,,,,,,,,,,,\n##Expense\nOdômetro,Data,Custo,Título,a,b,Observações\n0,2024-03-05,\"12,50\",Pedágio,,,\n";
+        let needs = parse(file, &us());
+        assert_eq!(
+            needs,
+            Err(ImportError::NeedsOption {
+                what: "decimal separator",
+                option: "decimal_separator"
+            })
+        );
+        let o = Options {
+            decimal_separator: Some(','),
+            currency_exponent: 2,
+            ..Default::default()
+        };
+        let p = parse(file, &o).unwrap();
+        assert_eq!(p.format, Format::Drivvo);
+        assert_eq!(
+            (p.distance_unit, p.volume_unit),
+            (OdometerUnit::Kilometres, FuelUnit::Litres)
+        );
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(p.rows.len(), 3);
+        let Record::Fuel {
+            odometer,
+            quantity,
+            total_minor,
+            full,
+            notes,
+            ..
+        } = &p.rows[0].record
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (*odometer, *quantity, *total_minor, *full, notes.as_deref()),
+            (12000.0, 40.0, Some(23560), true, Some("primeiro"))
+        );
+        assert!(
+            matches!(&p.rows[2].record, Record::Expense { amount_minor: 1250, description, .. } if description == "Pedágio")
+        );
     }
 
     #[test]

@@ -401,3 +401,40 @@ async fn the_json_export_imports_into_another_tenant() {
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
+
+#[tokio::test]
+async fn a_drivvo_export_imports_with_its_decimal_separator() {
+    let file = "##Vehicle\nName\nGol\n##Refuelling\nOdometer (km),Date,Fuel,Price/liter,Total cost,Quantity (liters),Full tank,a,b,c,d,e,f,g,h,i,j,k,Notes\n\"12.000\",2024-03-01 10:00,Gasoline,\"1,89\",\"75,60\",\"40,0\",Yes,,,,,,,,,,,,\n\"12.500\",2024-03-09 10:00,Gasoline,\"1,90\",\"57,00\",\"30,0\",Yes,,,,,,,,,,,,\n";
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("acme", Role::Manager).await;
+        let (_, v) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Gol", "odometer_unit": "km"})),
+            )
+            .await;
+        let r = app
+            .request(
+                &manager,
+                Method::POST,
+                &format!(
+                    "/api/v1/vehicles/{}/imports?decimal_separator=,&currency=EUR",
+                    v["id"].as_str().unwrap()
+                ),
+            )
+            .header("content-type", "text/csv")
+            .body(file)
+            .send()
+            .await
+            .unwrap();
+        let report: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            (report["format"].as_str(), report["fuel"].as_u64()),
+            (Some("drivvo"), Some(2)),
+            "{}: {report}",
+            app.name()
+        );
+    }
+}
