@@ -13,6 +13,7 @@ pub mod document;
 pub mod fuel;
 pub mod ids;
 pub mod import;
+pub mod j1939;
 pub mod maintenance;
 pub mod meter;
 pub mod money;
