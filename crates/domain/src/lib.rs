@@ -10,6 +10,7 @@ mod text_enum;
 
 pub mod credentials;
 pub mod document;
+pub mod faults;
 pub mod fuel;
 pub mod ids;
 pub mod import;
@@ -17,6 +18,7 @@ pub mod j1939;
 pub mod maintenance;
 pub mod meter;
 pub mod money;
+pub mod obd;
 pub mod preferences;
 pub mod service;
 pub mod tenancy;
