@@ -89,6 +89,39 @@ impl TryFrom<Row> for Document {
     }
 }
 
+/// Records a document inside the caller's transaction (not audited).
+pub(crate) async fn insert_document_in(
+    tx: &mut crate::Tx,
+    tenant: TenantId,
+    new: &NewDocument,
+) -> Result<Uuid, StoreError> {
+    let id = Uuid::now_v7();
+    execute_tx!(
+        tx,
+        sqlx::query(
+        "INSERT INTO documents (tenant_id, id, vehicle_id, record_id, kind, title, issued_on, expires_on, notes,
+             sha256, size_bytes, content_type, file_name, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        )
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .bind(new.vehicle_id.as_uuid())
+        .bind(new.record_id)
+        .bind(new.kind.as_str())
+        .bind(&new.title)
+        .bind(new.issued_on)
+        .bind(new.expires_on)
+        .bind(new.notes.as_deref())
+        .bind(&new.sha256)
+        .bind(new.size_bytes)
+        .bind(&new.content_type)
+        .bind(&new.file_name)
+        .bind(OffsetDateTime::now_utc())
+    )
+    .ctx("recording a document")?;
+    Ok(id)
+}
+
 impl Store {
     /// Records a document whose bytes were stored.
     #[tracing::instrument(skip_all)]
@@ -100,30 +133,7 @@ impl Store {
     ) -> Result<Document, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
         self.vehicle_in(&mut tx, tenant, new.vehicle_id).await?;
-        let id = Uuid::now_v7();
-        execute_tx!(
-            &mut tx,
-            sqlx::query(
-                "INSERT INTO documents (tenant_id, id, vehicle_id, record_id, kind, title, issued_on, expires_on, notes,
-                     sha256, size_bytes, content_type, file_name, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-            )
-            .bind(tenant.as_uuid())
-            .bind(id)
-            .bind(new.vehicle_id.as_uuid())
-            .bind(new.record_id)
-            .bind(new.kind.as_str())
-            .bind(&new.title)
-            .bind(new.issued_on)
-            .bind(new.expires_on)
-            .bind(new.notes.as_deref())
-            .bind(&new.sha256)
-            .bind(new.size_bytes)
-            .bind(&new.content_type)
-            .bind(&new.file_name)
-            .bind(OffsetDateTime::now_utc())
-        )
-        .ctx("recording a document")?;
+        let id = insert_document_in(&mut tx, tenant, new).await?;
         record(&mut tx, tenant, ctx, Change {
             action: "document.create",
             entity_type: "document",

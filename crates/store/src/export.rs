@@ -711,28 +711,20 @@ async fn import_items(
         report.items_created += 1;
     }
     for d in &v.documents {
-        execute_tx!(
-            tx,
-            sqlx::query(
-                "INSERT INTO documents (tenant_id, id, vehicle_id, record_id, kind, title, issued_on, expires_on, notes,
-                     sha256, size_bytes, content_type, file_name, created_at)
-                 VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-            )
-            .bind(tenant.as_uuid())
-            .bind(Uuid::now_v7())
-            .bind(vehicle.as_uuid())
-            .bind(d.kind.as_str())
-            .bind(&d.title)
-            .bind(d.issued_on)
-            .bind(d.expires_on)
-            .bind(d.notes.as_deref())
-            .bind(&d.sha256)
-            .bind(d.size_bytes)
-            .bind(&d.content_type)
-            .bind(&d.file_name)
-            .bind(OffsetDateTime::now_utc())
-        )
-        .ctx("importing a document")?;
+        let doc = crate::NewDocument {
+            vehicle_id: vehicle,
+            record_id: None,
+            kind: d.kind,
+            title: d.title.clone(),
+            issued_on: d.issued_on,
+            expires_on: d.expires_on,
+            notes: d.notes.clone(),
+            sha256: d.sha256.clone(),
+            size_bytes: d.size_bytes,
+            content_type: d.content_type.clone(),
+            file_name: d.file_name.clone(),
+        };
+        crate::documents::insert_document_in(tx, tenant, &doc).await?;
         report.items_created += 1;
     }
     Ok(())
