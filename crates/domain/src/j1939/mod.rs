@@ -5,6 +5,8 @@
 //! every malformed input is a typed [`DecodeError`].
 
 pub mod candump;
+#[cfg(test)]
+mod oracle;
 pub mod transport;
 
 use serde::{Deserialize, Serialize};
