@@ -52,6 +52,11 @@ pub fn parse_line(line: &str) -> Result<Frame, DecodeError> {
         .and_then(|s| s.strip_suffix(')'))
         .ok_or_else(|| bad("no (timestamp)"))?;
     let (secs, frac) = stamp.split_once('.').unwrap_or((stamp, "0"));
+    // Digits only: `parse` alone would accept signs (`-5`, `+1`).
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(secs) || !all_digits(frac) {
+        return Err(bad("bad timestamp"));
+    }
     let secs: i64 = secs.parse().map_err(|_| bad("bad timestamp"))?;
     let frac = format!("{frac:0<6}");
     let micros: i64 = frac
@@ -70,7 +75,9 @@ pub fn parse_line(line: &str) -> Result<Frame, DecodeError> {
     if id > 0x1FFF_FFFF {
         return Err(bad("identifier above 29 bits"));
     }
-    if data.len() % 2 != 0 || data.len() > 16 {
+    // Checking for ASCII hex first keeps the two-character slicing below on
+    // character boundaries (fuzzing found `#\u{e9}0` panicking here).
+    if data.len() % 2 != 0 || data.len() > 16 || !data.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad("data must be 0 to 8 hex bytes"));
     }
     let data = (0..data.len())
@@ -78,8 +85,12 @@ pub fn parse_line(line: &str) -> Result<Frame, DecodeError> {
         .map(|i| u8::from_str_radix(&data[i..i + 2], 16))
         .collect::<Result<Vec<u8>, _>>()
         .map_err(|_| bad("bad data"))?;
+    let at_micros = secs
+        .checked_mul(1_000_000)
+        .and_then(|s| s.checked_add(micros))
+        .ok_or_else(|| bad("timestamp out of range"))?;
     Ok(Frame {
-        at_micros: secs * 1_000_000 + micros,
+        at_micros,
         interface,
         id,
         data,
@@ -123,6 +134,11 @@ mod tests {
             "(1.0) can0 18FECA00#0",
             "(1.0) can0 18FECA00#GG",
             "(1.0) can0 FFFFFFFF#00",
+            "(1.0) can0 18FECA00#\u{e9}0",
+            "(1.0) can0 18FECA00#+1",
+            "(99999999999999999.0) can0 18FECA00#00",
+            "(-1.0) can0 18FECA00#00",
+            "(1.-5) can0 18FECA00#00",
         ] {
             assert!(parse_line(line).is_err(), "{line}");
         }
