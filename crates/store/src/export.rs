@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
 use crate::fuel::{NewFuelEntry, insert_fuel_in, recompute_chain};
-use crate::meters::{NewReading, ReadingOutcome, record_readings_in};
+use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, record_readings_in};
 use crate::schedules::{NewSchedule, reevaluate_vehicle};
 use crate::service::{
     LineItem, NewExpense, NewServiceRecord, insert_expense_in, insert_service_in,
@@ -588,7 +588,7 @@ async fn import_items(
             })
         })
         .collect::<Result<_, StoreError>>()?;
-    for outcome in record_readings_in(tx, tenant, &readings, max).await? {
+    for outcome in record_readings_in(tx, tenant, &readings, max, CurrentMeters::Refresh).await? {
         match outcome {
             ReadingOutcome::Created(_) => report.items_created += 1,
             ReadingOutcome::Duplicate(_) => report.items_existing += 1,
@@ -627,7 +627,7 @@ async fn import_items(
             soc_after: f.soc_after,
             notes: f.notes.clone(),
         };
-        insert_fuel_in(tx, tenant, &new, max, Some(&key)).await?;
+        insert_fuel_in(tx, tenant, &new, max, Some(&key), CurrentMeters::Refresh).await?;
         if !fuel_types.contains(&f.fuel_type) {
             fuel_types.push(f.fuel_type);
         }

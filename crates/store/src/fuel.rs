@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
-use crate::meters::{NewReading, ReadingOutcome, record_readings_in, refresh_current};
+use crate::meters::{
+    CurrentMeters, NewReading, ReadingOutcome, record_readings_in, refresh_current,
+};
 use crate::page::{Page, decode_cursor, page_limit};
 use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
 
@@ -237,7 +239,15 @@ impl Store {
     ) -> Result<FuelEntry, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
         self.vehicle_in(&mut tx, tenant, new.vehicle_id).await?;
-        let id = insert_fuel_in(&mut tx, tenant, new, max_daily_km, None).await?;
+        let id = insert_fuel_in(
+            &mut tx,
+            tenant,
+            new,
+            max_daily_km,
+            None,
+            CurrentMeters::Refresh,
+        )
+        .await?;
         recompute_chain(&mut tx, tenant, new.vehicle_id, new.fuel_type).await?;
         let entry = fetch_entry(&mut tx, tenant, new.vehicle_id, id).await?;
         record(
@@ -425,6 +435,7 @@ pub(crate) async fn insert_fuel_in(
     new: &NewFuelEntry,
     max_daily_km: f64,
     import_key: Option<&str>,
+    current: CurrentMeters,
 ) -> Result<Uuid, StoreError> {
     let filled_at = to_second(new.filled_at);
     let reading = NewReading {
@@ -436,7 +447,7 @@ pub(crate) async fn insert_fuel_in(
         note: None,
         void: false,
     };
-    let reading_id = match record_readings_in(tx, tenant, &[reading], max_daily_km)
+    let reading_id = match record_readings_in(tx, tenant, &[reading], max_daily_km, current)
         .await?
         .pop()
     {

@@ -18,7 +18,9 @@ use time::OffsetDateTime;
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
 use crate::fuel::{NewFuelEntry, insert_fuel_in, recompute_chain};
-use crate::meters::{NewReading, ReadingOutcome, record_readings_in};
+use crate::meters::{
+    CurrentMeters, NewReading, ReadingOutcome, record_readings_in, refresh_current,
+};
 use crate::schedules::reevaluate_vehicle;
 use crate::service::{NewExpense, NewServiceRecord, insert_expense_in, insert_service_in};
 use crate::{AuditContext, Mode, Store, StoreError, Tx, on_tx};
@@ -204,6 +206,7 @@ impl Store {
                                     &new,
                                     settings.max_daily_km,
                                     Some(&row.key),
+                                    CurrentMeters::Deferred,
                                 )
                                 .await
                                 {
@@ -280,9 +283,15 @@ impl Store {
                             note: notes.clone(),
                             void: false,
                         };
-                        match record_readings_in(&mut tx, tenant, &[reading], settings.max_daily_km)
-                            .await?
-                            .pop()
+                        match record_readings_in(
+                            &mut tx,
+                            tenant,
+                            &[reading],
+                            settings.max_daily_km,
+                            CurrentMeters::Deferred,
+                        )
+                        .await?
+                        .pop()
                         {
                             Some(ReadingOutcome::Created(_)) => Ok(&mut report.odometer),
                             Some(ReadingOutcome::Duplicate(_)) => Ok(&mut report.duplicates),
@@ -328,6 +337,7 @@ impl Store {
         if fuel_created {
             recompute_chain(&mut tx, tenant, vehicle, fuel_type).await?;
         }
+        refresh_current(&mut tx, tenant, vehicle, MeterKind::Odometer).await?;
         reevaluate_vehicle(&mut tx, tenant, vehicle, OffsetDateTime::now_utc().date()).await?;
         report.errors.sort_by_key(|e| e.line);
         let created = report.fuel + report.services + report.odometer + report.expenses;

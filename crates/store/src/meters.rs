@@ -265,11 +265,27 @@ pub(crate) async fn refresh_current(
 
 /// Records readings inside the caller's transaction (fuel and service
 /// records add their odometer this way); see [`Store::record_readings`].
+/// Whether a write refreshes the vehicle's stored current meters itself.
+///
+/// Bulk paths that record one reading at a time (imports) defer it to one
+/// refresh at the end: updating the same `vehicles` row once per reading
+/// inside one PostgreSQL transaction leaves a chain of row versions that
+/// every later lookup of the vehicle walks, which made a 50,000-fill import
+/// quadratic (7 minutes; see docs/PERFORMANCE.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CurrentMeters {
+    /// Update the vehicle's current meters after recording.
+    Refresh,
+    /// The caller calls [`refresh_current`] once when its batch is done.
+    Deferred,
+}
+
 pub(crate) async fn record_readings_in(
     tx: &mut Tx,
     tenant: TenantId,
     items: &[NewReading],
     max_daily_km: f64,
+    current: CurrentMeters,
 ) -> Result<Vec<ReadingOutcome>, StoreError> {
     let mut outcomes: Vec<Option<ReadingOutcome>> = vec![None; items.len()];
     // Process each meter's items in time order, so a batch may arrive unsorted.
@@ -381,7 +397,9 @@ pub(crate) async fn record_readings_in(
                 .ctx("recording a reading")?;
             outcomes[i] = Some(ReadingOutcome::Created(row.into_reading(&offsets)?));
         }
-        refresh_current(tx, tenant, vehicle, kind).await?;
+        if current == CurrentMeters::Refresh {
+            refresh_current(tx, tenant, vehicle, kind).await?;
+        }
     }
     let outcomes: Vec<ReadingOutcome> = outcomes
         .into_iter()
@@ -405,7 +423,9 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<Vec<ReadingOutcome>, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        let outcomes = record_readings_in(&mut tx, tenant, items, max_daily_km).await?;
+        let outcomes =
+            record_readings_in(&mut tx, tenant, items, max_daily_km, CurrentMeters::Refresh)
+                .await?;
         let created = outcomes
             .iter()
             .filter(|o| matches!(o, ReadingOutcome::Created(_)))

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
-use crate::meters::{NewReading, ReadingOutcome, record_readings_in};
+use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, record_readings_in};
 use crate::page::{Page, decode_cursor, page_limit};
 use crate::schedules::{advance_for_service, reevaluate_vehicle};
 use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
@@ -270,7 +270,7 @@ pub(crate) async fn insert_service_in(
             void: false,
         };
         if let Some(ReadingOutcome::Rejected { message, .. }) =
-            record_readings_in(tx, tenant, &[reading], max_daily_km)
+            record_readings_in(tx, tenant, &[reading], max_daily_km, CurrentMeters::Refresh)
                 .await?
                 .pop()
         {

@@ -1751,6 +1751,12 @@ Civic,Honda Civic,0,10600,300,10.000,3.400,50,01/20/2024,01/20/2024,,,0,0,,,
                 (m.distance_km / domain::meter::KM_PER_MILE - 600.0).abs() < 1e-6,
                 "10,000 → 10,600 mi"
             );
+            // Imports refresh the vehicle's current odometer once, at the end.
+            let current = s.vehicle(t.id, v).await.unwrap().meters.odometer_km;
+            assert!(
+                (current.unwrap() / domain::meter::KM_PER_MILE - 10_600.0).abs() < 1e-6,
+                "current odometer after the import: {current:?}"
+            );
 
             // The same file again adds nothing.
             let r = s
