@@ -661,7 +661,7 @@ async fn import_items(
             task_ids,
             line_items: s.line_items.clone(),
         };
-        insert_service_in(tx, tenant, &new, max, Some(&key)).await?;
+        insert_service_in(tx, tenant, &new, max, Some(&key), CurrentMeters::Refresh).await?;
         report.items_created += 1;
     }
     for e in &v.expenses {

@@ -258,6 +258,7 @@ impl Store {
                             &new,
                             settings.max_daily_km,
                             Some(&row.key),
+                            CurrentMeters::Deferred,
                         )
                         .await
                         {
@@ -337,7 +338,10 @@ impl Store {
         if fuel_created {
             recompute_chain(&mut tx, tenant, vehicle, fuel_type).await?;
         }
-        refresh_current(&mut tx, tenant, vehicle, MeterKind::Odometer).await?;
+        // Readings were recorded with their refresh deferred (see `CurrentMeters`).
+        for kind in [MeterKind::Odometer, MeterKind::Hours] {
+            refresh_current(&mut tx, tenant, vehicle, kind).await?;
+        }
         reevaluate_vehicle(&mut tx, tenant, vehicle, OffsetDateTime::now_utc().date()).await?;
         report.errors.sort_by_key(|e| e.line);
         let created = report.fuel + report.services + report.odometer + report.expenses;

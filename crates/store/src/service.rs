@@ -225,6 +225,7 @@ pub(crate) async fn insert_service_in(
     new: &NewServiceRecord,
     max_daily_km: f64,
     import_key: Option<&str>,
+    current: CurrentMeters,
 ) -> Result<RecordRow, StoreError> {
     for task in &new.task_ids {
         let known: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
@@ -270,7 +271,7 @@ pub(crate) async fn insert_service_in(
             void: false,
         };
         if let Some(ReadingOutcome::Rejected { message, .. }) =
-            record_readings_in(tx, tenant, &[reading], max_daily_km, CurrentMeters::Refresh)
+            record_readings_in(tx, tenant, &[reading], max_daily_km, current)
                 .await?
                 .pop()
         {
@@ -438,7 +439,15 @@ impl Store {
     ) -> Result<ServiceRecord, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
         self.vehicle_in(&mut tx, tenant, new.vehicle_id).await?;
-        let row = insert_service_in(&mut tx, tenant, new, max_daily_km, None).await?;
+        let row = insert_service_in(
+            &mut tx,
+            tenant,
+            new,
+            max_daily_km,
+            None,
+            CurrentMeters::Refresh,
+        )
+        .await?;
         let id = row.id;
         reevaluate_vehicle(
             &mut tx,
