@@ -10,8 +10,10 @@ mod text_enum;
 
 pub mod credentials;
 pub mod document;
+pub mod fault_code;
 pub mod faults;
 pub mod fuel;
+pub mod health;
 pub mod ids;
 pub mod import;
 pub mod j1939;
