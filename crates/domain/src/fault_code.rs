@@ -11,23 +11,13 @@ use crate::faults::{self, Assessment, Severity};
 use crate::j1939::{Lamp, Lamps, MAX_SPN};
 use crate::obd::{ObdClass, ObdCode};
 
-/// Which diagnostic protocol reported a fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Protocol {
-    J1939,
-    Obd,
-}
-
-impl Protocol {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::J1939 => "j1939",
-            Self::Obd => "obd",
-        }
+text_enum!(
+    /// Which diagnostic protocol reported a fault.
+    Protocol {
+        J1939 => "j1939",
+        Obd => "obd",
     }
-}
+);
 
 /// A fault's identity on one vehicle.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -126,6 +116,93 @@ impl FaultCode {
     }
 }
 
+text_enum!(
+    /// What kind of report a fault event came from.
+    FaultMessage {
+        /// J1939 DM1: the ECU's complete list of active codes at that instant.
+        Dm1 => "dm1",
+        /// J1939 DM2: previously active codes (they do not open a fault cycle).
+        Dm2 => "dm2",
+        /// One fault reported on its own (a provider's feed, an OBD-II scan).
+        Fault => "fault",
+    }
+);
+
+text_enum!(
+    /// Where a fault cycle stands.
+    FaultStatus {
+        /// Being reported.
+        Active => "active",
+        /// No longer reported, not yet resolved (it may come back).
+        Inactive => "inactive",
+        /// Closed by a service record, a work order or by hand; a new sighting opens a new cycle.
+        Resolved => "resolved",
+    }
+);
+
+text_enum!(
+    /// How a fault cycle was closed.
+    Resolution {
+        Service => "service",
+        WorkOrder => "work_order",
+        Manual => "manual",
+    }
+);
+
+text_enum!(
+    /// Which door telemetry came in through.
+    Origin {
+        Api => "api",
+        Cli => "cli",
+        Webhook => "webhook",
+        Sync => "sync",
+    }
+);
+
+/// When an active fault cycle becomes inactive: after this many DM1 reports
+/// in a row from its ECU that do not list it, or after this long without
+/// being reported at all. Per tenant, from its settings
+/// (`fault_inactive_after_reports`, `fault_inactive_after_hours`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultPolicy {
+    pub inactive_after_reports: u32,
+    pub inactive_after: time::Duration,
+}
+
+impl Default for FaultPolicy {
+    /// Three missed DM1 reports (DM1 is broadcast every second while a code
+    /// is active, so three seconds of silence from a running ECU), or 24
+    /// hours without any report (a parked truck sends nothing).
+    fn default() -> Self {
+        Self {
+            inactive_after_reports: 3,
+            inactive_after: time::Duration::hours(24),
+        }
+    }
+}
+
+impl FaultPolicy {
+    /// Reads the policy from a tenant's settings object, keeping the default
+    /// for a missing or non-positive value.
+    pub fn from_settings(settings: &serde_json::Map<String, serde_json::Value>) -> Self {
+        let d = Self::default();
+        let positive = |key: &str| {
+            settings
+                .get(key)
+                .and_then(serde_json::Value::as_u64)
+                .filter(|v| *v > 0)
+        };
+        Self {
+            inactive_after_reports: positive("fault_inactive_after_reports")
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(d.inactive_after_reports),
+            inactive_after: positive("fault_inactive_after_hours")
+                .and_then(|v| i64::try_from(v).ok())
+                .map_or(d.inactive_after, time::Duration::hours),
+        }
+    }
+}
+
 /// Whether a lamp is lit or flashing.
 pub fn is_lit(lamp: Lamp) -> bool {
     matches!(lamp, Lamp::On | Lamp::SlowFlash | Lamp::FastFlash)
@@ -171,6 +248,24 @@ mod tests {
                 .unwrap()
                 .label()
                 .contains("manufacturer-specific")
+        );
+    }
+
+    #[test]
+    fn the_policy_reads_tenant_settings_and_keeps_defaults() {
+        let settings = serde_json::json!({
+            "fault_inactive_after_reports": 5, "fault_inactive_after_hours": 0
+        });
+        let p = FaultPolicy::from_settings(settings.as_object().unwrap());
+        assert_eq!(p.inactive_after_reports, 5);
+        assert_eq!(
+            p.inactive_after,
+            time::Duration::hours(24),
+            "0 keeps the default"
+        );
+        assert_eq!(
+            FaultPolicy::from_settings(&serde_json::Map::new()),
+            FaultPolicy::default()
         );
     }
 

@@ -15,8 +15,11 @@ mod audit;
 mod documents;
 mod error;
 mod export;
+mod fault_cycles;
+mod faults;
 mod files;
 mod fuel;
+mod health;
 mod idempotency;
 mod identity;
 mod import;
@@ -27,6 +30,7 @@ mod page;
 mod schedules;
 mod service;
 mod sessions;
+mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 mod tx;
@@ -36,6 +40,7 @@ pub use audit::{Actor, AuditContext, AuditEntry, AuditFilter, INSTANCE_TENANT};
 pub use documents::{Document, NewDocument};
 pub use error::StoreError;
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION, Export, ExportImportReport, VehicleExport};
+pub use faults::{FaultCycle, FaultEvent, FaultReport, Resolve};
 pub use files::{FileStore, sha256_hex};
 pub use fuel::{FuelEntry, FuelStats, NewFuelEntry};
 pub use idempotency::{IdempotencyClaim, StoredResponse};
@@ -54,8 +59,11 @@ pub use service::{
 pub use sessions::{
     ApiToken, Credential, CredentialKind, NewApiToken, NewSession, Session, ThrottleDecision,
 };
+pub use telemetry::{ItemOutcome, TelemetryItem, VehicleRef};
 pub use tx::{Mode, Tx};
-pub use vehicles::{CurrentMeters, Vehicle, VehicleCursor, VehicleFilter, VehicleSort};
+pub use vehicles::{
+    CurrentMeters, HealthSummary, Vehicle, VehicleCursor, VehicleFilter, VehicleSort,
+};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -218,6 +218,32 @@ async fn check_timeline(
     Ok(Ok(jump_flag(previous, at, value, max_per_day)))
 }
 
+/// The vehicle's effective odometer (km) at `at`: its latest live reading
+/// at or before then, plus the offsets in force.
+pub(crate) async fn odometer_at(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    at: OffsetDateTime,
+) -> Result<Option<f64>, StoreError> {
+    let latest: Option<(OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2
+           AND kind = 'odometer' AND void = $3 AND read_at <= $4 ORDER BY read_at DESC LIMIT 1"
+    )
+    .bind(tenant.as_uuid())
+    .bind(vehicle.as_uuid())
+    .bind(false)
+    .bind(at)
+    .fetch_optional(c)
+    .await)
+    .ctx("loading the odometer at a time")?;
+    let Some((read_at, raw)) = latest else {
+        return Ok(None);
+    };
+    let offsets = load_offsets(tx, tenant, vehicle, MeterKind::Odometer).await?;
+    Ok(Some(raw + offset_at(&offsets, read_at)))
+}
+
 /// Recomputes a vehicle's current meter from its latest live reading.
 pub(crate) async fn refresh_current(
     tx: &mut Tx,

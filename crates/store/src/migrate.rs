@@ -55,6 +55,11 @@ const SQLITE: &[Migration] = &[
         description: "export keys",
         sql: include_str!("../migrations/sqlite/0007_export.sql"),
     },
+    Migration {
+        version: 8,
+        description: "fault events, fault cycles, vehicle health",
+        sql: include_str!("../migrations/sqlite/0008_faults.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -92,6 +97,11 @@ const POSTGRES: &[Migration] = &[
         version: 7,
         description: "export keys",
         sql: include_str!("../migrations/postgres/0007_export.sql"),
+    },
+    Migration {
+        version: 8,
+        description: "fault events, fault cycles, vehicle health",
+        sql: include_str!("../migrations/postgres/0008_faults.sql"),
     },
 ];
 
@@ -347,6 +357,9 @@ impl Store {
             format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),
             format!("REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM {role}"),
             format!("REVOKE UPDATE, DELETE ON audit_log FROM {role}"),
+            // Monthly fault-event partitions are created through this
+            // owner-run function (the role itself may not create tables).
+            format!("GRANT EXECUTE ON FUNCTION motorpool_ensure_fault_event_partition(timestamptz) TO {role}"),
         ];
         let connect: String = sqlx::query_scalar(
             "SELECT format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), $1::text)",

@@ -217,6 +217,8 @@ pub(crate) async fn reevaluate_vehicle(
         };
         store_state(tx, tenant, r.id, &evaluate(&interval, &window, &last, &now)).await?;
     }
+    // Overdue maintenance weighs on the vehicle's health score.
+    crate::health::refresh(tx, tenant, vehicle, OffsetDateTime::now_utc()).await?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 use std::str::FromStr;
 
+use domain::health::RiskLevel;
 use domain::ids::{TenantId, VehicleId};
 use domain::vehicle::{FuelType, OdometerUnit, VehicleSpec, VehicleStatus, VehicleType};
 use domain::vin::Vin;
@@ -27,6 +28,9 @@ pub struct Vehicle {
     pub spec: VehicleSpec,
     /// The current meters, from the latest live readings (maintained on write).
     pub meters: CurrentMeters,
+    /// The stored health score and risk level (the explanation is served
+    /// separately); maintained when faults or maintenance state change.
+    pub health: HealthSummary,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -44,8 +48,17 @@ pub struct CurrentMeters {
     pub hours_at: Option<OffsetDateTime>,
 }
 
+/// A vehicle's health score (0–100) and risk level.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HealthSummary {
+    pub score: u8,
+    pub risk: RiskLevel,
+}
+
 #[derive(sqlx::FromRow)]
 struct VehicleRow {
+    health_score: i16,
+    risk_rank: i16,
     odometer_km: Option<f64>,
     odometer_at: Option<OffsetDateTime>,
     engine_hours: Option<f64>,
@@ -74,7 +87,7 @@ struct VehicleRow {
 
 const COLUMNS: &str = "id, tenant_id, name, unit_number, vin, vin_warning, plate, year, make, model, trim,
     vehicle_type, fuel_types, odometer_unit, in_service_date, status, tags, custom_fields, created_at, updated_at,
-    odometer_km, odometer_at, engine_hours, hours_at";
+    odometer_km, odometer_at, engine_hours, hours_at, health_score, risk_rank";
 
 impl TryFrom<VehicleRow> for Vehicle {
     type Error = StoreError;
@@ -109,6 +122,14 @@ impl TryFrom<VehicleRow> for Vehicle {
                 odometer_at: r.odometer_at,
                 engine_hours: r.engine_hours,
                 hours_at: r.hours_at,
+            },
+            health: HealthSummary {
+                score: u8::try_from(r.health_score.clamp(0, 100)).unwrap_or(100),
+                risk: RiskLevel::ALL
+                    .iter()
+                    .copied()
+                    .find(|l| i16::from(l.rank()) == r.risk_rank)
+                    .ok_or_else(|| StoreError::Corrupt(format!("risk rank {}", r.risk_rank)))?,
             },
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -156,16 +177,26 @@ pub enum VehicleSort {
     YearDesc,
     Created,
     CreatedDesc,
+    /// Least healthy first.
+    Health,
+    HealthDesc,
+    /// Lowest risk first (`-risk`: most at risk first).
+    Risk,
+    RiskDesc,
 }
 
 impl VehicleSort {
-    pub const ALL: [(&'static str, VehicleSort); 6] = [
+    pub const ALL: [(&'static str, VehicleSort); 10] = [
         ("name", Self::Name),
         ("-name", Self::NameDesc),
         ("year", Self::Year),
         ("-year", Self::YearDesc),
         ("created", Self::Created),
         ("-created", Self::CreatedDesc),
+        ("health", Self::Health),
+        ("-health", Self::HealthDesc),
+        ("risk", Self::Risk),
+        ("-risk", Self::RiskDesc),
     ];
 
     /// The SQL expression sorted on (before the id) and whether it descends.
@@ -177,6 +208,10 @@ impl VehicleSort {
             Self::YearDesc => (Some("COALESCE(year, 0)"), true),
             Self::Created => (None, false),
             Self::CreatedDesc => (None, true),
+            Self::Health => (Some("health_score"), false),
+            Self::HealthDesc => (Some("health_score"), true),
+            Self::Risk => (Some("risk_rank"), false),
+            Self::RiskDesc => (Some("risk_rank"), true),
         }
     }
 }
@@ -185,7 +220,7 @@ impl FromStr for VehicleSort {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Self::ALL.iter().find(|(name, _)| *name == s).map(|(_, v)| *v).ok_or_else(|| {
-            format!("unknown sort `{s}`: expected one of name, -name, year, -year, created, -created")
+            format!("unknown sort `{s}`: expected one of name, -name, year, -year, created, -created, health, -health, risk, -risk")
         })
     }
 }
@@ -198,6 +233,7 @@ pub struct VehicleFilter {
     pub make: Option<String>,
     pub year_min: Option<i32>,
     pub year_max: Option<i32>,
+    pub risk: Option<RiskLevel>,
     /// Substring of name, VIN, plate or unit number, case-insensitive.
     pub q: Option<String>,
     pub sort: VehicleSort,
@@ -422,6 +458,10 @@ impl Store {
             if let Some(max) = filter.year_max {
                 q.push(" AND year <= ").push_bind(max);
             }
+            if let Some(risk) = filter.risk {
+                q.push(" AND risk_rank = ")
+                    .push_bind(i16::from(risk.rank()));
+            }
             if let Some(text) = filter.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
                 let pattern = like_pattern(text);
                 q.push(" AND (");
@@ -445,7 +485,7 @@ impl Store {
                             .push_bind(cursor.id)
                             .push("))");
                     }
-                    (Some(expr), Some(Value::Number(k))) if expr.starts_with("COALESCE") => {
+                    (Some(expr), Some(Value::Number(k))) => {
                         let k = k.as_i64().unwrap_or_default();
                         q.push(format!(" AND ({expr} {op} ")).push_bind(k);
                         q.push(format!(" OR ({expr} = ")).push_bind(k);
@@ -475,6 +515,8 @@ impl Store {
         Ok(Page::from_rows(items, limit, |v| {
             let k = match key {
                 Some("name") => Some(Value::String(v.spec.name.clone())),
+                Some("health_score") => Some(Value::from(v.health.score)),
+                Some("risk_rank") => Some(Value::from(v.health.risk.rank())),
                 Some(_) => Some(Value::from(v.spec.year.unwrap_or(0))),
                 None => None,
             };

@@ -62,6 +62,9 @@ async fn user(store: &Store, email: &str) -> User {
         .unwrap()
 }
 
+#[path = "conformance/faults.rs"]
+mod faults;
+
 #[tokio::test]
 async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
     for db in TestDatabase::all().await {
@@ -354,14 +357,18 @@ async fn keyset_pagination_visits_every_vehicle_once_in_order() {
             } else {
                 Some(2000 + (i % 7))
             };
-            // Duplicate names and years make the id tie-breaker matter.
-            s.create_vehicle(
-                t.id,
-                &spec(&format!("car {:02}", i % 9), None, year, "X"),
-                &ctx(),
-            )
-            .await
-            .unwrap();
+            // Duplicate names, years and scores make the id tie-breaker matter.
+            let v = s
+                .create_vehicle(
+                    t.id,
+                    &spec(&format!("car {:02}", i % 9), None, year, "X"),
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+            if i % 4 < 2 {
+                faults::give_fault(s, t.id, v.id, i % 4 == 0).await;
+            }
         }
         for (sort_name, sort) in VehicleSort::ALL {
             let mut seen = Vec::new();
@@ -390,9 +397,17 @@ async fn keyset_pagination_visits_every_vehicle_once_in_order() {
             ids.sort();
             ids.dedup();
             assert_eq!(ids.len(), 23, "{:?} {sort_name}: duplicates", db.kind);
-            let keys: Vec<(String, i32, VehicleId)> = seen
+            let keys: Vec<(String, i32, VehicleId, u8, u8)> = seen
                 .iter()
-                .map(|v| (v.spec.name.clone(), v.spec.year.unwrap_or(0), v.id))
+                .map(|v| {
+                    (
+                        v.spec.name.clone(),
+                        v.spec.year.unwrap_or(0),
+                        v.id,
+                        v.health.score,
+                        v.health.risk.rank(),
+                    )
+                })
                 .collect();
             let ordered = keys.windows(2).all(|w| match sort {
                 VehicleSort::Name => (&w[0].0, w[0].2) < (&w[1].0, w[1].2),
@@ -401,9 +416,25 @@ async fn keyset_pagination_visits_every_vehicle_once_in_order() {
                 VehicleSort::YearDesc => (w[0].1, w[0].2) > (w[1].1, w[1].2),
                 VehicleSort::Created => w[0].2 < w[1].2,
                 VehicleSort::CreatedDesc => w[0].2 > w[1].2,
+                VehicleSort::Health => (w[0].3, w[0].2) < (w[1].3, w[1].2),
+                VehicleSort::HealthDesc => (w[0].3, w[0].2) > (w[1].3, w[1].2),
+                VehicleSort::Risk => (w[0].4, w[0].2) < (w[1].4, w[1].2),
+                VehicleSort::RiskDesc => (w[0].4, w[0].2) > (w[1].4, w[1].2),
             });
             assert!(ordered, "{:?} {sort_name}: out of order", db.kind);
         }
+        let high = s
+            .list_vehicles(
+                t.id,
+                &VehicleFilter {
+                    risk: Some(domain::health::RiskLevel::High),
+                    limit: 50,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(high.items.len(), 6, "{:?}: the critical-fault vehicles", db.kind);
         let bad = s
             .list_vehicles(
                 t.id,

@@ -48,6 +48,39 @@ pub enum Lamp {
     Reserved,
 }
 
+impl Lamp {
+    pub const ALL: [Lamp; 6] = [
+        Lamp::Off,
+        Lamp::On,
+        Lamp::SlowFlash,
+        Lamp::FastFlash,
+        Lamp::NotAvailable,
+        Lamp::Reserved,
+    ];
+
+    /// The snake_case name (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lamp::Off => "off",
+            Lamp::On => "on",
+            Lamp::SlowFlash => "slow_flash",
+            Lamp::FastFlash => "fast_flash",
+            Lamp::NotAvailable => "not_available",
+            Lamp::Reserved => "reserved",
+        }
+    }
+}
+
+impl std::str::FromStr for Lamp {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Lamp::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| format!("unknown lamp state `{s}`"))
+    }
+}
+
 fn lamp(status: u8, flash: u8) -> Lamp {
     match (status, flash) {
         (0b00, _) => Lamp::Off,

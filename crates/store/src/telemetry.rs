@@ -1,0 +1,380 @@
+//! Telemetry batches: meter readings, single faults and DM1/DM2 messages
+//! from trucks and providers, thousands per call, each naming its vehicle by
+//! id, VIN or unit number.
+//!
+//! A batch is one transaction: the accepted items commit together, a refused
+//! item is reported with the field at fault and writes nothing, and a batch
+//! sent twice changes nothing the second time (readings are idempotent by
+//! vehicle, meter, time and source; fault events by vehicle, code, time and
+//! message; a DM1 snapshot's missed reports are counted once per instant).
+
+use std::collections::{HashMap, HashSet};
+
+use domain::fault_code::{FaultCode, FaultMessage, FaultPolicy, Origin};
+use domain::ids::{TenantId, VehicleId};
+use domain::j1939::{DiagnosticMessage, Lamps, OC_NOT_AVAILABLE};
+use domain::meter::{MeterKind, MeterSource, MeterValue};
+use domain::vin::Vin;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::{Change, record};
+use crate::error::ResultExt;
+use crate::faults::{Dm1Snapshot, FaultReport};
+use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, record_readings_in};
+use crate::{AuditContext, Mode, Store, StoreError, Tx, on_tx};
+
+/// How a telemetry item names its vehicle.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VehicleRef {
+    Id(VehicleId),
+    Vin(Vin),
+    /// Must match exactly one vehicle of the tenant.
+    UnitNumber(String),
+}
+
+/// One item of a telemetry batch, already checked field by field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TelemetryItem {
+    Reading {
+        vehicle: VehicleRef,
+        kind: MeterKind,
+        read_at: OffsetDateTime,
+        value: MeterValue,
+    },
+    /// One fault reported on its own.
+    Fault {
+        vehicle: VehicleRef,
+        code: FaultCode,
+        observed_at: OffsetDateTime,
+        occurrences: Option<u8>,
+        lamps: Lamps,
+    },
+    /// A decoded DM1 (the ECU's complete active list) or DM2 message.
+    Dm {
+        vehicle: VehicleRef,
+        message: FaultMessage,
+        source_address: u8,
+        observed_at: OffsetDateTime,
+        decoded: DiagnosticMessage,
+    },
+}
+
+impl TelemetryItem {
+    fn vehicle(&self) -> &VehicleRef {
+        match self {
+            Self::Reading { vehicle, .. }
+            | Self::Fault { vehicle, .. }
+            | Self::Dm { vehicle, .. } => vehicle,
+        }
+    }
+
+    fn observed_at(&self) -> OffsetDateTime {
+        match self {
+            Self::Reading { read_at, .. } => *read_at,
+            Self::Fault { observed_at, .. } | Self::Dm { observed_at, .. } => *observed_at,
+        }
+    }
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemOutcome {
+    /// Something new was stored.
+    Created,
+    /// Everything in it was stored before; nothing changed.
+    Duplicate,
+    /// A DM1 listing no codes: nothing to store, but applied to the ECU's
+    /// open faults (they missed a report).
+    Applied,
+    Rejected {
+        field: &'static str,
+        message: String,
+    },
+}
+
+/// Finds the vehicle an item names; `Err` is the reason to reject it.
+async fn resolve(
+    tx: &mut Tx,
+    tenant: TenantId,
+    r: &VehicleRef,
+) -> Result<Result<VehicleId, (&'static str, String)>, StoreError> {
+    let (field, ids): (&'static str, Vec<Uuid>) = match r {
+        VehicleRef::Id(id) => (
+            "vehicle_id",
+            on_tx!(tx, |c| sqlx::query_scalar(
+                "SELECT id FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+            )
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_all(c)
+            .await)
+            .ctx("finding a vehicle by id")?,
+        ),
+        VehicleRef::Vin(vin) => (
+            "vin",
+            on_tx!(tx, |c| sqlx::query_scalar(
+                "SELECT id FROM vehicles WHERE tenant_id = $1 AND vin = $2 AND deleted_at IS NULL"
+            )
+            .bind(tenant.as_uuid())
+            .bind(vin.as_str())
+            .fetch_all(c)
+            .await)
+            .ctx("finding a vehicle by VIN")?,
+        ),
+        VehicleRef::UnitNumber(unit) => (
+            "unit_number",
+            on_tx!(tx, |c| sqlx::query_scalar(
+                "SELECT id FROM vehicles WHERE tenant_id = $1 AND unit_number = $2 AND deleted_at IS NULL LIMIT 2"
+            )
+            .bind(tenant.as_uuid())
+            .bind(unit)
+            .fetch_all(c)
+            .await)
+            .ctx("finding a vehicle by unit number")?,
+        ),
+    };
+    Ok(match ids.as_slice() {
+        [id] => Ok(VehicleId::from(*id)),
+        [] => Err((field, "matches no vehicle".into())),
+        _ => Err((
+            field,
+            "matches more than one vehicle; name it by id or VIN".into(),
+        )),
+    })
+}
+
+/// The fault reports a DM message carries, one per DTC.
+fn dm_reports(
+    vehicle: VehicleId,
+    message: FaultMessage,
+    source_address: u8,
+    observed_at: OffsetDateTime,
+    decoded: &DiagnosticMessage,
+) -> Vec<FaultReport> {
+    decoded
+        .dtcs
+        .iter()
+        .filter_map(|d| {
+            let code = FaultCode::j1939(d.spn, d.fmi, source_address).ok()?;
+            Some(FaultReport {
+                vehicle_id: vehicle,
+                code,
+                message,
+                observed_at,
+                occurrences: (d.occurrences != OC_NOT_AVAILABLE).then_some(d.occurrences),
+                lamps: decoded.lamps,
+                legacy_conversion: d.legacy_conversion,
+            })
+        })
+        .collect()
+}
+
+impl Store {
+    /// Ingests a telemetry batch; see the module documentation. Returns one
+    /// outcome per item, in order.
+    #[tracing::instrument(skip_all, fields(items = items.len()))]
+    pub async fn ingest_telemetry(
+        &self,
+        tenant: TenantId,
+        items: &[TelemetryItem],
+        origin: Origin,
+        max_daily_km: f64,
+        ctx: &AuditContext,
+    ) -> Result<Vec<ItemOutcome>, StoreError> {
+        let policy = FaultPolicy::from_settings(&self.tenant(tenant).await?.settings);
+        crate::faults::ensure_partitions(
+            self,
+            items
+                .iter()
+                .filter(|i| !matches!(i, TelemetryItem::Reading { .. }))
+                .map(|i| crate::faults::to_second(i.observed_at())),
+        )
+        .await?;
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; items.len()];
+
+        let mut vehicles: HashMap<&VehicleRef, Result<VehicleId, (&'static str, String)>> =
+            HashMap::new();
+        for item in items {
+            let r = item.vehicle();
+            if !vehicles.contains_key(r) {
+                let found = resolve(&mut tx, tenant, r).await?;
+                vehicles.insert(r, found);
+            }
+        }
+        let vehicle_of = |i: usize| -> Result<VehicleId, ItemOutcome> {
+            match vehicles.get(items[i].vehicle()) {
+                Some(Ok(v)) => Ok(*v),
+                Some(Err((field, message))) => Err(ItemOutcome::Rejected {
+                    field,
+                    message: message.clone(),
+                }),
+                None => Err(ItemOutcome::Rejected {
+                    field: "vehicle",
+                    message: "was not looked up".into(),
+                }),
+            }
+        };
+
+        // Readings first, so faults in the same batch find their odometer.
+        let mut readings = Vec::new();
+        let mut reading_items = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if let TelemetryItem::Reading {
+                kind,
+                read_at,
+                value,
+                ..
+            } = item
+            {
+                match vehicle_of(i) {
+                    Ok(vehicle_id) => {
+                        readings.push(NewReading {
+                            vehicle_id,
+                            kind: *kind,
+                            read_at: *read_at,
+                            value: *value,
+                            source: MeterSource::Telematics,
+                            note: None,
+                            void: false,
+                        });
+                        reading_items.push(i);
+                    }
+                    Err(rejected) => outcomes[i] = Some(rejected),
+                }
+            }
+        }
+        let reading_outcomes = record_readings_in(
+            &mut tx,
+            tenant,
+            &readings,
+            max_daily_km,
+            CurrentMeters::Deferred,
+        )
+        .await?;
+        let mut meters_moved = HashSet::new();
+        for ((i, outcome), reading) in reading_items.iter().zip(reading_outcomes).zip(&readings) {
+            outcomes[*i] = Some(match outcome {
+                ReadingOutcome::Created(_) => {
+                    meters_moved.insert((reading.vehicle_id, reading.kind));
+                    ItemOutcome::Created
+                }
+                ReadingOutcome::Duplicate(_) => ItemOutcome::Duplicate,
+                ReadingOutcome::Rejected { field, message } => {
+                    ItemOutcome::Rejected { field, message }
+                }
+            });
+        }
+        for (vehicle, kind) in &meters_moved {
+            crate::meters::refresh_current(&mut tx, tenant, *vehicle, *kind).await?;
+        }
+
+        // Faults: each item becomes zero or more events; DM1s are also snapshots.
+        let mut reports = Vec::new();
+        let mut report_item = Vec::new();
+        let mut snapshots = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let vehicle = match item {
+                TelemetryItem::Reading { .. } => continue,
+                _ => match vehicle_of(i) {
+                    Ok(v) => v,
+                    Err(rejected) => {
+                        outcomes[i] = Some(rejected);
+                        continue;
+                    }
+                },
+            };
+            match item {
+                TelemetryItem::Reading { .. } => {}
+                TelemetryItem::Fault {
+                    code,
+                    observed_at,
+                    occurrences,
+                    lamps,
+                    ..
+                } => {
+                    reports.push(FaultReport {
+                        vehicle_id: vehicle,
+                        code: code.clone(),
+                        message: FaultMessage::Fault,
+                        observed_at: *observed_at,
+                        occurrences: *occurrences,
+                        lamps: *lamps,
+                        legacy_conversion: false,
+                    });
+                    report_item.push(i);
+                }
+                TelemetryItem::Dm {
+                    message,
+                    source_address,
+                    observed_at,
+                    decoded,
+                    ..
+                } => {
+                    let dm = dm_reports(vehicle, *message, *source_address, *observed_at, decoded);
+                    if *message == FaultMessage::Dm1 {
+                        snapshots.push(Dm1Snapshot {
+                            vehicle_id: vehicle,
+                            source_address: *source_address,
+                            observed_at: *observed_at,
+                            keys: dm.iter().map(|r| r.code.key()).collect(),
+                        });
+                    }
+                    if dm.is_empty() {
+                        outcomes[i] = Some(ItemOutcome::Applied);
+                    }
+                    report_item.extend(std::iter::repeat_n(i, dm.len()));
+                    reports.extend(dm);
+                }
+            }
+        }
+        let (new, touched) =
+            crate::faults::record_in(&mut tx, tenant, &reports, &snapshots, origin, policy).await?;
+        for (i, was_new) in report_item.iter().zip(new) {
+            let slot = &mut outcomes[*i];
+            *slot = Some(match (slot.take(), was_new) {
+                (_, true) | (Some(ItemOutcome::Created), false) => ItemOutcome::Created,
+                _ => ItemOutcome::Duplicate,
+            });
+        }
+        // (Moved meters rescored their vehicles through the due-state refresh.)
+        let now = OffsetDateTime::now_utc();
+        for vehicle in &touched {
+            crate::health::refresh(&mut tx, tenant, *vehicle, now).await?;
+        }
+
+        let outcomes: Vec<ItemOutcome> = outcomes
+            .into_iter()
+            .map(|o| {
+                o.ok_or_else(|| StoreError::Corrupt("a telemetry item was not processed".into()))
+            })
+            .collect::<Result<_, _>>()?;
+        let count = |f: fn(&ItemOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+        let created = count(|o| matches!(o, ItemOutcome::Created | ItemOutcome::Applied));
+        if created > 0 {
+            record(
+                &mut tx,
+                tenant,
+                ctx,
+                Change {
+                    action: "telemetry.ingest",
+                    entity_type: "telemetry",
+                    entity_id: "batch".into(),
+                    before: None,
+                    after: Some(json!({
+                        "submitted": items.len(),
+                        "created": created,
+                        "duplicate": count(|o| matches!(o, ItemOutcome::Duplicate)),
+                        "rejected": count(|o| matches!(o, ItemOutcome::Rejected { .. })),
+                        "origin": origin.as_str(),
+                    })),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
