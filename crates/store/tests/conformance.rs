@@ -434,7 +434,12 @@ async fn keyset_pagination_visits_every_vehicle_once_in_order() {
             )
             .await
             .unwrap();
-        assert_eq!(high.items.len(), 6, "{:?}: the critical-fault vehicles", db.kind);
+        assert_eq!(
+            high.items.len(),
+            6,
+            "{:?}: the critical-fault vehicles",
+            db.kind
+        );
         let bad = s
             .list_vehicles(
                 t.id,

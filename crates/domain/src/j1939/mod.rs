@@ -5,6 +5,7 @@
 //! every malformed input is a typed [`DecodeError`].
 
 pub mod candump;
+pub mod log_reader;
 #[cfg(test)]
 mod oracle;
 pub mod transport;

@@ -84,7 +84,12 @@ async fn event_count(s: &Store, t: TenantId, v: VehicleId) -> usize {
 /// score 70, risk high) or an OBD-II code with the MIL lit (85, medium).
 pub(super) async fn give_fault(s: &Store, t: TenantId, v: VehicleId, critical: bool) {
     let item = if critical {
-        dm1(VehicleRef::Id(v), start(), Lamp::Off, vec![dtc(100, 1, 127)])
+        dm1(
+            VehicleRef::Id(v),
+            start(),
+            Lamp::Off,
+            vec![dtc(100, 1, 127)],
+        )
     } else {
         TelemetryItem::Fault {
             vehicle: VehicleRef::Id(v),
