@@ -74,7 +74,7 @@ impl LogReader {
 /// for APIs that take a DM payload as text.
 pub fn parse_hex(text: &str, max_bytes: usize) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 || !digits.iter().all(u8::is_ascii_hexdigit) {
+    if !digits.len().is_multiple_of(2) || !digits.iter().all(u8::is_ascii_hexdigit) {
         return Err("must be hex bytes, two digits each".into());
     }
     if digits.len() / 2 > max_bytes {

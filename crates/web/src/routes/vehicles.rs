@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use domain::health::RiskLevel;
 use domain::ids::{TenantId, VehicleId};
 use domain::meter::MeterUnit;
 use domain::preferences::UnitSystem;
@@ -34,10 +35,20 @@ pub struct VehicleView {
     pub spec: VehicleSpec,
     /// The current meters, from the latest live readings.
     pub meters: MetersView,
+    /// Health score and risk level, kept current as faults and maintenance
+    /// change; the explanation is at `/api/v1/vehicles/{id}/health`.
+    pub health: HealthView,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// A vehicle's health score (0–100, higher is healthier) and risk level.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthView {
+    pub score: u8,
+    pub risk: RiskLevel,
 }
 
 /// A vehicle's current meters.
@@ -72,6 +83,10 @@ impl From<Vehicle> for VehicleView {
             tenant_id: v.tenant_id,
             spec: v.spec,
             meters,
+            health: HealthView {
+                score: v.health.score,
+                risk: v.health.risk,
+            },
             created_at: v.created_at,
             updated_at: v.updated_at,
         }
@@ -174,7 +189,10 @@ pub struct VehicleListQuery {
     pub year_max: Option<i32>,
     /// Case-insensitive substring of name, VIN, plate or unit number.
     pub q: Option<String>,
-    /// `name` (default), `-name`, `year`, `-year`, `created`, `-created`.
+    /// Only vehicles at this risk level.
+    pub risk: Option<RiskLevel>,
+    /// `name` (default), `-name`, `year`, `-year`, `created`, `-created`,
+    /// `health` (least healthy first), `-health`, `risk`, `-risk` (most at risk first).
     pub sort: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -222,6 +240,7 @@ pub async fn list_vehicles(
         year_min: query.year_min,
         year_max: query.year_max,
         q: query.q,
+        risk: query.risk,
         sort,
         cursor: query.cursor,
         limit,

@@ -11,6 +11,7 @@ mod access;
 mod auth;
 mod bad_input;
 mod documents;
+mod faults;
 mod idempotency;
 mod imports;
 mod maintenance;
