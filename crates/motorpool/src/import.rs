@@ -200,7 +200,7 @@ async fn import(store: &store::Store, args: ImportArgs) -> anyhow::Result<()> {
 }
 
 /// Finds a vehicle by id, exact name, unit number or VIN.
-async fn find_vehicle(
+pub(crate) async fn find_vehicle(
     store: &store::Store,
     tenant: domain::ids::TenantId,
     wanted: &str,

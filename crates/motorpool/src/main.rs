@@ -7,6 +7,7 @@ mod demo;
 mod demo_history;
 mod export;
 mod import;
+mod ingest;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,9 @@ enum Command {
     },
     /// Import a Fuelly, Fuelio, Drivvo, LubeLogger or generic CSV into a vehicle, or a Motorpool JSON export.
     Import(import::ImportArgs),
+    /// Ingest telemetry from files (J1939 logs).
+    #[command(subcommand)]
+    Ingest(ingest::IngestCommand),
     /// Export a tenant's vehicles and everything recorded about them as JSON.
     Export(export::ExportArgs),
     /// Manage tenants, users, memberships and API tokens.
@@ -100,6 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(command) => admin::run(&common, command).await,
         Command::Import(args) => import::run(&common, args).await,
         Command::Export(args) => export::run(&common, args).await,
+        Command::Ingest(command) => ingest::run(&common, command).await,
         Command::Version => {
             println!("motorpool {}", env!("CARGO_PKG_VERSION"));
             println!(

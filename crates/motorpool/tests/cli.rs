@@ -424,3 +424,142 @@ Civic,Civic,30,10300,300,10.000,3.500,50,01/09/2024,01/09/2024,,,0,0,,,
         assert!(String::from_utf8_lossy(&missing.stderr).contains("no vehicle matches"));
     }
 }
+
+/// A `candump -l` log of a truck with its red stop lamp on and three codes
+/// (BAM transport from the engine, once a second), one transmission code
+/// (single frame), an unrelated frame and some broken lines.
+fn truck_log(start: i64) -> String {
+    use domain::j1939::transport::bam_frames;
+    use domain::j1939::{DiagnosticMessage, Dtc, Lamp, Lamps, PGN_DM1, encode_dm};
+    let dtc = |spn, fmi| Dtc {
+        spn,
+        fmi,
+        occurrences: 2,
+        legacy_conversion: false,
+    };
+    let lamps = |red| Lamps {
+        mil: Lamp::Off,
+        red_stop: red,
+        amber_warning: Lamp::Off,
+        protect: Lamp::Off,
+    };
+    let engine = encode_dm(&DiagnosticMessage {
+        lamps: lamps(Lamp::On),
+        dtcs: vec![dtc(100, 1), dtc(110, 0), dtc(3251, 2)],
+    });
+    let transmission = encode_dm(&DiagnosticMessage {
+        lamps: lamps(Lamp::Off),
+        dtcs: vec![dtc(127, 1)],
+    });
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02X}")).collect::<String>();
+    let mut log = String::from("# recorded on the yard\n");
+    for s in 0..5 {
+        for (i, (pgn, data)) in bam_frames(PGN_DM1, &engine).iter().enumerate() {
+            let id = 0x1C00_0000 | (pgn << 8) | 0xFF00;
+            log += &format!(
+                "({}.{:06}) can0 {id:08X}#{}\n",
+                start + s,
+                i * 50_000,
+                hex(data)
+            );
+        }
+        log += &format!(
+            "({}.500000) can0 18FECA03#{}\n",
+            start + s,
+            hex(&transmission)
+        );
+        log += &format!("({}.600000) can0 0CF00400#FFFFFF6813FFFFFF\n", start + s);
+    }
+    log += "not a frame\n";
+    log += &format!("({start}.700000) can0 18FECA00#04\n");
+    log += "(0.000100) can0 18FECA03#00FF00000000FFFF\n";
+    log
+}
+
+#[tokio::test]
+async fn a_candump_log_ingests_once_into_fault_cycles() {
+    for db in TestDatabase::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let (dir, url) = (dir.path(), db.url.as_str());
+        ok(dir, url, &["admin", "create-tenant", "--slug", "yard"]);
+        let tenant = db.store.tenant_by_slug("yard").await.unwrap();
+        let draft = domain::vehicle::VehicleDraft {
+            name: "Rig 9".into(),
+            unit_number: Some("R-9".into()),
+            vin: None,
+            plate: None,
+            year: None,
+            make: None,
+            model: None,
+            trim: None,
+            vehicle_type: domain::vehicle::VehicleType::HeavyTruck,
+            fuel_types: vec![domain::vehicle::FuelType::Diesel],
+            odometer_unit: domain::vehicle::OdometerUnit::Kilometres,
+            in_service_date: None,
+            status: domain::vehicle::VehicleStatus::Active,
+            tags: vec![],
+            custom_fields: Default::default(),
+        };
+        let spec = domain::vehicle::VehicleSpec::validate(draft, 2026).unwrap();
+        let vehicle = db
+            .store
+            .create_vehicle(tenant.id, &spec, &store::AuditContext::system("test"))
+            .await
+            .unwrap();
+        let start = time::OffsetDateTime::now_utc().unix_timestamp() - 600;
+        let file = dir.join("can0.log");
+        std::fs::write(&file, truck_log(start)).unwrap();
+        let file = file.to_str().unwrap();
+        let args = [
+            "ingest",
+            "candump",
+            file,
+            "--tenant",
+            "yard",
+            "--vehicle",
+            "R-9",
+        ];
+        let out = motorpool(dir, url, &args).output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{:?}: {stderr}", db.kind);
+        assert!(
+            stdout.contains("10 DM1 and 0 DM2 messages") && stdout.contains("3 malformed lines"),
+            "{:?}: {stdout}",
+            db.kind
+        );
+        assert!(stdout.contains("10 new, 0 already ingested"), "{stdout}");
+        assert!(
+            stderr.contains("not a frame"),
+            "malformed lines are shown: {stderr}"
+        );
+        assert!(stderr.contains("before 2000"), "{stderr}");
+
+        let cycles = db
+            .store
+            .list_fault_cycles(tenant.id, vehicle.id, None, None, 50)
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(cycles.len(), 4, "{:?}", db.kind);
+        assert!(cycles.iter().all(|c| c.reports == 5), "{cycles:?}");
+        let (health, _) = db
+            .store
+            .vehicle_health(tenant.id, vehicle.id)
+            .await
+            .unwrap();
+        assert_eq!(health.risk, domain::health::RiskLevel::Critical);
+
+        let again = ok(dir, url, &args);
+        assert!(again.contains("0 new, 10 already ingested"), "{again}");
+        let after = db
+            .store
+            .list_fault_cycles(tenant.id, vehicle.id, None, None, 50)
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(after, cycles, "{:?}: re-ingesting changed nothing", db.kind);
+    }
+}
