@@ -1,6 +1,8 @@
-//! The periodic due-state refresh: due states are updated on every write,
-//! but the calendar moves on by itself, so once an hour every schedule is
-//! re-evaluated against today.
+//! The periodic due-state and health refresh: due states and health scores
+//! are updated on every write, but the calendar moves on by itself, so once
+//! an hour every schedule is re-evaluated against today, active faults not
+//! reported for the tenant's `fault_inactive_after_hours` become inactive,
+//! and health scores are recomputed (a fault's weight fades with age).
 
 use serde_json::Value;
 use store::Store;
@@ -8,7 +10,7 @@ use store::Store;
 /// The job kind.
 pub const KIND: &str = "maintenance_due";
 
-/// Re-evaluates every schedule against today's date.
+/// Re-evaluates every schedule against today's date, then ages faults and rescores health.
 pub async fn run(store: Store, _payload: Value) -> Result<(), String> {
     let today = time::OffsetDateTime::now_utc().date();
     let vehicles = store
@@ -16,5 +18,10 @@ pub async fn run(store: Store, _payload: Value) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(vehicles, "maintenance due states refreshed");
+    let rescored = store
+        .refresh_fleet_health(time::OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(rescored, "health scores refreshed");
     Ok(())
 }
