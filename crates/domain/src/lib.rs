@@ -22,12 +22,14 @@ pub mod meter;
 pub mod money;
 pub mod obd;
 pub mod preferences;
+pub mod sealed;
 pub mod service;
 pub mod tenancy;
 pub mod validation;
 pub mod vehicle;
 pub mod vin;
 pub mod vin_decode;
+pub mod webhook;
 pub mod wmi;
 
 pub use validation::{FieldError, ValidationErrors};
