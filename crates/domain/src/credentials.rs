@@ -130,6 +130,8 @@ pub enum TokenKind {
     Api,
     /// A CSRF token bound to a session.
     Csrf,
+    /// A telematics connection's webhook signing secret (sealed, not hashed).
+    Webhook,
 }
 
 impl TokenKind {
@@ -138,6 +140,7 @@ impl TokenKind {
             Self::Session => "mps_",
             Self::Api => "mpt_",
             Self::Csrf => "mpc_",
+            Self::Webhook => "whsec_",
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod obd;
 pub mod preferences;
 pub mod sealed;
 pub mod service;
+pub mod telematics;
 pub mod tenancy;
 pub mod validation;
 pub mod vehicle;

@@ -8,6 +8,7 @@
 
 pub mod housekeeping;
 pub mod maintenance;
+pub mod telematics;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

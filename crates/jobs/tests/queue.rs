@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use motorpool_jobs::{Runner, housekeeping};
+
+#[path = "queue/telematics.rs"]
+mod telematics;
 use serde_json::json;
 use store::testing::TestDatabase;
 use store::{NewJob, now_ms};

@@ -45,6 +45,13 @@ pub struct ServeArgs {
     /// File holding the 32-byte encryption key (base64); created if missing [default: data/secret.key]
     #[arg(long, env = "MOTORPOOL_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// Earlier secret key files, comma-separated: stored secrets sealed with them still open (key rotation)
+    #[arg(
+        long,
+        env = "MOTORPOOL_PREVIOUS_SECRET_KEY_FILES",
+        value_delimiter = ','
+    )]
+    pub previous_secret_key_files: Vec<PathBuf>,
     /// Folder of document files (content-addressed; share it between replicas) [default: data/documents]
     #[arg(long, env = "MOTORPOOL_DOCUMENTS_DIR")]
     pub documents_dir: Option<PathBuf>,
@@ -85,6 +92,7 @@ struct FileSettings {
     base_url: Option<String>,
     migrate_database_url: Option<String>,
     secret_key_file: Option<PathBuf>,
+    previous_secret_key_files: Option<Vec<PathBuf>>,
     documents_dir: Option<PathBuf>,
     max_upload_bytes: Option<usize>,
     max_connections: Option<u32>,
@@ -133,7 +141,7 @@ impl std::fmt::Display for DatabaseUrl {
 
 /// The 32-byte key that encrypts stored credentials. Never printed.
 #[derive(Clone)]
-pub struct SecretKey(#[allow(dead_code)] [u8; 32]);
+pub struct SecretKey([u8; 32]);
 
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,6 +175,7 @@ pub struct ServeSettings {
     pub base_url: String,
     pub migrate_database_url: Option<DatabaseUrl>,
     pub secret_key_file: PathBuf,
+    pub previous_secret_key_files: Vec<PathBuf>,
     pub documents_dir: PathBuf,
     pub max_upload_bytes: usize,
     pub max_connections: u32,
@@ -257,6 +266,11 @@ impl Common {
                 .clone()
                 .or_else(|| f.secret_key_file.clone())
                 .unwrap_or_else(|| PathBuf::from("data/secret.key")),
+            previous_secret_key_files: if args.previous_secret_key_files.is_empty() {
+                f.previous_secret_key_files.clone().unwrap_or_default()
+            } else {
+                args.previous_secret_key_files.clone()
+            },
             documents_dir: args
                 .documents_dir
                 .clone()
@@ -284,26 +298,43 @@ fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
     toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
 }
 
+/// The keyring that seals stored secrets: the current key (created if
+/// missing) and the previous keys, which must exist.
+pub fn load_keyring(settings: &ServeSettings) -> anyhow::Result<domain::sealed::Keyring> {
+    let current = load_or_create_secret_key(&settings.secret_key_file)?;
+    let previous = settings
+        .previous_secret_key_files
+        .iter()
+        .map(|p| load_secret_key(p).map(|k| k.0))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(domain::sealed::Keyring::new(current.0, previous))
+}
+
+/// Reads a key file: 32 bytes of base64.
+fn load_secret_key(path: &Path) -> anyhow::Result<SecretKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read secret key file {}", path.display()))?;
+    let bytes = STANDARD.decode(text.trim()).with_context(|| {
+        format!(
+            "invalid setting `secret_key_file`: {} is not base64",
+            path.display()
+        )
+    })?;
+    let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+        anyhow::anyhow!(
+            "invalid setting `secret_key_file`: {} holds {} bytes, expected 32",
+            path.display(),
+            b.len()
+        )
+    })?;
+    Ok(SecretKey(key))
+}
+
 /// Loads the secret key, creating a new random one (mode 0600) if the file
 /// does not exist. A file that exists but is not 32 bytes of base64 is an error.
 pub fn load_or_create_secret_key(path: &Path) -> anyhow::Result<SecretKey> {
     if path.exists() {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read secret key file {}", path.display()))?;
-        let bytes = STANDARD.decode(text.trim()).with_context(|| {
-            format!(
-                "invalid setting `secret_key_file`: {} is not base64",
-                path.display()
-            )
-        })?;
-        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            anyhow::anyhow!(
-                "invalid setting `secret_key_file`: {} holds {} bytes, expected 32",
-                path.display(),
-                b.len()
-            )
-        })?;
-        return Ok(SecretKey(key));
+        return load_secret_key(path);
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)

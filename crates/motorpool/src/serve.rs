@@ -8,7 +8,7 @@ use store::{BackendKind, ConnectOptions, Store};
 use tokio::sync::watch;
 use web::{AppState, Application, Metrics, MetricsSource, WebSettings};
 
-use crate::config::{Common, DatabaseUrl, ServeSettings, load_or_create_secret_key};
+use crate::config::{Common, DatabaseUrl, ServeSettings, load_keyring};
 
 /// How often the housekeeping job runs.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(15 * 60);
@@ -89,7 +89,7 @@ async fn open_store(common: &Common, settings: &ServeSettings) -> anyhow::Result
 
 pub async fn serve(common: &Common, settings: &ServeSettings, demo: bool) -> anyhow::Result<()> {
     tracing::debug!(?settings, "settings");
-    let _secret_key = load_or_create_secret_key(&settings.secret_key_file)?;
+    let keyring = Arc::new(load_keyring(settings)?);
     let store = open_store(common, settings).await?;
 
     let files = store::FileStore::open(&settings.documents_dir).with_context(|| {
@@ -114,7 +114,15 @@ pub async fn serve(common: &Common, settings: &ServeSettings, demo: bool) -> any
         .handle(jobs::housekeeping::KIND, jobs::housekeeping::run)
         .every(jobs::housekeeping::KIND, HOUSEKEEPING_EVERY)
         .handle(jobs::maintenance::KIND, jobs::maintenance::run)
-        .every(jobs::maintenance::KIND, MAINTENANCE_EVERY);
+        .every(jobs::maintenance::KIND, MAINTENANCE_EVERY)
+        .handle(jobs::telematics::SCHEDULE_KIND, |store, _| {
+            jobs::telematics::schedule(store)
+        })
+        .every(jobs::telematics::SCHEDULE_KIND, Duration::from_secs(60))
+        .handle(jobs::telematics::SYNC_KIND, {
+            let sync = jobs::telematics::SyncContext::new(keyring.clone());
+            move |store, payload| jobs::telematics::run(store, sync.clone(), payload)
+        });
     let metrics = Metrics::with_sources(vec![Arc::new(JobMetrics(runner.stats()))]);
     let (stop_tx, stop_rx) = watch::channel(false);
     let runner_task = tokio::spawn(runner.run(stop_rx));
@@ -132,6 +140,7 @@ pub async fn serve(common: &Common, settings: &ServeSettings, demo: bool) -> any
         files,
         settings: Arc::new(web_settings),
         metrics: Arc::new(metrics),
+        keyring,
     };
     let app = Application::build(settings.listen, state)
         .await

@@ -63,6 +63,12 @@ const UNIQUE_RULES: &[(&str, &str, &str, &str)] = &[
         "another vehicle in this tenant already has this VIN",
     ),
     (
+        "telematics_connections_name_key",
+        "telematics_connections.tenant_id, telematics_connections.name",
+        "name",
+        "another telematics connection in this tenant has this name",
+    ),
+    (
         "tenants_slug_key",
         "tenants.slug",
         "slug",

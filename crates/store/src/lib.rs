@@ -30,6 +30,7 @@ mod page;
 mod schedules;
 mod service;
 mod sessions;
+mod telematics;
 mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -58,6 +59,9 @@ pub use service::{
 };
 pub use sessions::{
     ApiToken, Credential, CredentialKind, NewApiToken, NewSession, Session, ThrottleDecision,
+};
+pub use telematics::{
+    Connection, ConnectionPatch, ExternalDevice, NewConnection, SyncFinish, SyncLog,
 };
 pub use telemetry::{ItemOutcome, TelemetryItem, VehicleRef};
 pub use tx::{Mode, Tx};

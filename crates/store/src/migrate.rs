@@ -60,6 +60,11 @@ const SQLITE: &[Migration] = &[
         description: "fault events, fault cycles, vehicle health",
         sql: include_str!("../migrations/sqlite/0008_faults.sql"),
     },
+    Migration {
+        version: 9,
+        description: "telematics connections, external vehicle ids, sync logs",
+        sql: include_str!("../migrations/sqlite/0009_telematics.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -102,6 +107,11 @@ const POSTGRES: &[Migration] = &[
         version: 8,
         description: "fault events, fault cycles, vehicle health",
         sql: include_str!("../migrations/postgres/0008_faults.sql"),
+    },
+    Migration {
+        version: 9,
+        description: "telematics connections, external vehicle ids, sync logs",
+        sql: include_str!("../migrations/postgres/0009_telematics.sql"),
     },
 ];
 

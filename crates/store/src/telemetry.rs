@@ -32,6 +32,11 @@ pub enum VehicleRef {
     Vin(Vin),
     /// Must match exactly one vehicle of the tenant.
     UnitNumber(String),
+    /// A provider's device id, linked to a vehicle by a telematics connection.
+    External {
+        connection: Uuid,
+        external_id: String,
+    },
 }
 
 /// One item of a telemetry batch, already checked field by field.
@@ -122,6 +127,23 @@ async fn resolve(
             .fetch_all(c)
             .await)
             .ctx("finding a vehicle by VIN")?,
+        ),
+        VehicleRef::External {
+            connection,
+            external_id,
+        } => (
+            "external_id",
+            on_tx!(tx, |c| sqlx::query_scalar(
+                "SELECT x.vehicle_id FROM vehicle_external_ids x JOIN vehicles v
+                   ON v.tenant_id = x.tenant_id AND v.id = x.vehicle_id AND v.deleted_at IS NULL
+                 WHERE x.tenant_id = $1 AND x.connection_id = $2 AND x.external_id = $3"
+            )
+            .bind(tenant.as_uuid())
+            .bind(connection)
+            .bind(external_id)
+            .fetch_all(c)
+            .await)
+            .ctx("finding a vehicle by external id")?,
         ),
         VehicleRef::UnitNumber(unit) => (
             "unit_number",

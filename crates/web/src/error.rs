@@ -24,6 +24,9 @@ pub enum ApiError {
     },
     #[error("authentication required: send a session cookie or `Authorization: Bearer <token>`")]
     Unauthenticated,
+    /// A webhook whose signature or timestamp does not check out.
+    #[error("webhook refused: {0}")]
+    BadSignature(String),
     /// A login with the wrong e-mail or password (the two are not told apart).
     #[error("the e-mail or password is wrong")]
     WrongCredentials,
@@ -89,7 +92,9 @@ impl ApiError {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated | Self::WrongCredentials => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::WrongCredentials | Self::BadSignature(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,

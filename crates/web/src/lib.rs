@@ -81,6 +81,8 @@ pub struct AppState {
     pub files: store::FileStore,
     pub settings: Arc<WebSettings>,
     pub metrics: Arc<Metrics>,
+    /// Seals and opens stored secrets (telematics credentials, webhook secrets).
+    pub keyring: Arc<domain::sealed::Keyring>,
 }
 
 /// The full router: API, system endpoints, pages, and the middleware stack.
@@ -131,6 +133,18 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(routes::faults::vehicle_health))
         .routes(routes!(routes::faults::library))
         .routes(routes!(routes::faults::lookup))
+        .routes(routes!(
+            routes::telematics::list_connections,
+            routes::telematics::create_connection
+        ))
+        .routes(routes!(
+            routes::telematics::get_connection,
+            routes::telematics::update_connection,
+            routes::telematics::delete_connection
+        ))
+        .routes(routes!(routes::telematics::sync_now))
+        .routes(routes!(routes::telematics::list_sync_logs))
+        .routes(routes!(routes::telematics::webhook))
         .routes(routes!(routes::fuel::list_fuel, routes::fuel::create_fuel))
         .routes(routes!(routes::fuel::get_fuel, routes::fuel::delete_fuel))
         .routes(routes!(routes::fuel::fuel_stats))

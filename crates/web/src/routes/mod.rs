@@ -15,6 +15,7 @@ pub mod service;
 pub mod session;
 pub mod summary;
 pub mod system;
+pub mod telematics;
 pub mod telemetry;
 pub mod tenant;
 pub mod tokens;

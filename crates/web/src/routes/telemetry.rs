@@ -63,6 +63,8 @@ pub struct ReadingItem {
     pub vehicle_id: Option<VehicleId>,
     pub vin: Option<String>,
     pub unit_number: Option<String>,
+    /// On a connection's webhook only: the provider's device id.
+    pub external_id: Option<String>,
     pub kind: MeterKind,
     pub value: f64,
     /// `mi`, `km` or `h` (required: telemetry states its unit).
@@ -77,6 +79,8 @@ pub struct FaultItem {
     pub vehicle_id: Option<VehicleId>,
     pub vin: Option<String>,
     pub unit_number: Option<String>,
+    /// On a connection's webhook only: the provider's device id.
+    pub external_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub observed_at: OffsetDateTime,
     /// J1939: 0–524,287 (with `fmi`).
@@ -109,6 +113,8 @@ pub struct DmItem {
     pub vehicle_id: Option<VehicleId>,
     pub vin: Option<String>,
     pub unit_number: Option<String>,
+    /// On a connection's webhook only: the provider's device id.
+    pub external_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub observed_at: OffsetDateTime,
     /// The ECU that sent it.
@@ -150,24 +156,43 @@ fn problem(prefix: &str, field: &str, message: impl Into<String>) -> ProblemFiel
     }
 }
 
+/// Where a batch came in: the external ids it may use belong to a connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Door {
+    pub connection: Option<uuid::Uuid>,
+}
+
 fn vehicle_ref(
     prefix: &str,
+    door: Door,
     id: Option<VehicleId>,
     vin: Option<String>,
     unit: Option<String>,
+    external: Option<String>,
 ) -> Result<VehicleRef, ItemErrors> {
-    match (id, vin, unit) {
-        (Some(id), None, None) => Ok(VehicleRef::Id(id)),
-        (None, Some(vin), None) => Vin::parse(&vin)
+    match (id, vin, unit, external) {
+        (Some(id), None, None, None) => Ok(VehicleRef::Id(id)),
+        (None, Some(vin), None, None) => Vin::parse(&vin)
             .map(VehicleRef::Vin)
             .map_err(|e| vec![problem(prefix, "vin", e.to_string())]),
-        (None, None, Some(unit)) if !unit.trim().is_empty() => {
+        (None, None, Some(unit), None) if !unit.trim().is_empty() => {
             Ok(VehicleRef::UnitNumber(unit.trim().to_string()))
         }
+        (None, None, None, Some(external_id)) => match door.connection {
+            Some(connection) => Ok(VehicleRef::External {
+                connection,
+                external_id,
+            }),
+            None => Err(vec![problem(
+                prefix,
+                "external_id",
+                "is accepted only on a telematics connection's webhook",
+            )]),
+        },
         _ => Err(vec![problem(
             prefix,
             "vehicle_id",
-            "name the vehicle with exactly one of vehicle_id, vin or unit_number",
+            "name the vehicle with exactly one of vehicle_id, vin, unit_number (or external_id on a webhook)",
         )]),
     }
 }
@@ -186,7 +211,11 @@ fn check_time(prefix: &str, field: &str, at: OffsetDateTime) -> Result<(), ItemE
 }
 
 /// Reads one raw item into a store item, or the fields at fault.
-fn parse_item(index: usize, raw: Value) -> Result<TelemetryItem, ItemErrors> {
+pub(crate) fn parse_item(
+    index: usize,
+    raw: Value,
+    door: Door,
+) -> Result<TelemetryItem, ItemErrors> {
     let prefix = format!("items[{index}].");
     let body: TelemetryItemBody = serde_json::from_value(raw).map_err(|e| {
         vec![ProblemField {
@@ -196,7 +225,14 @@ fn parse_item(index: usize, raw: Value) -> Result<TelemetryItem, ItemErrors> {
     })?;
     match body {
         TelemetryItemBody::Reading(r) => {
-            let vehicle = vehicle_ref(&prefix, r.vehicle_id, r.vin, r.unit_number)?;
+            let vehicle = vehicle_ref(
+                &prefix,
+                door,
+                r.vehicle_id,
+                r.vin,
+                r.unit_number,
+                r.external_id,
+            )?;
             check_time(&prefix, "read_at", r.read_at)?;
             let value = meter_value(r.kind, r.value, r.unit)
                 .map_err(|m| vec![problem(&prefix, "value", m)])?;
@@ -208,7 +244,14 @@ fn parse_item(index: usize, raw: Value) -> Result<TelemetryItem, ItemErrors> {
             })
         }
         TelemetryItemBody::Fault(f) => {
-            let vehicle = vehicle_ref(&prefix, f.vehicle_id, f.vin, f.unit_number)?;
+            let vehicle = vehicle_ref(
+                &prefix,
+                door,
+                f.vehicle_id,
+                f.vin,
+                f.unit_number,
+                f.external_id,
+            )?;
             check_time(&prefix, "observed_at", f.observed_at)?;
             let code = match (f.spn, f.fmi, f.obd_code) {
                 (Some(spn), Some(fmi), None) => {
@@ -243,13 +286,25 @@ fn parse_item(index: usize, raw: Value) -> Result<TelemetryItem, ItemErrors> {
                 lamps,
             })
         }
-        TelemetryItemBody::Dm1(d) => parse_dm(&prefix, FaultMessage::Dm1, d),
-        TelemetryItemBody::Dm2(d) => parse_dm(&prefix, FaultMessage::Dm2, d),
+        TelemetryItemBody::Dm1(d) => parse_dm(&prefix, door, FaultMessage::Dm1, d),
+        TelemetryItemBody::Dm2(d) => parse_dm(&prefix, door, FaultMessage::Dm2, d),
     }
 }
 
-fn parse_dm(prefix: &str, message: FaultMessage, d: DmItem) -> Result<TelemetryItem, ItemErrors> {
-    let vehicle = vehicle_ref(prefix, d.vehicle_id, d.vin, d.unit_number)?;
+fn parse_dm(
+    prefix: &str,
+    door: Door,
+    message: FaultMessage,
+    d: DmItem,
+) -> Result<TelemetryItem, ItemErrors> {
+    let vehicle = vehicle_ref(
+        prefix,
+        door,
+        d.vehicle_id,
+        d.vin,
+        d.unit_number,
+        d.external_id,
+    )?;
     check_time(prefix, "observed_at", d.observed_at)?;
     let bytes =
         parse_hex(&d.payload, MAX_DM_BYTES).map_err(|m| vec![problem(prefix, "payload", m)])?;
@@ -280,17 +335,41 @@ pub async fn ingest(
     ApiJson(body): ApiJson<TelemetryBatch>,
 ) -> Result<Json<TelemetryResult>, ApiError> {
     principal.require(Role::Technician)?;
-    if body.items.is_empty() || body.items.len() > MAX_TELEMETRY_ITEMS {
+    let max = crate::routes::meters::max_daily_km(&state, &principal).await?;
+    ingest_batch(
+        &state,
+        principal.tenant_id,
+        body.items,
+        Door { connection: None },
+        Origin::Api,
+        max,
+        &principal.audit(),
+    )
+    .await
+    .map(Json)
+}
+
+/// Reads and ingests a batch for a tenant: shared by the API and webhooks.
+pub(crate) async fn ingest_batch(
+    state: &AppState,
+    tenant: domain::ids::TenantId,
+    items: Vec<Value>,
+    door: Door,
+    origin: Origin,
+    max: f64,
+    audit: &store::AuditContext,
+) -> Result<TelemetryResult, ApiError> {
+    if items.is_empty() || items.len() > MAX_TELEMETRY_ITEMS {
         return Err(ApiError::field(
             "items",
             format!("must hold 1 to {MAX_TELEMETRY_ITEMS} items"),
         ));
     }
-    let mut results: Vec<Option<TelemetryItemResult>> = Vec::with_capacity(body.items.len());
+    let mut results: Vec<Option<TelemetryItemResult>> = Vec::with_capacity(items.len());
     let mut accepted = Vec::new();
     let mut positions = Vec::new();
-    for (index, raw) in body.items.into_iter().enumerate() {
-        match parse_item(index, raw) {
+    for (index, raw) in items.into_iter().enumerate() {
+        match parse_item(index, raw, door) {
             Ok(item) => {
                 results.push(None);
                 positions.push(index);
@@ -303,19 +382,12 @@ pub async fn ingest(
             })),
         }
     }
-    let max = crate::routes::meters::max_daily_km(&state, &principal).await?;
     let outcomes = if accepted.is_empty() {
         vec![]
     } else {
         state
             .store
-            .ingest_telemetry(
-                principal.tenant_id,
-                &accepted,
-                Origin::Api,
-                max,
-                &principal.audit(),
-            )
+            .ingest_telemetry(tenant, &accepted, origin, max, audit)
             .await?
     };
     for (index, outcome) in positions.into_iter().zip(outcomes) {
@@ -336,11 +408,11 @@ pub async fn ingest(
     }
     let results: Vec<TelemetryItemResult> = results.into_iter().flatten().collect();
     let count = |s: &str| results.iter().filter(|r| r.status == s).count();
-    Ok(Json(TelemetryResult {
+    Ok(TelemetryResult {
         created: count("created"),
         duplicates: count("duplicate"),
         applied: count("applied"),
         rejected: count("rejected"),
         results,
-    }))
+    })
 }

@@ -47,6 +47,7 @@ impl TestApp {
             files,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
+            keyring: Arc::new(domain::sealed::Keyring::new([42; 32], vec![])),
         };
         let app = Application::build("127.0.0.1:0".parse().unwrap(), state)
             .await
