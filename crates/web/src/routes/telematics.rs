@@ -479,6 +479,13 @@ pub async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<TelemetryResult>, ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // Unsigned requests are refused before any lookup.
+    if header("x-motorpool-timestamp").is_none() || header("x-motorpool-signature").is_none() {
+        return Err(ApiError::BadSignature(
+            "send X-Motorpool-Timestamp and X-Motorpool-Signature".into(),
+        ));
+    }
     let tenant: TenantId = tenant_id.parse().map_err(|_| ApiError::NotFound)?;
     let connection = state
         .store
@@ -491,7 +498,6 @@ pub async fn webhook(
         .keyring
         .open(&connection.webhook_secret, connection.id.as_bytes())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     domain::webhook::verify(
         &secret,
         header("x-motorpool-timestamp"),

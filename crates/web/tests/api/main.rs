@@ -16,4 +16,5 @@ mod idempotency;
 mod imports;
 mod maintenance;
 mod system;
+mod telematics;
 mod vehicles;
