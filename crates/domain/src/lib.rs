@@ -25,6 +25,7 @@ pub mod preferences;
 pub mod sealed;
 pub mod service;
 pub mod telematics;
+pub mod telemetry;
 pub mod tenancy;
 pub mod validation;
 pub mod vehicle;

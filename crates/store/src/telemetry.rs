@@ -12,9 +12,8 @@ use std::collections::{HashMap, HashSet};
 
 use domain::fault_code::{FaultCode, FaultMessage, FaultPolicy, Origin};
 use domain::ids::{TenantId, VehicleId};
-use domain::j1939::{DiagnosticMessage, Lamps, OC_NOT_AVAILABLE};
-use domain::meter::{MeterKind, MeterSource, MeterValue};
-use domain::vin::Vin;
+use domain::j1939::{DiagnosticMessage, OC_NOT_AVAILABLE};
+use domain::meter::MeterSource;
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -24,64 +23,7 @@ use crate::error::ResultExt;
 use crate::faults::{Dm1Snapshot, FaultReport};
 use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, record_readings_in};
 use crate::{AuditContext, Mode, Store, StoreError, Tx, on_tx};
-
-/// How a telemetry item names its vehicle.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum VehicleRef {
-    Id(VehicleId),
-    Vin(Vin),
-    /// Must match exactly one vehicle of the tenant.
-    UnitNumber(String),
-    /// A provider's device id, linked to a vehicle by a telematics connection.
-    External {
-        connection: Uuid,
-        external_id: String,
-    },
-}
-
-/// One item of a telemetry batch, already checked field by field.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TelemetryItem {
-    Reading {
-        vehicle: VehicleRef,
-        kind: MeterKind,
-        read_at: OffsetDateTime,
-        value: MeterValue,
-    },
-    /// One fault reported on its own.
-    Fault {
-        vehicle: VehicleRef,
-        code: FaultCode,
-        observed_at: OffsetDateTime,
-        occurrences: Option<u8>,
-        lamps: Lamps,
-    },
-    /// A decoded DM1 (the ECU's complete active list) or DM2 message.
-    Dm {
-        vehicle: VehicleRef,
-        message: FaultMessage,
-        source_address: u8,
-        observed_at: OffsetDateTime,
-        decoded: DiagnosticMessage,
-    },
-}
-
-impl TelemetryItem {
-    fn vehicle(&self) -> &VehicleRef {
-        match self {
-            Self::Reading { vehicle, .. }
-            | Self::Fault { vehicle, .. }
-            | Self::Dm { vehicle, .. } => vehicle,
-        }
-    }
-
-    fn observed_at(&self) -> OffsetDateTime {
-        match self {
-            Self::Reading { read_at, .. } => *read_at,
-            Self::Fault { observed_at, .. } | Self::Dm { observed_at, .. } => *observed_at,
-        }
-    }
-}
+pub use domain::telemetry::{TelemetryItem, VehicleRef};
 
 /// What happened to one item.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,7 @@
 //! between pulls the same data again next time, which ingestion's
 //! idempotency turns into duplicates: nothing is lost, nothing doubled.
 
+mod feed;
 mod samsara;
 mod traccar;
 
@@ -61,6 +62,8 @@ pub(crate) struct Pull {
     /// Items naming their vehicle by `VehicleRef::External`.
     pub items: Vec<TelemetryItem>,
     pub next_cursor: Option<String>,
+    /// Items the provider sent that could not be read.
+    pub malformed: i32,
 }
 
 /// A provider call that failed: the message goes to the sync log and the job queue.
@@ -167,10 +170,7 @@ async fn pull_and_ingest(
     let pull = match conn.provider {
         Provider::Traccar => traccar::pull(ctx, conn, &creds).await,
         Provider::Samsara => samsara::pull(ctx, conn, &creds).await,
-        Provider::MotorpoolFeed => Err(PullError(
-            "the Motorpool feed adapter is not available yet; push to the connection's webhook instead"
-                .into(),
-        )),
+        Provider::MotorpoolFeed => feed::pull(ctx, conn, &creds).await,
     }
     .map_err(|e| e.0)?;
     let linked = store
@@ -190,6 +190,7 @@ async fn pull_and_ingest(
     let mut finish = SyncFinish {
         vehicles: i32::try_from(linked.len()).unwrap_or(i32::MAX),
         cursor_after: pull.next_cursor.clone(),
+        rejected: pull.malformed,
         ..SyncFinish::default()
     };
     let audit = AuditContext::system("telematics sync");

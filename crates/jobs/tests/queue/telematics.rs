@@ -466,3 +466,103 @@ async fn a_samsara_feed_brings_a_red_stop_truck_in_critical() {
         );
     }
 }
+
+/// Motorpool's own feed: two pages, items by device id, one malformed item.
+fn motorpool_feed(fake: Fake) -> axum::Router {
+    async fn feed(
+        State(f): State<Fake>,
+        headers: HeaderMap,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> Response {
+        if let Some(r) = refusal(&f, &headers) {
+            return r;
+        }
+        let at = |m: i64| {
+            (f.start + time::Duration::minutes(m))
+                .format(&Rfc3339)
+                .unwrap()
+        };
+        let body = match q.get("cursor").map(String::as_str) {
+            None => json!({
+                "items": [
+                    {"type": "reading", "external_id": "dev-7", "kind": "odometer", "value": 5000, "unit": "km", "read_at": at(0)},
+                    {"type": "fault", "external_id": "dev-7", "spn": 100, "fmi": 99, "observed_at": at(1)}
+                ],
+                "devices": [{"external_id": "dev-7", "name": "T-100"}],
+                "next_cursor": "p2", "has_more": true
+            }),
+            Some("p2") => json!({
+                "items": [
+                    {"type": "fault", "external_id": "dev-7", "spn": 110, "fmi": 0, "observed_at": at(2), "lamps": {"red_stop": "on"}}
+                ],
+                "next_cursor": "p3", "has_more": false
+            }),
+            Some(_) => json!({"items": [], "next_cursor": "p3", "has_more": false}),
+        };
+        axum::Json(body).into_response()
+    }
+    axum::Router::new()
+        .route("/feed", get(feed))
+        .with_state(fake)
+}
+
+#[tokio::test]
+async fn the_motorpool_feed_pages_links_devices_and_reports_bad_items() {
+    for db in store::testing::TestDatabase::all().await {
+        let store = &db.store;
+        let keyring = Arc::new(Keyring::new([5; 32], vec![]));
+        let sync_ctx = SyncContext::new(keyring.clone());
+        let (tenant, truck) = fleet(store, "feed-fleet").await;
+        let fake = Fake {
+            token: "feed-token",
+            start: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+                - time::Duration::minutes(10),
+            calls: Arc::default(),
+            limited: false,
+        };
+        let base = serve(motorpool_feed(fake.clone())).await;
+        let conn = connect(
+            store,
+            &keyring,
+            &tenant,
+            Provider::MotorpoolFeed,
+            &format!("{base}/feed"),
+            "feed-token",
+        )
+        .await;
+        let log = telematics::sync(store, &sync_ctx, tenant.id, conn, SyncTrigger::Manual)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                log.status,
+                log.vehicles,
+                log.readings,
+                log.faults,
+                log.rejected
+            ),
+            (SyncStatus::Partial, 1, 1, 1, 1),
+            "{:?}: {log:?}",
+            db.kind
+        );
+        assert_eq!(log.cursor_after.as_deref(), Some("p3"));
+        assert_eq!(
+            store
+                .vehicle(tenant.id, truck.id)
+                .await
+                .unwrap()
+                .meters
+                .odometer_km,
+            Some(5000.0)
+        );
+        let (health, _) = store.vehicle_health(tenant.id, truck.id).await.unwrap();
+        assert_eq!(health.risk, RiskLevel::Critical);
+        let again = telematics::sync(store, &sync_ctx, tenant.id, conn, SyncTrigger::Manual)
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.status, again.readings, again.faults),
+            (SyncStatus::Completed, 0, 0)
+        );
+    }
+}

@@ -21,7 +21,8 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, check_limit};
 use crate::openapi::{ReadErrors, WriteErrors};
-use crate::routes::telemetry::{Door, TelemetryBatch, TelemetryResult, ingest_batch};
+use crate::routes::telemetry::{TelemetryBatch, TelemetryResult, ingest_batch};
+use domain::telemetry::Door;
 
 /// A connection as the API shows it: never its credentials or webhook secret.
 #[derive(Debug, Serialize, ToSchema)]

@@ -6,18 +6,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use domain::fault_code::{FaultCode, FaultMessage, LAMPS_OFF, Origin};
-use domain::ids::VehicleId;
-use domain::j1939::log_reader::parse_hex;
-use domain::j1939::{Lamp, Lamps, OC_NOT_AVAILABLE, decode_dm};
-use domain::meter::{MeterKind, MeterUnit, meter_value};
-use domain::obd::ObdCode;
+use domain::fault_code::Origin;
+use domain::telemetry::{Door, TelemetryItemBody, parse_item};
 use domain::tenancy::Role;
-use domain::vin::Vin;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use store::{ItemOutcome, TelemetryItem, VehicleRef};
-use time::OffsetDateTime;
+use store::ItemOutcome;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -28,8 +22,6 @@ use crate::openapi::WriteErrors;
 
 /// Most items in one batch.
 pub const MAX_TELEMETRY_ITEMS: usize = 10_000;
-/// Longest DM payload: a full BAM transport message.
-const MAX_DM_BYTES: usize = 1785;
 
 /// A batch of telemetry.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -38,90 +30,6 @@ pub struct TelemetryBatch {
     /// 1 to 10,000 items.
     #[schema(value_type = Vec<TelemetryItemBody>)]
     pub items: Vec<Value>,
-}
-
-/// One item; `type` says which. Every item names its vehicle with exactly
-/// one of `vehicle_id`, `vin` or `unit_number`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum TelemetryItemBody {
-    /// An odometer or engine-hour reading (recorded with source `telematics`).
-    Reading(ReadingItem),
-    /// One fault: a J1939 SPN/FMI (with the reporting source address) or an
-    /// OBD-II code.
-    Fault(FaultItem),
-    /// A raw DM1 payload: the ECU's complete list of active codes; codes it
-    /// no longer lists count towards going inactive.
-    Dm1(DmItem),
-    /// A raw DM2 payload (previously active codes).
-    Dm2(DmItem),
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReadingItem {
-    pub vehicle_id: Option<VehicleId>,
-    pub vin: Option<String>,
-    pub unit_number: Option<String>,
-    /// On a connection's webhook only: the provider's device id.
-    pub external_id: Option<String>,
-    pub kind: MeterKind,
-    pub value: f64,
-    /// `mi`, `km` or `h` (required: telemetry states its unit).
-    pub unit: MeterUnit,
-    #[serde(with = "time::serde::rfc3339")]
-    pub read_at: OffsetDateTime,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FaultItem {
-    pub vehicle_id: Option<VehicleId>,
-    pub vin: Option<String>,
-    pub unit_number: Option<String>,
-    /// On a connection's webhook only: the provider's device id.
-    pub external_id: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub observed_at: OffsetDateTime,
-    /// J1939: 0–524,287 (with `fmi`).
-    pub spn: Option<u32>,
-    /// J1939: 0–31.
-    pub fmi: Option<u8>,
-    /// J1939: the reporting ECU (default 0, engine #1).
-    pub source_address: Option<u8>,
-    /// OBD-II instead of SPN/FMI: `P0420`.
-    pub obd_code: Option<String>,
-    /// 0–126; 127 or absent: not available.
-    pub occurrences: Option<u8>,
-    /// Absent lamps are off.
-    pub lamps: Option<LampsBody>,
-}
-
-/// Lamp states (`off`, `on`, `slow_flash`, `fast_flash`, `not_available`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LampsBody {
-    pub mil: Option<Lamp>,
-    pub red_stop: Option<Lamp>,
-    pub amber_warning: Option<Lamp>,
-    pub protect: Option<Lamp>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DmItem {
-    pub vehicle_id: Option<VehicleId>,
-    pub vin: Option<String>,
-    pub unit_number: Option<String>,
-    /// On a connection's webhook only: the provider's device id.
-    pub external_id: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub observed_at: OffsetDateTime,
-    /// The ECU that sent it.
-    pub source_address: u8,
-    /// The payload in hex (`04FF6E000005FFFF`): 8 bytes for a single
-    /// frame, or a reassembled transport message.
-    pub payload: String,
 }
 
 /// What happened to one item.
@@ -145,177 +53,6 @@ pub struct TelemetryResult {
     pub applied: usize,
     pub rejected: usize,
     pub results: Vec<TelemetryItemResult>,
-}
-
-type ItemErrors = Vec<ProblemField>;
-
-fn problem(prefix: &str, field: &str, message: impl Into<String>) -> ProblemField {
-    ProblemField {
-        field: format!("{prefix}{field}"),
-        message: message.into(),
-    }
-}
-
-/// Where a batch came in: the external ids it may use belong to a connection.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Door {
-    pub connection: Option<uuid::Uuid>,
-}
-
-fn vehicle_ref(
-    prefix: &str,
-    door: Door,
-    id: Option<VehicleId>,
-    vin: Option<String>,
-    unit: Option<String>,
-    external: Option<String>,
-) -> Result<VehicleRef, ItemErrors> {
-    match (id, vin, unit, external) {
-        (Some(id), None, None, None) => Ok(VehicleRef::Id(id)),
-        (None, Some(vin), None, None) => Vin::parse(&vin)
-            .map(VehicleRef::Vin)
-            .map_err(|e| vec![problem(prefix, "vin", e.to_string())]),
-        (None, None, Some(unit), None) if !unit.trim().is_empty() => {
-            Ok(VehicleRef::UnitNumber(unit.trim().to_string()))
-        }
-        (None, None, None, Some(external_id)) => match door.connection {
-            Some(connection) => Ok(VehicleRef::External {
-                connection,
-                external_id,
-            }),
-            None => Err(vec![problem(
-                prefix,
-                "external_id",
-                "is accepted only on a telematics connection's webhook",
-            )]),
-        },
-        _ => Err(vec![problem(
-            prefix,
-            "vehicle_id",
-            "name the vehicle with exactly one of vehicle_id, vin, unit_number (or external_id on a webhook)",
-        )]),
-    }
-}
-
-/// Telemetry from before 2000 or from more than five minutes ahead is a
-/// clock error, not data (and would open partitions decades away).
-fn check_time(prefix: &str, field: &str, at: OffsetDateTime) -> Result<(), ItemErrors> {
-    let earliest = time::macros::datetime!(2000-01-01 0:00 UTC);
-    if at < earliest {
-        return Err(vec![problem(prefix, field, "is before the year 2000")]);
-    }
-    if at > OffsetDateTime::now_utc() + time::Duration::minutes(5) {
-        return Err(vec![problem(prefix, field, "is in the future")]);
-    }
-    Ok(())
-}
-
-/// Reads one raw item into a store item, or the fields at fault.
-pub(crate) fn parse_item(
-    index: usize,
-    raw: Value,
-    door: Door,
-) -> Result<TelemetryItem, ItemErrors> {
-    let prefix = format!("items[{index}].");
-    let body: TelemetryItemBody = serde_json::from_value(raw).map_err(|e| {
-        vec![ProblemField {
-            field: format!("items[{index}]"),
-            message: e.to_string(),
-        }]
-    })?;
-    match body {
-        TelemetryItemBody::Reading(r) => {
-            let vehicle = vehicle_ref(
-                &prefix,
-                door,
-                r.vehicle_id,
-                r.vin,
-                r.unit_number,
-                r.external_id,
-            )?;
-            check_time(&prefix, "read_at", r.read_at)?;
-            let value = meter_value(r.kind, r.value, r.unit)
-                .map_err(|m| vec![problem(&prefix, "value", m)])?;
-            Ok(TelemetryItem::Reading {
-                vehicle,
-                kind: r.kind,
-                read_at: r.read_at,
-                value,
-            })
-        }
-        TelemetryItemBody::Fault(f) => {
-            let vehicle = vehicle_ref(
-                &prefix,
-                door,
-                f.vehicle_id,
-                f.vin,
-                f.unit_number,
-                f.external_id,
-            )?;
-            check_time(&prefix, "observed_at", f.observed_at)?;
-            let code = match (f.spn, f.fmi, f.obd_code) {
-                (Some(spn), Some(fmi), None) => {
-                    FaultCode::j1939(spn, fmi, f.source_address.unwrap_or(0))
-                        .map_err(|(field, m)| vec![problem(&prefix, field, m)])?
-                }
-                (None, None, Some(code)) if f.source_address.is_none() => ObdCode::parse(&code)
-                    .map(FaultCode::Obd)
-                    .map_err(|m| vec![problem(&prefix, "obd_code", m)])?,
-                _ => {
-                    return Err(vec![problem(
-                        &prefix,
-                        "spn",
-                        "give either spn and fmi (and source_address) or obd_code",
-                    )]);
-                }
-            };
-            if f.occurrences.is_some_and(|n| n > OC_NOT_AVAILABLE) {
-                return Err(vec![problem(&prefix, "occurrences", "must be 0–127")]);
-            }
-            let lamps = f.lamps.map_or(LAMPS_OFF, |l| Lamps {
-                mil: l.mil.unwrap_or(Lamp::Off),
-                red_stop: l.red_stop.unwrap_or(Lamp::Off),
-                amber_warning: l.amber_warning.unwrap_or(Lamp::Off),
-                protect: l.protect.unwrap_or(Lamp::Off),
-            });
-            Ok(TelemetryItem::Fault {
-                vehicle,
-                code,
-                observed_at: f.observed_at,
-                occurrences: f.occurrences.filter(|n| *n < OC_NOT_AVAILABLE),
-                lamps,
-            })
-        }
-        TelemetryItemBody::Dm1(d) => parse_dm(&prefix, door, FaultMessage::Dm1, d),
-        TelemetryItemBody::Dm2(d) => parse_dm(&prefix, door, FaultMessage::Dm2, d),
-    }
-}
-
-fn parse_dm(
-    prefix: &str,
-    door: Door,
-    message: FaultMessage,
-    d: DmItem,
-) -> Result<TelemetryItem, ItemErrors> {
-    let vehicle = vehicle_ref(
-        prefix,
-        door,
-        d.vehicle_id,
-        d.vin,
-        d.unit_number,
-        d.external_id,
-    )?;
-    check_time(prefix, "observed_at", d.observed_at)?;
-    let bytes =
-        parse_hex(&d.payload, MAX_DM_BYTES).map_err(|m| vec![problem(prefix, "payload", m)])?;
-    let decoded = decode_dm(&bytes).map_err(|e| vec![problem(prefix, "payload", e.to_string())])?;
-    Ok(TelemetryItem::Dm {
-        vehicle,
-        message,
-        source_address: d.source_address,
-        observed_at: d.observed_at,
-        decoded,
-    })
 }
 
 /// Ingests a batch of telemetry (technicians and up; integrations use an API
@@ -378,7 +115,7 @@ pub(crate) async fn ingest_batch(
             Err(errors) => results.push(Some(TelemetryItemResult {
                 index,
                 status: "rejected".into(),
-                errors,
+                errors: errors.into_iter().map(Into::into).collect(),
             })),
         }
     }
@@ -397,7 +134,10 @@ pub(crate) async fn ingest_batch(
             ItemOutcome::Applied => ("applied", vec![]),
             ItemOutcome::Rejected { field, message } => (
                 "rejected",
-                vec![problem(&format!("items[{index}]."), field, message)],
+                vec![ProblemField {
+                    field: format!("items[{index}].{field}"),
+                    message,
+                }],
             ),
         };
         results[index] = Some(TelemetryItemResult {
