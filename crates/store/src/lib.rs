@@ -30,6 +30,7 @@ mod page;
 mod schedules;
 mod service;
 mod sessions;
+mod sync_logs;
 mod telematics;
 mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
@@ -60,9 +61,8 @@ pub use service::{
 pub use sessions::{
     ApiToken, Credential, CredentialKind, NewApiToken, NewSession, Session, ThrottleDecision,
 };
-pub use telematics::{
-    Connection, ConnectionPatch, ExternalDevice, NewConnection, SyncFinish, SyncLog,
-};
+pub use sync_logs::{SyncFinish, SyncLog};
+pub use telematics::{Connection, ConnectionPatch, ExternalDevice, NewConnection};
 pub use telemetry::{ItemOutcome, TelemetryItem, VehicleRef};
 pub use tx::{Mode, Tx};
 pub use vehicles::{
