@@ -11,6 +11,7 @@ mod text_enum;
 pub mod credentials;
 pub mod document;
 pub mod fault_code;
+pub mod fault_rules;
 pub mod faults;
 pub mod fuel;
 pub mod health;

@@ -69,6 +69,12 @@ const UNIQUE_RULES: &[(&str, &str, &str, &str)] = &[
         "another telematics connection in this tenant has this name",
     ),
     (
+        "fault_rules_pattern_key",
+        "index 'fault_rules_pattern_key'",
+        "spn",
+        "a rule for this code already exists; change that one",
+    ),
+    (
         "tenants_slug_key",
         "tenants.slug",
         "slug",

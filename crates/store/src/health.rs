@@ -7,9 +7,11 @@ use std::collections::HashSet;
 use std::str::FromStr;
 
 use domain::fault_code::{FaultCode, FaultPolicy, FaultStatus, is_lit};
+use domain::fault_rules::{RuleAction, applicable};
 use domain::faults::Severity;
 use domain::health::{FaultInput, Health, HealthInputs};
 use domain::ids::{TenantId, VehicleId};
+use domain::obd::ObdCode;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -58,21 +60,41 @@ pub(crate) async fn refresh(
     .await)
     .ctx("counting overdue schedules")?;
     let lit = |s: &str| domain::j1939::Lamp::from_str(s).is_ok_and(is_lit);
+    let rules = crate::fault_rules::rules_in(tx, tenant).await?;
     let mut faults = Vec::with_capacity(open.len());
     for o in open {
-        let label = match (o.protocol.as_str(), o.spn, o.fmi, o.source_address) {
-            ("j1939", Some(spn), Some(fmi), Some(sa)) => FaultCode::j1939(
-                u32::try_from(spn).unwrap_or_default(),
-                u8::try_from(fmi).unwrap_or_default(),
+        let code = match (
+            o.protocol.as_str(),
+            o.spn,
+            o.fmi,
+            o.source_address,
+            &o.obd_code,
+        ) {
+            ("j1939", Some(spn), Some(fmi), Some(sa), _) => FaultCode::j1939(
+                u32::try_from(spn).unwrap_or(u32::MAX),
+                u8::try_from(fmi).unwrap_or(u8::MAX),
                 u8::try_from(sa).unwrap_or_default(),
             )
-            .map(|c| c.label())
-            .unwrap_or_else(|_| format!("SPN {spn} FMI {fmi}")),
-            _ => o.obd_code.clone().unwrap_or_default(),
+            .map_err(|(_, m)| StoreError::Corrupt(m))?,
+            ("obd", _, _, _, Some(text)) => {
+                FaultCode::Obd(ObdCode::parse(text).map_err(StoreError::Corrupt)?)
+            }
+            _ => return Err(StoreError::Corrupt("a fault cycle without a code".into())),
         };
+        // A tenant's rule may leave the code out, make it critical, or rename it.
+        let rule = applicable(&rules, &code, |r| r);
+        let mut severity = Severity::from_str(&o.severity).map_err(StoreError::Corrupt)?;
+        match rule.map(|r| r.action) {
+            Some(RuleAction::Ignore) => continue,
+            Some(RuleAction::Critical) => severity = Severity::Critical,
+            _ => {}
+        }
+        let label = rule
+            .and_then(|r| r.label.clone())
+            .unwrap_or_else(|| code.label());
         faults.push(FaultInput {
             label,
-            severity: Severity::from_str(&o.severity).map_err(StoreError::Corrupt)?,
+            severity,
             active: FaultStatus::from_str(&o.status).map_err(StoreError::Corrupt)?
                 == FaultStatus::Active,
             red_stop_lamp: lit(&o.lamp_red_stop),

@@ -65,6 +65,11 @@ const SQLITE: &[Migration] = &[
         description: "telematics connections, external vehicle ids, sync logs",
         sql: include_str!("../migrations/sqlite/0009_telematics.sql"),
     },
+    Migration {
+        version: 10,
+        description: "fault rules",
+        sql: include_str!("../migrations/sqlite/0010_fault_rules.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -112,6 +117,11 @@ const POSTGRES: &[Migration] = &[
         version: 9,
         description: "telematics connections, external vehicle ids, sync logs",
         sql: include_str!("../migrations/postgres/0009_telematics.sql"),
+    },
+    Migration {
+        version: 10,
+        description: "fault rules",
+        sql: include_str!("../migrations/postgres/0010_fault_rules.sql"),
     },
 ];
 

@@ -134,6 +134,14 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(routes::faults::library))
         .routes(routes!(routes::faults::lookup))
         .routes(routes!(
+            routes::fault_rules::list_rules,
+            routes::fault_rules::create_rule
+        ))
+        .routes(routes!(
+            routes::fault_rules::update_rule,
+            routes::fault_rules::delete_rule
+        ))
+        .routes(routes!(
             routes::telematics::list_connections,
             routes::telematics::create_connection
         ))

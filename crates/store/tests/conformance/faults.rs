@@ -483,3 +483,102 @@ async fn fault_partitions_are_tenant_scoped_too() {
         }
     }
 }
+
+#[tokio::test]
+async fn tenant_rules_ignore_or_escalate_faults_in_the_score() {
+    use domain::fault_rules::{FaultRule, RuleAction, RuleMatch};
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "faults-rules").await;
+        let v = s
+            .create_vehicle(t.id, &truck_spec("Truck 9", "T-9", None), &ctx())
+            .await
+            .unwrap()
+            .id;
+        // A minor code (sensor circuit), lamps off, no occurrence count.
+        s.ingest_telemetry(
+            t.id,
+            &[TelemetryItem::Dm {
+                vehicle: VehicleRef::Id(v),
+                message: FaultMessage::Dm1,
+                source_address: 0,
+                observed_at: start(),
+                decoded: DiagnosticMessage {
+                    lamps: domain::fault_code::LAMPS_OFF,
+                    dtcs: vec![dtc(97, 3, 127)],
+                },
+            }],
+            Origin::Api,
+            MAX,
+            &ctx(),
+        )
+        .await
+        .unwrap();
+        let score = |h: domain::health::Health| (h.score, h.risk);
+        assert_eq!(
+            score(s.vehicle_health(t.id, v).await.unwrap().0),
+            (95, RiskLevel::Low)
+        );
+
+        let critical = s
+            .create_fault_rule(
+                t.id,
+                &FaultRule {
+                    matches: RuleMatch::j1939(97, None, None).unwrap(),
+                    action: RuleAction::Critical,
+                    label: Some("Water in fuel".into()),
+                    note: Some("Drain the separator".into()),
+                },
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        let (h, _) = s.vehicle_health(t.id, v).await.unwrap();
+        assert_eq!(
+            score(h.clone()),
+            (70, RiskLevel::High),
+            "{:?}: rescored at once",
+            db.kind
+        );
+        assert!(h.factors[0].description.contains("Water in fuel"), "{h:?}");
+
+        let duplicate = s
+            .create_fault_rule(
+                t.id,
+                &FaultRule {
+                    matches: RuleMatch::j1939(97, None, None).unwrap(),
+                    action: RuleAction::Ignore,
+                    label: None,
+                    note: None,
+                },
+                &ctx(),
+            )
+            .await;
+        assert!(
+            matches!(duplicate, Err(StoreError::Conflict { field: "spn", .. })),
+            "{:?}: {duplicate:?}",
+            db.kind
+        );
+
+        s.update_fault_rule(t.id, critical.id, RuleAction::Ignore, None, None, &ctx())
+            .await
+            .unwrap();
+        assert_eq!(
+            score(s.vehicle_health(t.id, v).await.unwrap().0),
+            (100, RiskLevel::Low)
+        );
+        let other = tenant(s, "faults-rules-other").await;
+        assert!(s.list_fault_rules(other.id).await.unwrap().is_empty());
+        assert!(matches!(
+            s.delete_fault_rule(other.id, critical.id, &ctx()).await,
+            Err(StoreError::NotFound)
+        ));
+        s.delete_fault_rule(t.id, critical.id, &ctx())
+            .await
+            .unwrap();
+        assert_eq!(
+            score(s.vehicle_health(t.id, v).await.unwrap().0),
+            (95, RiskLevel::Low)
+        );
+    }
+}

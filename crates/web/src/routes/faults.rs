@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use domain::fault_code::{FaultCode, FaultMessage, FaultStatus, Origin, Protocol, Resolution};
+use domain::fault_rules::{RuleAction, applicable};
 use domain::faults::{self, Assessment, Severity, SpnInfo};
 use domain::health::Health;
 use domain::ids::{UserId, VehicleId};
@@ -11,7 +12,7 @@ use domain::j1939::Lamps;
 use domain::obd::ObdCode;
 use domain::tenancy::{Role, parse_display_text};
 use serde::{Deserialize, Serialize};
-use store::{FaultCycle, FaultEvent, Resolve};
+use store::{FaultCycle, FaultEvent, Resolve, StoredRule};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -21,6 +22,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, check_limit};
 use crate::openapi::{ReadErrors, WriteErrors};
+use crate::routes::fault_rules::RuleView;
 
 /// What a fault code is, from the library.
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,6 +103,26 @@ pub struct FaultCycleView {
     pub resolution: Option<Resolution>,
     pub resolution_note: Option<String>,
     pub service_record_id: Option<Uuid>,
+    /// The tenant's rule for this code, if one applies (its label and note
+    /// override the library's; `ignore` keeps it out of the health score).
+    pub rule: Option<RuleView>,
+}
+
+impl FaultCycleView {
+    fn with_rules(c: FaultCycle, rules: &[StoredRule]) -> Self {
+        let rule = applicable(rules, &c.code, |r| &r.rule).map(RuleView::from);
+        let mut view = Self::from(c);
+        if let Some(r) = &rule {
+            if let Some(label) = &r.label {
+                view.code.label.clone_from(label);
+            }
+            if r.action == RuleAction::Critical {
+                view.severity = Severity::Critical;
+            }
+        }
+        view.rule = rule;
+        view
+    }
 }
 
 impl From<FaultCycle> for FaultCycleView {
@@ -125,6 +147,7 @@ impl From<FaultCycle> for FaultCycleView {
             resolution: c.resolution,
             resolution_note: c.resolution_note,
             service_record_id: c.service_record_id,
+            rule: None,
         }
     }
 }
@@ -245,8 +268,13 @@ pub async fn list_faults(
             limit,
         )
         .await?;
+    let rules = state.store.list_fault_rules(principal.tenant_id).await?;
     Ok(Json(FaultCyclePage {
-        items: page.items.into_iter().map(Into::into).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(|c| FaultCycleView::with_rules(c, &rules))
+            .collect(),
         next_cursor: page.next_cursor,
     }))
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod documents;
 pub mod export_json;
 pub mod exports;
+pub mod fault_rules;
 pub mod faults;
 pub mod fuel;
 pub mod imports;

@@ -318,3 +318,111 @@ async fn the_fault_library_is_browsable() {
         assert_eq!(TestApp::fields(&problem), ["fmi"]);
     }
 }
+
+#[tokio::test]
+async fn fault_rules_rename_escalate_and_ignore_codes() {
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("rules", Role::Manager).await;
+        let (_, tech) = app.caller("rules", Role::Technician).await;
+        let (_, v) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Van"})),
+            )
+            .await;
+        let id = v["id"].as_str().unwrap().to_string();
+        app.call(&tech, Method::POST, "/api/v1/telemetry",
+                 Some(json!({"items": [{"type": "fault", "vehicle_id": id, "obd_code": "P0171", "observed_at": ago(5)}]})))
+            .await;
+        let (status, _) = app
+            .call(
+                &tech,
+                Method::POST,
+                "/api/v1/fault-rules",
+                Some(json!({"obd_code": "P0171", "action": "critical"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "managers and up");
+        let (status, rule) = app
+            .call(&manager, Method::POST, "/api/v1/fault-rules",
+                  Some(json!({"obd_code": "p0171", "action": "critical", "label": "Lean mixture (bank 1)", "note": "Check for vacuum leaks"})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {rule}", app.name());
+        assert_eq!(rule["obd_code"], "P0171");
+        let (_, faults) = app
+            .call(
+                &tech,
+                Method::GET,
+                &format!("/api/v1/vehicles/{id}/faults"),
+                None,
+            )
+            .await;
+        let fault = &faults["items"][0];
+        assert_eq!(fault["code"]["label"], "Lean mixture (bank 1)", "{faults}");
+        assert_eq!(fault["severity"], "critical");
+        assert_eq!(fault["rule"]["note"], "Check for vacuum leaks");
+        let (_, health) = app
+            .call(
+                &tech,
+                Method::GET,
+                &format!("/api/v1/vehicles/{id}/health"),
+                None,
+            )
+            .await;
+        assert_eq!(health["risk"], "high", "{health}");
+
+        let (status, problem) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/fault-rules",
+                Some(json!({"obd_code": "P0171", "action": "ignore"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+        let (status, problem) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/fault-rules",
+                Some(json!({"spn": 100, "fmi": 40, "action": "ignore"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(TestApp::fields(&problem), ["fmi"]);
+
+        let rule_url = format!("/api/v1/fault-rules/{}", rule["id"].as_str().unwrap());
+        let (status, patched) = app
+            .call(
+                &manager,
+                Method::PATCH,
+                &rule_url,
+                Some(json!({"action": "ignore"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(patched["label"], "Lean mixture (bank 1)", "kept");
+        let (_, health) = app
+            .call(
+                &tech,
+                Method::GET,
+                &format!("/api/v1/vehicles/{id}/health"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (health["score"].clone(), health["risk"].clone()),
+            (json!(100), json!("low"))
+        );
+        let (_, rules) = app
+            .call(&tech, Method::GET, "/api/v1/fault-rules", None)
+            .await;
+        assert_eq!(rules.as_array().unwrap().len(), 1);
+        let (status, _) = app.call(&manager, Method::DELETE, &rule_url, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = app.call(&manager, Method::DELETE, &rule_url, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}

@@ -158,6 +158,10 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/api/v1/vehicles/{id}/health"),
         ("get", "/api/v1/fault-library"),
         ("get", "/api/v1/fault-library/lookup"),
+        ("get", "/api/v1/fault-rules"),
+        ("post", "/api/v1/fault-rules"),
+        ("patch", "/api/v1/fault-rules/{rule_id}"),
+        ("delete", "/api/v1/fault-rules/{rule_id}"),
         ("get", "/api/v1/telematics/connections"),
         ("post", "/api/v1/telematics/connections"),
         ("get", "/api/v1/telematics/connections/{id}"),
@@ -262,6 +266,7 @@ async fn the_openapi_document_describes_every_route() {
             .replace("{expense_id}", "01890000-0000-7000-8000-000000000000")
             .replace("{schedule_id}", "01890000-0000-7000-8000-000000000000")
             .replace("{document_id}", "01890000-0000-7000-8000-000000000000")
+            .replace("{rule_id}", "01890000-0000-7000-8000-000000000000")
             .replace("{kind}", "fuel");
         let response = app
             .http
