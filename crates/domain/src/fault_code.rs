@@ -86,12 +86,18 @@ impl FaultCode {
                 format!("SPN {spn} {name}: FMI {fmi} {fmi_text}")
             }
             Self::Obd(code) => {
+                if let Some(title) = code.title() {
+                    return format!("{} {title}", code.as_str());
+                }
                 let class = match code.class() {
                     ObdClass::Generic => "generic",
                     ObdClass::Manufacturer => "manufacturer-specific",
                     ObdClass::Mixed => "generic or manufacturer",
                 };
-                format!("OBD-II {} ({class} code)", code.as_str())
+                match code.subsystem() {
+                    Some(area) => format!("OBD-II {} ({class} code: {area})", code.as_str()),
+                    None => format!("OBD-II {} ({class} code)", code.as_str()),
+                }
             }
         }
     }

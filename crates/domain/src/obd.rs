@@ -97,6 +97,40 @@ impl ObdCode {
     }
 }
 
+static TITLES: std::sync::LazyLock<std::collections::HashMap<String, String>> =
+    std::sync::LazyLock::new(|| {
+        csv::Reader::from_reader(include_str!("../data/obd-generic-codes.csv").as_bytes())
+            .records()
+            .filter_map(Result::ok)
+            .filter_map(|r| Some((r.get(0)?.to_string(), r.get(1)?.to_string())))
+            .collect()
+    });
+
+impl ObdCode {
+    /// The code's title, for the few codes the library has a cited source for.
+    pub fn title(&self) -> Option<&'static str> {
+        TITLES.get(&self.0).map(String::as_str)
+    }
+
+    /// What part of the powertrain a generic P0/P2 code concerns, from its
+    /// third character (SAE J2012 structure, shared reference §6.1).
+    pub fn subsystem(&self) -> Option<&'static str> {
+        let b = self.0.as_bytes();
+        if b[0] != b'P' || !matches!(b[1], b'0' | b'2') {
+            return None;
+        }
+        Some(match b[2] {
+            b'0' | b'1' | b'2' => "fuel and air metering",
+            b'3' => "ignition system or misfire",
+            b'4' => "auxiliary emission controls",
+            b'5' => "vehicle speed, idle control and auxiliary inputs",
+            b'6' => "computer and output circuits",
+            b'7' | b'8' | b'9' => "transmission",
+            _ => "hybrid propulsion",
+        })
+    }
+}
+
 impl TryFrom<String> for ObdCode {
     type Error = String;
     fn try_from(value: String) -> Result<Self, String> {
@@ -114,6 +148,26 @@ impl From<ObdCode> for String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn titles_and_subsystems() {
+        let p0420 = ObdCode::parse("P0420").unwrap();
+        assert_eq!(
+            p0420.title(),
+            Some("Catalyst System Efficiency Below Threshold (Bank 1)")
+        );
+        assert_eq!(p0420.subsystem(), Some("auxiliary emission controls"));
+        assert_eq!(TITLES.len(), 4, "every row of the data file parses");
+        let misfire = ObdCode::parse("P0304").unwrap();
+        assert_eq!(misfire.title(), None);
+        assert_eq!(misfire.subsystem(), Some("ignition system or misfire"));
+        assert_eq!(
+            ObdCode::parse("P1234").unwrap().subsystem(),
+            None,
+            "manufacturer"
+        );
+        assert_eq!(ObdCode::parse("U0100").unwrap().subsystem(), None);
+    }
 
     #[test]
     fn reference_vectors() {

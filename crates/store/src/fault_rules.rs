@@ -109,16 +109,15 @@ pub(crate) async fn rules_in(tx: &mut Tx, tenant: TenantId) -> Result<Vec<FaultR
 
 /// Rescores every vehicle of the tenant that has open faults.
 async fn rescore_open(tx: &mut Tx, tenant: TenantId) -> Result<(), StoreError> {
-    let vehicles: Vec<Uuid> =
-        on_tx!(tx, |c| {
-            sqlx::query_scalar(
+    let vehicles: Vec<Uuid> = on_tx!(tx, |c| {
+        sqlx::query_scalar(
         "SELECT DISTINCT vehicle_id FROM fault_cycles WHERE tenant_id = $1 AND status <> 'resolved'"
     )
     .bind(tenant.as_uuid())
     .fetch_all(c)
     .await
-        })
-        .ctx("listing vehicles with open faults")?;
+    })
+    .ctx("listing vehicles with open faults")?;
     let now = OffsetDateTime::now_utc();
     for v in vehicles {
         crate::health::refresh(tx, tenant, v.into(), now).await?;

@@ -41,12 +41,20 @@ pub struct CodeView {
     /// The SPN's name, category and unit, for the 128 common SPNs.
     pub spn_info: Option<SpnInfo>,
     pub fmi_description: Option<String>,
-    /// SPN 516,096 and up: the manufacturer's own.
+    /// SPN 516,096 and up (or an OBD-II code's second character `1`): the manufacturer's own.
     pub manufacturer_specific: bool,
+    /// OBD-II: the code's SAE title, where the library cites a source for it.
+    pub obd_title: Option<String>,
+    /// OBD-II P0/P2 codes: the powertrain area the code's third character names.
+    pub obd_subsystem: Option<String>,
 }
 
 impl From<&FaultCode> for CodeView {
     fn from(code: &FaultCode) -> Self {
+        let obd_code = match code {
+            FaultCode::Obd(c) => Some(c),
+            FaultCode::J1939 { .. } => None,
+        };
         let (spn, fmi, sa, obd) = match code {
             FaultCode::J1939 {
                 spn,
@@ -66,7 +74,10 @@ impl From<&FaultCode> for CodeView {
             label: code.label(),
             spn_info: spn.and_then(faults::spn_info).cloned(),
             fmi_description: fmi.and_then(faults::fmi_description).map(str::to_string),
-            manufacturer_specific: spn.is_some_and(|s| s >= domain::j1939::FIRST_PROPRIETARY_SPN),
+            manufacturer_specific: spn.is_some_and(|s| s >= domain::j1939::FIRST_PROPRIETARY_SPN)
+                || obd_code.is_some_and(|c| c.class() == domain::obd::ObdClass::Manufacturer),
+            obd_title: obd_code.and_then(|c| c.title()).map(str::to_string),
+            obd_subsystem: obd_code.and_then(|c| c.subsystem()).map(str::to_string),
         }
     }
 }

@@ -158,6 +158,11 @@ async fn a_red_stop_truck_reported_through_the_api_is_critical_and_explained() {
             .find(|c| c["code"]["obd_code"] == "P0420")
             .unwrap();
         assert_eq!(obd["severity"], "major", "MIL lit");
+        assert_eq!(
+            obd["code"]["obd_title"],
+            "Catalyst System Efficiency Below Threshold (Bank 1)"
+        );
+        assert_eq!(obd["code"]["obd_subsystem"], "auxiliary emission controls");
 
         let (_, health) = app
             .call(
