@@ -19,6 +19,7 @@ mod fault_cycles;
 mod fault_rules;
 mod faults;
 mod files;
+mod fleet;
 mod fuel;
 mod health;
 mod idempotency;
@@ -46,6 +47,7 @@ pub use export::{EXPORT_FORMAT, EXPORT_VERSION, Export, ExportImportReport, Vehi
 pub use fault_rules::StoredRule;
 pub use faults::{FaultCycle, FaultEvent, FaultReport, Resolve};
 pub use files::{FileStore, sha256_hex};
+pub use fleet::FleetOverview;
 pub use fuel::{FuelEntry, FuelStats, NewFuelEntry};
 pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use identity::{Membership, NewUser, Tenant, User};

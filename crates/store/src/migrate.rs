@@ -70,6 +70,11 @@ const SQLITE: &[Migration] = &[
         description: "fault rules",
         sql: include_str!("../migrations/sqlite/0010_fault_rules.sql"),
     },
+    Migration {
+        version: 11,
+        description: "fleet overview indexes",
+        sql: include_str!("../migrations/sqlite/0011_fleet_overview.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -122,6 +127,11 @@ const POSTGRES: &[Migration] = &[
         version: 10,
         description: "fault rules",
         sql: include_str!("../migrations/postgres/0010_fault_rules.sql"),
+    },
+    Migration {
+        version: 11,
+        description: "fleet overview indexes",
+        sql: include_str!("../migrations/postgres/0011_fleet_overview.sql"),
     },
 ];
 

@@ -582,3 +582,78 @@ async fn tenant_rules_ignore_or_escalate_faults_in_the_score() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_fleet_overview_adds_up() {
+    use domain::preferences::CurrencyCode;
+    use domain::service::ExpenseCategory;
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "overview").await;
+        let mut ids = vec![];
+        for i in 0..5 {
+            let v = s
+                .create_vehicle(
+                    t.id,
+                    &truck_spec(&format!("Truck {i}"), &format!("O-{i}"), None),
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+            ids.push(v.id);
+        }
+        give_fault(s, t.id, ids[0], true).await;
+        give_fault(s, t.id, ids[1], false).await;
+        let today = OffsetDateTime::now_utc().date();
+        let last_month = today.replace_day(1).unwrap() - Duration::days(1);
+        for (on, amount, currency) in [
+            (today, 12_000, "USD"),
+            (today, 3_000, "EUR"),
+            (last_month, 5_000, "USD"),
+        ] {
+            s.create_expense(
+                t.id,
+                &NewExpense {
+                    vehicle_id: ids[2],
+                    category: ExpenseCategory::ALL[0],
+                    spent_on: on,
+                    amount_minor: amount,
+                    currency: CurrencyCode::parse(currency).unwrap(),
+                    recurrence: None,
+                    notes: None,
+                },
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        }
+        let other = tenant(s, "overview-other").await;
+        s.create_vehicle(other.id, &truck_spec("Theirs", "X", None), &ctx())
+            .await
+            .unwrap();
+
+        let o = s.fleet_overview(t.id, today).await.unwrap();
+        assert_eq!(o.vehicles, 5, "{:?}", db.kind);
+        assert_eq!(o.vehicles_by_status.get("active"), Some(&5));
+        assert_eq!(o.risk.get("high"), Some(&1), "{o:?}");
+        // The OBD code with its MIL lit scores 85: still low risk.
+        assert_eq!(o.risk.get("medium"), Some(&0));
+        assert_eq!(o.risk.get("low"), Some(&4));
+        assert_eq!(o.risk.get("critical"), Some(&0));
+        assert_eq!(o.health_bands.get("80-100"), Some(&4), "{o:?}");
+        assert_eq!(o.health_bands.get("60-79"), Some(&1));
+        assert_eq!(
+            (
+                o.active_faults,
+                o.active_critical_faults,
+                o.vehicles_with_critical_faults
+            ),
+            (2, 1, 1)
+        );
+        assert_eq!(o.spend_this_month.get("USD"), Some(&12_000), "{o:?}");
+        assert_eq!(o.spend_this_month.get("EUR"), Some(&3_000));
+        assert_eq!(o.spend_last_month.get("USD"), Some(&5_000));
+        assert!(o.average_health.unwrap() < 100.0);
+        assert_eq!(s.fleet_overview(other.id, today).await.unwrap().vehicles, 1);
+    }
+}

@@ -6,6 +6,7 @@ pub mod export_json;
 pub mod exports;
 pub mod fault_rules;
 pub mod faults;
+pub mod fleet;
 pub mod fuel;
 pub mod imports;
 pub mod instance;

@@ -178,6 +178,14 @@ async fn a_red_stop_truck_reported_through_the_api_is_critical_and_explained() {
         assert!(factors.iter().any(|f| f["kind"] == "lamp"));
         assert_eq!(factors.iter().filter(|f| f["kind"] == "fault").count(), 4);
 
+        let (status, overview) = app
+            .call(&driver, Method::GET, "/api/v1/fleet/overview", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(overview["risk"]["critical"], 1, "{overview}");
+        assert_eq!(overview["vehicles_with_critical_faults"], 1);
+        assert_eq!(overview["active_faults"], 4);
+
         let (_, list) = app
             .call(
                 &driver,
