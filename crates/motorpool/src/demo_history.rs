@@ -18,17 +18,25 @@ use store::{AuditContext, FileStore, ImportSettings, NewDocument, NewSchedule, S
 use time::{Duration, OffsetDateTime};
 
 /// A small deterministic generator (xorshift64*): no dependency, same sequence everywhere.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> f64 {
+    /// The generator for item `index` of a run seeded with `seed`.
+    pub(crate) fn seeded(seed: u64, index: u64) -> Self {
+        let mixed = (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ (index + 1).wrapping_mul(0x1000_0000_01b3))
+            | 1;
+        Self(mixed)
+    }
+
+    pub(crate) fn next(&mut self) -> f64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
     }
     /// A factor in `1 ± spread`.
-    fn around(&mut self, spread: f64) -> f64 {
+    pub(crate) fn around(&mut self, spread: f64) -> f64 {
         1.0 + spread * (2.0 * self.next() - 1.0)
     }
 }

@@ -2,6 +2,7 @@
 //! jobs, migrates databases and administers the instance.
 
 mod admin;
+mod bench;
 mod config;
 mod demo;
 mod demo_history;
@@ -53,6 +54,9 @@ enum Command {
     /// Manage tenants, users, memberships and API tokens.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Benchmark tools: generate a synthetic fleet.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Print the version and the schema version this binary needs.
     Version,
 }
@@ -105,6 +109,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import::run(&common, args).await,
         Command::Export(args) => export::run(&common, args).await,
         Command::Ingest(command) => ingest::run(&common, command).await,
+        Command::Bench(command) => bench::run(&common, command).await,
         Command::Version => {
             println!("motorpool {}", env!("CARGO_PKG_VERSION"));
             println!(

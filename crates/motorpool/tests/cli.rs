@@ -563,3 +563,103 @@ async fn a_candump_log_ingests_once_into_fault_cycles() {
         assert_eq!(after, cycles, "{:?}: re-ingesting changed nothing", db.kind);
     }
 }
+
+/// The benchmark suite's smoke run (CI): a tiny fleet, with its counts
+/// checked against what the database holds — never its timings.
+#[tokio::test]
+async fn bench_generate_smoke_run() {
+    for db in TestDatabase::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let (dir, url) = (dir.path(), db.url.as_str());
+        let out = dir.join("bench");
+        let args = [
+            "bench",
+            "generate",
+            "--vehicles",
+            "12",
+            "--days",
+            "20",
+            "--per-tenant",
+            "5",
+            "--seed",
+            "7",
+            "--out-dir",
+            out.to_str().unwrap(),
+        ];
+        let printed = ok(dir, url, &args);
+        assert!(
+            printed.contains("Generated 3 tenants, 12 vehicles"),
+            "{:?}: {printed}",
+            db.kind
+        );
+        let summary: Value = serde_json::from_slice(
+            &std::fs::read(
+                std::fs::read_dir(&out)
+                    .unwrap()
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .path(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(summary["vehicles"], 12);
+        assert_eq!(summary["schedules"], 120, "ten per vehicle");
+        let mut vehicles = 0;
+        let mut readings = 0u64;
+        let mut fuel = 0;
+        for slug in ["bench-1", "bench-2", "bench-3"] {
+            let tenant = db.store.tenant_by_slug(slug).await.unwrap();
+            let page = db
+                .store
+                .list_vehicles(
+                    tenant.id,
+                    &store::VehicleFilter {
+                        limit: 100,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            vehicles += page.items.len();
+            for v in &page.items {
+                assert!(
+                    v.meters.odometer_km.is_some(),
+                    "{:?}: every vehicle has a current odometer",
+                    db.kind
+                );
+                readings += db
+                    .store
+                    .list_readings(
+                        tenant.id,
+                        v.id,
+                        domain::meter::MeterKind::Odometer,
+                        None,
+                        500,
+                    )
+                    .await
+                    .unwrap()
+                    .items
+                    .len() as u64;
+                fuel += db
+                    .store
+                    .list_fuel_entries(tenant.id, v.id, None, 500)
+                    .await
+                    .unwrap()
+                    .items
+                    .len();
+            }
+        }
+        assert_eq!(vehicles, 12);
+        assert_eq!(summary["fuel_entries"], fuel as u64);
+        // Each vehicle: 20 telemetry readings plus one import reading per fill.
+        assert_eq!(readings, 12 * 20 + fuel as u64, "{:?}", db.kind);
+        let again = run(dir, url, &args);
+        assert!(
+            !again.status.success(),
+            "a second run into the same database refuses"
+        );
+        assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    }
+}

@@ -1,0 +1,516 @@
+//! `motorpool bench generate`: a deterministic (seeded) synthetic fleet,
+//! written through Motorpool's own paths — the import path for fuel and
+//! service history, the telemetry path for daily meter readings and DM1
+//! fault episodes, schedule templates for maintenance — so what is measured
+//! afterwards is what production would hold. Memory stays bounded: one
+//! vehicle's history and one telemetry batch at a time.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use domain::fault_code::{FaultMessage, Origin};
+use domain::fuel::FuelUnit;
+use domain::ids::{TenantId, VehicleId};
+use domain::import::{Format, Parsed, Record, Row};
+use domain::j1939::{DiagnosticMessage, Dtc, Lamp, Lamps};
+use domain::maintenance::Interval;
+use domain::meter::{MeterKind, MeterUnit, meter_value};
+use domain::preferences::CurrencyCode;
+use domain::tenancy::{Slug, TenantKind};
+use domain::vehicle::{
+    FuelType, OdometerUnit, VehicleDraft, VehicleSpec, VehicleStatus, VehicleType,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use store::{AuditContext, ImportSettings, NewSchedule, Store, TelemetryItem, VehicleRef};
+use time::{Duration, OffsetDateTime};
+
+use crate::config::Common;
+use crate::demo_history::Rng;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Create a synthetic fleet (tenants, vehicles, history, faults, schedules).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// How many vehicles.
+    #[arg(long, default_value_t = 10_000)]
+    pub vehicles: u64,
+    /// Days of history per vehicle.
+    #[arg(long, default_value_t = 365)]
+    pub days: i64,
+    /// Vehicles per tenant.
+    #[arg(long, default_value_t = 1000)]
+    pub per_tenant: u64,
+    /// The generator's seed: the same seed makes the same fleet.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Tenant slugs are `<prefix>-1`, `<prefix>-2`, …
+    #[arg(long, default_value = "bench")]
+    pub prefix: String,
+    /// Where the run's JSON summary goes.
+    #[arg(long, default_value = "target/bench")]
+    pub out_dir: PathBuf,
+}
+
+/// What a run generated, and how fast (written as JSON).
+#[derive(Debug, Default, Serialize)]
+struct Summary {
+    seed: u64,
+    tenants: u64,
+    vehicles: u64,
+    days: i64,
+    fuel_entries: usize,
+    service_records: usize,
+    readings: u64,
+    fault_messages: u64,
+    schedules: u64,
+    import_seconds: f64,
+    telemetry_seconds: f64,
+    schedule_seconds: f64,
+    total_seconds: f64,
+    /// Telemetry items (readings and DM1 messages) ingested per second.
+    telemetry_items_per_second: f64,
+    backend: String,
+}
+
+/// Realistic J1939 faults for the mix: (SPN, FMI).
+const FAULT_MIX: [(u32, u8); 10] = [
+    (100, 1),
+    (110, 0),
+    (111, 1),
+    (3251, 2),
+    (97, 3),
+    (190, 2),
+    (168, 4),
+    (1569, 31),
+    (5246, 0),
+    (3364, 4),
+];
+
+/// Telemetry items per ingest transaction.
+const BATCH: usize = 2000;
+
+pub async fn run(common: &Common, command: BenchCommand) -> anyhow::Result<()> {
+    let BenchCommand::Generate(args) = command;
+    if args.vehicles == 0 || args.days < 2 || args.per_tenant == 0 {
+        bail!("--vehicles and --per-tenant must be at least 1, --days at least 2");
+    }
+    let store = crate::serve::connect_for_command(&common.database_url).await?;
+    if store.kind() == store::BackendKind::Sqlite {
+        store.migrate().await?;
+    }
+    store.check_schema().await?;
+    let result = generate(&store, &args).await;
+    store.close().await;
+    let summary = result?;
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
+    let path = args.out_dir.join(format!(
+        "generate-{}-{}.json",
+        summary.backend,
+        OffsetDateTime::now_utc().unix_timestamp()
+    ));
+    std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "Generated {} tenants, {} vehicles, {} fuel entries, {} service records, {} readings, {} DM1 messages, {} schedules in {:.1} s",
+        summary.tenants,
+        summary.vehicles,
+        summary.fuel_entries,
+        summary.service_records,
+        summary.readings,
+        summary.fault_messages,
+        summary.schedules,
+        summary.total_seconds
+    );
+    println!(
+        "Telemetry: {:.0} items/s; summary in {}",
+        summary.telemetry_items_per_second,
+        path.display()
+    );
+    Ok(())
+}
+
+fn vehicle_spec(n: u64, rng: &mut Rng) -> anyhow::Result<VehicleSpec> {
+    let roll = rng.next();
+    let (kind, fuel) = if roll < 0.6 {
+        (VehicleType::HeavyTruck, FuelType::Diesel)
+    } else if roll < 0.85 {
+        (VehicleType::Van, FuelType::Diesel)
+    } else {
+        (VehicleType::Car, FuelType::Gasoline)
+    };
+    VehicleSpec::validate(
+        VehicleDraft {
+            name: format!("Unit {n:05}"),
+            unit_number: Some(format!("U{n:05}")),
+            vin: None,
+            plate: None,
+            year: Some(2015 + (n % 10) as i32),
+            make: Some(["Volvo", "Freightliner", "Ford", "Mercedes-Benz"][(n % 4) as usize].into()),
+            model: None,
+            trim: None,
+            vehicle_type: kind,
+            fuel_types: vec![fuel],
+            odometer_unit: OdometerUnit::Kilometres,
+            in_service_date: None,
+            status: VehicleStatus::Active,
+            tags: vec![],
+            custom_fields: Default::default(),
+        },
+        2026,
+    )
+    .map_err(|e| anyhow::anyhow!("bench vehicle spec: {e:?}"))
+}
+
+/// km a day and litres per 100 km for a kind of vehicle.
+fn usage(kind: VehicleType) -> (f64, f64) {
+    match kind {
+        VehicleType::HeavyTruck => (380.0, 33.0),
+        VehicleType::Van => (110.0, 11.5),
+        _ => (45.0, 7.0),
+    }
+}
+
+struct Telemetry<'a> {
+    store: &'a Store,
+    tenant: TenantId,
+    batch: Vec<TelemetryItem>,
+    readings: u64,
+    messages: u64,
+    spent: std::time::Duration,
+}
+
+impl Telemetry<'_> {
+    async fn push(&mut self, item: TelemetryItem) -> anyhow::Result<()> {
+        match item {
+            TelemetryItem::Reading { .. } => self.readings += 1,
+            _ => self.messages += 1,
+        }
+        self.batch.push(item);
+        if self.batch.len() >= BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let outcomes = self
+            .store
+            .ingest_telemetry(
+                self.tenant,
+                &self.batch,
+                Origin::Cli,
+                domain::meter::DEFAULT_MAX_DAILY_KM,
+                &AuditContext::system("bench generate"),
+            )
+            .await?;
+        self.spent += started.elapsed();
+        if let Some(bad) = outcomes
+            .iter()
+            .find(|o| matches!(o, store::ItemOutcome::Rejected { .. }))
+        {
+            bail!("the generator produced a refused item: {bad:?}");
+        }
+        self.batch.clear();
+        Ok(())
+    }
+}
+
+async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let ctx = AuditContext::system("bench generate");
+    let mut summary = Summary {
+        seed: args.seed,
+        days: args.days,
+        backend: store.kind().as_str().to_string(),
+        ..Summary::default()
+    };
+    let bar = ProgressBar::new(args.vehicles);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} vehicles ({eta} left)") {
+        bar.set_style(style);
+    }
+    let today = OffsetDateTime::now_utc().date();
+    let first_day = today - Duration::days(args.days);
+    let usd = CurrencyCode::parse("USD").map_err(anyhow::Error::msg)?;
+    let mut import_time = std::time::Duration::ZERO;
+    let mut schedule_time = std::time::Duration::ZERO;
+    let mut telemetry_time = std::time::Duration::ZERO;
+    let tenants = args.vehicles.div_ceil(args.per_tenant);
+    for t in 0..tenants {
+        let slug = format!("{}-{}", args.prefix, t + 1);
+        if store.tenant_by_slug(&slug).await.is_ok() {
+            bail!(
+                "tenant `{slug}` exists already: generate into a fresh database or pass another --prefix"
+            );
+        }
+        let tenant = store
+            .create_tenant(
+                &Slug::parse(&slug).map_err(|e| anyhow::anyhow!("--prefix: {e}"))?,
+                &format!("Bench fleet {}", t + 1),
+                TenantKind::Fleet,
+                &ctx,
+            )
+            .await?;
+        summary.tenants += 1;
+        let mut telemetry = Telemetry {
+            store,
+            tenant: tenant.id,
+            batch: Vec::with_capacity(BATCH),
+            readings: 0,
+            messages: 0,
+            spent: std::time::Duration::ZERO,
+        };
+        let mut vehicle_ids: Vec<VehicleId> = Vec::new();
+        let first = t * args.per_tenant;
+        let last = (first + args.per_tenant).min(args.vehicles);
+        for n in first..last {
+            let mut rng = Rng::seeded(args.seed, n);
+            let spec = vehicle_spec(n + 1, &mut rng)?;
+            let (daily_km, per_100km) = usage(spec.vehicle_type);
+            let vehicle = store.create_vehicle(tenant.id, &spec, &ctx).await?;
+            vehicle_ids.push(vehicle.id);
+            summary.vehicles += 1;
+
+            // The odometer at the end of each day: the one truth every record follows.
+            let mut km = Vec::with_capacity(args.days as usize + 1);
+            let mut total = 50_000.0 + 1_000.0 * (n % 500) as f64;
+            km.push(total);
+            for _ in 0..args.days {
+                total += daily_km * rng.around(0.35);
+                km.push(total);
+            }
+
+            // History through the import path: fills every few days, oil changes.
+            let mut rows = Vec::new();
+            let mut last_fill = 0usize;
+            let mut last_oil = km[0];
+            let every = if daily_km > 200.0 { 3 } else { 7 };
+            for d in (every..=args.days as usize).step_by(every) {
+                let driven = km[d] - km[last_fill];
+                last_fill = d;
+                let litres =
+                    (driven * per_100km / 100.0 * rng.around(0.06) * 1000.0).round() / 1000.0;
+                let price_milli = (1.55 * rng.around(0.05) * 100_000.0).round() as i64;
+                let day = first_day + Duration::days(d as i64);
+                rows.push(Row {
+                    line: rows.len() + 2,
+                    vehicle: None,
+                    record: Record::Fuel {
+                        at: day.with_time(time::macros::time!(20:00)).assume_utc(),
+                        odometer: (km[d] * 10.0).round() / 10.0,
+                        quantity: litres,
+                        total_minor: Some((litres * price_milli as f64 / 1000.0).round() as i64),
+                        unit_price_milli: Some(price_milli),
+                        full: true,
+                        missed_previous: false,
+                        notes: None,
+                    },
+                    key: format!("bench-{n}-fuel-{d}"),
+                });
+                if km[d] - last_oil > 40_000.0 {
+                    last_oil = km[d];
+                    rows.push(Row {
+                        line: rows.len() + 2,
+                        vehicle: None,
+                        record: Record::Service {
+                            on: day,
+                            description: "Oil and filter change".into(),
+                            total_minor: (35_000.0 * rng.around(0.2)) as i64,
+                            odometer: Some((km[d] * 10.0).round() / 10.0 + 0.1),
+                            notes: None,
+                        },
+                        key: format!("bench-{n}-oil-{d}"),
+                    });
+                }
+            }
+            let import_started = Instant::now();
+            let report = store
+                .import(
+                    tenant.id,
+                    &Parsed {
+                        format: Format::LubeLoggerFuel,
+                        distance_unit: OdometerUnit::Kilometres,
+                        volume_unit: FuelUnit::Litres,
+                        rows,
+                        errors: vec![],
+                    },
+                    &ImportSettings {
+                        vehicle: vehicle.id,
+                        source_vehicle: None,
+                        currency: usd.clone(),
+                        dry_run: false,
+                        valid_only: false,
+                        max_daily_km: domain::meter::DEFAULT_MAX_DAILY_KM,
+                    },
+                    &ctx,
+                    &mut |_| {},
+                )
+                .await?;
+            import_time += import_started.elapsed();
+            if !report.errors.is_empty() {
+                bail!(
+                    "the generator produced refused rows: {:?}",
+                    &report.errors[..1]
+                );
+            }
+            summary.fuel_entries += report.fuel;
+            summary.service_records += report.services;
+
+            // Telemetry: one odometer (and engine-hour) reading a day, at noon.
+            let truck = spec.vehicle_type == VehicleType::HeavyTruck;
+            for d in 1..=args.days as usize {
+                let at = (first_day + Duration::days(d as i64))
+                    .with_time(time::macros::time!(12:00))
+                    .assume_utc();
+                let value = meter_value(
+                    MeterKind::Odometer,
+                    ((km[d - 1] + km[d]) / 2.0 * 10.0).round() / 10.0,
+                    MeterUnit::Kilometres,
+                )
+                .map_err(anyhow::Error::msg)?;
+                telemetry
+                    .push(TelemetryItem::Reading {
+                        vehicle: VehicleRef::Id(vehicle.id),
+                        kind: MeterKind::Odometer,
+                        read_at: at,
+                        value,
+                    })
+                    .await?;
+                if truck {
+                    let hours = meter_value(
+                        MeterKind::Hours,
+                        (8_000.0 + d as f64 * 9.5 * 10.0).round() / 10.0,
+                        MeterUnit::Hours,
+                    )
+                    .map_err(anyhow::Error::msg)?;
+                    telemetry
+                        .push(TelemetryItem::Reading {
+                            vehicle: VehicleRef::Id(vehicle.id),
+                            kind: MeterKind::Hours,
+                            read_at: at,
+                            value: hours,
+                        })
+                        .await?;
+                }
+            }
+
+            // A fault episode for about a third of the fleet: 1–3 codes,
+            // reported every 10 minutes for an hour, then cleared (unless it
+            // is the last day, when it stays active).
+            if rng.next() < 0.35 {
+                let count = 1 + (rng.next() * 3.0) as usize;
+                let dtcs: Vec<Dtc> = (0..count)
+                    .map(|_| {
+                        let (spn, fmi) = FAULT_MIX
+                            [(rng.next() * FAULT_MIX.len() as f64) as usize % FAULT_MIX.len()];
+                        Dtc {
+                            spn,
+                            fmi,
+                            occurrences: 1 + (rng.next() * 20.0) as u8,
+                            legacy_conversion: false,
+                        }
+                    })
+                    .collect();
+                let red = dtcs
+                    .iter()
+                    .any(|d| matches!((d.spn, d.fmi), (100, 1) | (110, 0)));
+                let lamps = Lamps {
+                    mil: Lamp::Off,
+                    red_stop: if red { Lamp::On } else { Lamp::Off },
+                    amber_warning: if red { Lamp::Off } else { Lamp::On },
+                    protect: Lamp::Off,
+                };
+                let day = 1 + (rng.next() * (args.days - 1) as f64) as i64;
+                let begin = (first_day + Duration::days(day))
+                    .with_time(time::macros::time!(9:00))
+                    .assume_utc();
+                for k in 0..6 {
+                    telemetry
+                        .push(TelemetryItem::Dm {
+                            vehicle: VehicleRef::Id(vehicle.id),
+                            message: FaultMessage::Dm1,
+                            source_address: 0,
+                            observed_at: begin + Duration::minutes(10 * k),
+                            decoded: DiagnosticMessage {
+                                lamps,
+                                dtcs: dtcs.clone(),
+                            },
+                        })
+                        .await?;
+                }
+                if day < args.days - 1 {
+                    for k in 0..3 {
+                        telemetry
+                            .push(TelemetryItem::Dm {
+                                vehicle: VehicleRef::Id(vehicle.id),
+                                message: FaultMessage::Dm1,
+                                source_address: 0,
+                                observed_at: begin + Duration::minutes(70 + k),
+                                decoded: DiagnosticMessage {
+                                    lamps: domain::fault_code::LAMPS_OFF,
+                                    dtcs: vec![],
+                                },
+                            })
+                            .await?;
+                    }
+                }
+            }
+            bar.inc(1);
+        }
+        telemetry.flush().await?;
+        summary.readings += telemetry.readings;
+        summary.fault_messages += telemetry.messages;
+        telemetry_time += telemetry.spent;
+
+        // Ten recurring schedules per vehicle, applied to the whole tenant at once.
+        let schedule_started = Instant::now();
+        let tasks = store.list_service_tasks(tenant.id).await?;
+        for (i, task) in tasks.iter().take(10).enumerate() {
+            let plan = NewSchedule {
+                task_id: task.id,
+                one_off: false,
+                interval: Interval {
+                    km: Some(10_000.0 * (i + 1) as f64),
+                    hours: None,
+                    days: Some(90 * (i as i64 % 4 + 1)),
+                },
+                window: Interval {
+                    km: Some(1_000.0),
+                    hours: None,
+                    days: Some(14),
+                },
+                last_done: None,
+            };
+            for chunk in vehicle_ids.chunks(1000) {
+                summary.schedules += store
+                    .apply_schedule(tenant.id, chunk, &plan, &ctx)
+                    .await?
+                    .len() as u64;
+            }
+        }
+        schedule_time += schedule_started.elapsed();
+    }
+    bar.finish_and_clear();
+    summary.import_seconds = import_time.as_secs_f64();
+    summary.telemetry_seconds = telemetry_time.as_secs_f64();
+    summary.schedule_seconds = schedule_time.as_secs_f64();
+    summary.total_seconds = started.elapsed().as_secs_f64();
+    let items = (summary.readings + summary.fault_messages) as f64;
+    summary.telemetry_items_per_second = if summary.telemetry_seconds > 0.0 {
+        (items / summary.telemetry_seconds).round()
+    } else {
+        0.0
+    };
+    Ok(summary)
+}
