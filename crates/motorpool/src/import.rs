@@ -142,18 +142,13 @@ async fn import(store: &store::Store, args: ImportArgs) -> anyhow::Result<()> {
         parse(&text, &options)
     }
     .map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
-    let tenant_settings_max = tenant
-        .settings
-        .get("max_daily_km")
-        .and_then(|v| v.as_f64())
-        .filter(|v| *v > 0.0);
     let settings = ImportSettings {
         vehicle,
         source_vehicle: args.source_vehicle,
         currency,
         dry_run: args.dry_run,
         valid_only: args.valid_only,
-        max_daily_km: tenant_settings_max.unwrap_or(domain::meter::DEFAULT_MAX_DAILY_KM),
+        max_daily_km: tenant.max_daily_km(),
     };
     let bar = ProgressBar::new(parsed.rows.len() as u64);
     if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} rows ({eta} left)") {

@@ -123,12 +123,7 @@ async fn candump(store: &store::Store, args: CandumpArgs) -> anyhow::Result<()> 
             other => other.into(),
         })?;
     let vehicle = crate::import::find_vehicle(store, tenant.id, &args.vehicle).await?;
-    let max_daily_km = tenant
-        .settings
-        .get("max_daily_km")
-        .and_then(|v| v.as_f64())
-        .filter(|v| *v > 0.0)
-        .unwrap_or(domain::meter::DEFAULT_MAX_DAILY_KM);
+    let max_daily_km = tenant.max_daily_km();
     let file =
         File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -31,6 +31,18 @@ pub struct Tenant {
     pub created_at: OffsetDateTime,
 }
 
+impl Tenant {
+    /// The implausible-jump threshold for meter readings: the tenant's
+    /// `max_daily_km` setting when positive, else 2,000 miles a day.
+    pub fn max_daily_km(&self) -> f64 {
+        self.settings
+            .get("max_daily_km")
+            .and_then(Value::as_f64)
+            .filter(|v| *v > 0.0)
+            .unwrap_or(domain::meter::DEFAULT_MAX_DAILY_KM)
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct TenantRow {
     id: Uuid,

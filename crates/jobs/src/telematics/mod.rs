@@ -181,12 +181,7 @@ async fn pull_and_ingest(
         .tenant(conn.tenant_id)
         .await
         .map_err(|e| e.to_string())?;
-    let max_daily_km = tenant
-        .settings
-        .get("max_daily_km")
-        .and_then(Value::as_f64)
-        .filter(|v| *v > 0.0)
-        .unwrap_or(domain::meter::DEFAULT_MAX_DAILY_KM);
+    let max_daily_km = tenant.max_daily_km();
     let mut finish = SyncFinish {
         vehicles: i32::try_from(linked.len()).unwrap_or(i32::MAX),
         cursor_after: pull.next_cursor.clone(),

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use domain::ValidationErrors;
 use domain::ids::VehicleId;
-use domain::meter::{DEFAULT_MAX_DAILY_KM, MeterKind, MeterSource, MeterUnit, meter_value};
+use domain::meter::{MeterKind, MeterSource, MeterUnit, meter_value};
 use domain::tenancy::{Role, parse_display_text};
 use domain::vehicle::OdometerUnit;
 use serde::{Deserialize, Serialize};
@@ -208,13 +208,11 @@ fn default_unit(kind: MeterKind, odometer_unit: OdometerUnit) -> MeterUnit {
 
 /// The tenant's implausible-jump threshold: `settings.max_daily_km`, else 2,000 miles.
 pub(crate) async fn max_daily_km(state: &AppState, principal: &Principal) -> Result<f64, ApiError> {
-    let tenant = state.store.tenant(principal.tenant_id).await?;
-    Ok(tenant
-        .settings
-        .get("max_daily_km")
-        .and_then(|v| v.as_f64())
-        .filter(|v| *v > 0.0)
-        .unwrap_or(DEFAULT_MAX_DAILY_KM))
+    Ok(state
+        .store
+        .tenant(principal.tenant_id)
+        .await?
+        .max_daily_km())
 }
 
 /// Checks one reading's fields; `prefix` names them inside a bulk request.

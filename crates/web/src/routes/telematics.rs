@@ -512,13 +512,7 @@ pub async fn webhook(
             field: None,
             message: format!("the body is not a telemetry batch: {e}"),
         })?;
-    let tenant_row = state.store.tenant(tenant).await?;
-    let max = tenant_row
-        .settings
-        .get("max_daily_km")
-        .and_then(Value::as_f64)
-        .filter(|v| *v > 0.0)
-        .unwrap_or(domain::meter::DEFAULT_MAX_DAILY_KM);
+    let max = state.store.tenant(tenant).await?.max_daily_km();
     let audit = AuditContext::system(format!("telematics webhook {}", connection.name));
     ingest_batch(
         &state,
