@@ -327,7 +327,8 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
                             on: day,
                             description: "Oil and filter change".into(),
                             total_minor: (35_000.0 * rng.around(0.2)) as i64,
-                            odometer: Some((km[d] * 10.0).round() / 10.0 + 0.1),
+                            // Services are read at noon: the day's midpoint.
+                            odometer: Some(((km[d - 1] + km[d]) / 2.0 * 10.0).round() / 10.0),
                             notes: None,
                         },
                         key: format!("bench-{n}-oil-{d}"),

@@ -578,7 +578,7 @@ async fn bench_generate_smoke_run() {
             "--vehicles",
             "12",
             "--days",
-            "20",
+            "150",
             "--per-tenant",
             "5",
             "--seed",
@@ -653,8 +653,11 @@ async fn bench_generate_smoke_run() {
         }
         assert_eq!(vehicles, 12);
         assert_eq!(summary["fuel_entries"], fuel as u64);
-        // Each vehicle: 20 telemetry readings plus one import reading per fill.
-        assert_eq!(readings, 12 * 20 + fuel as u64, "{:?}", db.kind);
+        // Each vehicle: a telemetry reading a day, plus the import's reading
+        // of each fill and each service (trucks get an oil change by day 150).
+        let services = summary["service_records"].as_u64().unwrap();
+        assert!(services > 0, "{summary}");
+        assert_eq!(readings, 12 * 150 + fuel as u64 + services, "{:?}", db.kind);
         let again = run(dir, url, &args);
         assert!(
             !again.status.success(),

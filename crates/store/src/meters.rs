@@ -500,7 +500,8 @@ impl Window {
                 },
             );
         }
-        self.stored.insert((r.read_at, r.source.as_str()), r.clone());
+        self.stored
+            .insert((r.read_at, r.source.as_str()), r.clone());
     }
 }
 
