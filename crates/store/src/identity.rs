@@ -81,7 +81,7 @@ pub struct User {
 }
 
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: Uuid,
     email: String,
     display_name: String,
@@ -105,7 +105,7 @@ impl From<UserRow> for User {
     }
 }
 
-const USER_COLUMNS: &str =
+pub(crate) const USER_COLUMNS: &str =
     "id, email, display_name, preferences, is_instance_admin, created_at, disabled_at";
 
 /// What is needed to create a user.

@@ -249,13 +249,37 @@ impl Store {
                 touch,
             )
         };
-        drop(tx);
-
-        let user = self.user(user_id.into()).await?;
+        // The user and their membership, in the same transaction: this runs
+        // on every request, so every round trip counts.
+        let user: Option<crate::identity::UserRow> =
+            on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {} FROM users WHERE id = $1",
+                crate::identity::USER_COLUMNS
+            )))
+            .bind(user_id)
+            .fetch_optional(c)
+            .await)
+            .ctx("loading a credential's user")?;
+        let Some(user) = user.map(User::from) else {
+            return Ok(None);
+        };
         if user.disabled {
             return Ok(None);
         }
-        let Some(role) = self.role_in(tenant_id.into(), user.id).await? else {
+        let role: Option<String> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+            "SELECT m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id
+             WHERE m.tenant_id = $1 AND m.user_id = $2 AND t.deleted_at IS NULL"
+        )
+        .bind(tenant_id)
+        .bind(user_id)
+        .fetch_optional(c)
+        .await)
+        .ctx("loading a credential's membership")?;
+        drop(tx);
+        let Some(role) = role
+            .map(|r| Role::from_str(&r).map_err(StoreError::Corrupt))
+            .transpose()?
+        else {
             return Ok(None);
         };
         if touch {
