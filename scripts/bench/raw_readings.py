@@ -3,11 +3,13 @@
 telemetry path writes, inserted into the same indexed table with no
 application in between.
 
-    python3 scripts/bench/raw_readings.py sqlite 500000
+    python3 scripts/bench/raw_readings.py sqlite 500000          # the sqlite3 shell
+    python3 scripts/bench/raw_readings.py sqlite-python 500000   # Python executemany
     python3 scripts/bench/raw_readings.py postgres 500000 [postgres://postgres@127.0.0.1/postgres]
 
-SQLite: one transaction of `executemany` (WAL, synchronous=NORMAL, foreign
-keys on, as Motorpool opens it). PostgreSQL: `\\copy` of a CSV into a scratch
+SQLite: the sqlite3 shell running multi-row INSERTs in one transaction (WAL,
+synchronous=NORMAL, foreign keys on, as Motorpool opens it); `sqlite-python`
+does the same with Python's `executemany`. PostgreSQL: `\\copy` of a CSV into a scratch
 database, as the owner (COPY is refused under row-level security for the app
 role). Table and indexes are those of crates/store/migrations/*/0002_meters.sql.
 Prints one JSON line: rows, seconds, rows per second.
@@ -36,8 +38,10 @@ def rows(n, vehicles=1000):
     tenant = uuid.UUID(int=1)
     ids = [uuid.UUID(int=1000 + v) for v in range(vehicles)]
     base = 1_700_000_000
+    per_vehicle = -(-n // vehicles)
     for i in range(n):
-        v, day = i % vehicles, i // vehicles
+        # Vehicle by vehicle, each in time order: the order `bench generate` writes.
+        v, day = i // per_vehicle, i % per_vehicle
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + day * 86400 + 43200))
         km = 50_000.0 + day * 300.0 + v
         # Time-ordered ids, like Motorpool's UUIDv7: appends to the primary key.
@@ -71,6 +75,40 @@ def sqlite_run(n):
     return seconds
 
 
+def sqlite_cli_run(n):
+    """The sqlite3 shell (C, no Python in the loop) running multi-row INSERTs
+    of 500 rows in one transaction, from a prepared SQL file."""
+    table, indexes = schema("sqlite")
+    path = tempfile.mktemp(suffix=".db")
+    setup = ["PRAGMA journal_mode=WAL;",
+             "CREATE TABLE vehicles (tenant_id BLOB NOT NULL, id BLOB NOT NULL, PRIMARY KEY (tenant_id, id));",
+             table] + indexes
+    subprocess.run(["sqlite3", path], input="\n".join(setup), text=True, check=True, capture_output=True)
+    script = tempfile.mktemp(suffix=".sql")
+    vehicles = set()
+    with open(script, "w") as f:
+        f.write("PRAGMA synchronous=NORMAL;\nPRAGMA foreign_keys=ON;\nBEGIN IMMEDIATE;\n")
+        batch = []
+        for t, r, v, at, km in rows(n):
+            vehicles.add((t.hex, v.hex))
+            ts = at.replace("T", " ").replace("Z", " +00:00")
+            batch.append(f"(X'{t.hex}',X'{r.hex}',X'{v.hex}','odometer','{ts}',{km},'km',{km},'telematics',NULL,0,NULL,'{at}')")
+            if len(batch) == 500:
+                f.write("INSERT INTO meter_readings VALUES " + ",".join(batch) + ";\n")
+                batch = []
+        if batch:
+            f.write("INSERT INTO meter_readings VALUES " + ",".join(batch) + ";\n")
+        f.write("COMMIT;\n")
+    values = ",".join(f"(X'{t}',X'{v}')" for t, v in vehicles)
+    subprocess.run(["sqlite3", path, f"INSERT INTO vehicles VALUES {values};"], check=True)
+    started = time.perf_counter()
+    subprocess.run(["sqlite3", path], stdin=open(script), check=True, capture_output=True)
+    seconds = time.perf_counter() - started
+    os.remove(script)
+    os.remove(path)
+    return seconds
+
+
 def postgres_run(n, url):
     table, indexes = schema("postgres")
     scratch = "mp_raw_baseline"
@@ -100,6 +138,8 @@ def postgres_run(n, url):
 def main():
     backend, n = sys.argv[1], int(sys.argv[2])
     if backend == "sqlite":
+        seconds = sqlite_cli_run(n)
+    elif backend == "sqlite-python":
         seconds = sqlite_run(n)
     else:
         seconds = postgres_run(n, sys.argv[3] if len(sys.argv) > 3 else "postgres://postgres@127.0.0.1/postgres")
