@@ -465,6 +465,7 @@ impl Store {
             )
             .await?;
             reevaluate_vehicle(&mut tx, tenant, vehicle, OffsetDateTime::now_utc().date()).await?;
+            crate::spend::refresh_spend(&mut tx, tenant, vehicle, None).await?;
         }
         record(&mut tx, tenant, ctx, Change {
             action: "import.export",

@@ -1,8 +1,8 @@
 //! The fleet overview: one tenant's vehicles by status, health and risk,
 //! maintenance due soon and overdue, active critical faults, and spend this
-//! month against last — every figure an aggregate over indexed summary
-//! columns (stored health, stored due state, open fault cycles), never over
-//! the raw event stream.
+//! month against last — every figure an aggregate over maintained summary
+//! state (stored health, stored due state, open fault cycles, the monthly
+//! spend rollup), never over the raw records or events.
 
 use std::collections::BTreeMap;
 
@@ -44,14 +44,6 @@ fn previous_month(first: Date) -> Date {
     let (y, m) = match first.month() {
         Month::January => (first.year() - 1, Month::December),
         m => (first.year(), m.previous()),
-    };
-    Date::from_calendar_date(y, m, 1).unwrap_or(first)
-}
-
-fn next_month(first: Date) -> Date {
-    let (y, m) = match first.month() {
-        Month::December => (first.year() + 1, Month::January),
-        m => (first.year(), m.next()),
     };
     Date::from_calendar_date(y, m, 1).unwrap_or(first)
 }
@@ -110,32 +102,19 @@ impl Store {
             .await)
             .ctx("counting active faults")?;
 
+        // Spend comes from the maintained monthly rollup (`crate::spend`).
         let this_month = month_start(today);
-        let last_month = previous_month(this_month);
-        let after = next_month(this_month);
         let mut spend = [BTreeMap::new(), BTreeMap::new()];
-        for (i, (from, to)) in [(this_month, after), (last_month, this_month)]
+        for (i, month) in [this_month, previous_month(this_month)]
             .into_iter()
             .enumerate()
         {
-            let (from_at, to_at) = (from.midnight().assume_utc(), to.midnight().assume_utc());
             let rows: Vec<(String, i64)> = on_tx!(&mut tx, |c| sqlx::query_as(
-                "SELECT currency, CAST(sum(amount) AS BIGINT) FROM (
-                     SELECT currency, total_minor AS amount FROM fuel_entries
-                      WHERE tenant_id = $1 AND total_minor IS NOT NULL AND filled_at >= $2 AND filled_at < $3
-                     UNION ALL
-                     SELECT currency, total_minor FROM service_records
-                      WHERE tenant_id = $1 AND performed_on >= $4 AND performed_on < $5
-                     UNION ALL
-                     SELECT currency, amount_minor FROM expenses
-                      WHERE tenant_id = $1 AND spent_on >= $4 AND spent_on < $5
-                 ) AS spent GROUP BY currency"
+                "SELECT currency, CAST(sum(amount_minor) AS BIGINT) FROM vehicle_monthly_spend
+                 WHERE tenant_id = $1 AND month = $2 GROUP BY currency"
             )
             .bind(t)
-            .bind(from_at)
-            .bind(to_at)
-            .bind(from)
-            .bind(to)
+            .bind(month)
             .fetch_all(c)
             .await)
             .ctx("summing spend")?;
@@ -184,7 +163,6 @@ mod tests {
     #[test]
     fn months_roll_over_years() {
         assert_eq!(previous_month(date!(2026 - 01 - 01)), date!(2025 - 12 - 01));
-        assert_eq!(next_month(date!(2026 - 12 - 01)), date!(2027 - 01 - 01));
         assert_eq!(month_start(date!(2026 - 11 - 28)), date!(2026 - 11 - 01));
     }
 }

@@ -250,6 +250,13 @@ impl Store {
         .await?;
         recompute_chain(&mut tx, tenant, new.vehicle_id, new.fuel_type).await?;
         let entry = fetch_entry(&mut tx, tenant, new.vehicle_id, id).await?;
+        crate::spend::refresh_spend(
+            &mut tx,
+            tenant,
+            new.vehicle_id,
+            Some(entry.entry.filled_at.to_offset(time::UtcOffset::UTC).date()),
+        )
+        .await?;
         record(
             &mut tx,
             tenant,
@@ -349,6 +356,13 @@ impl Store {
             refresh_current(&mut tx, tenant, vehicle, MeterKind::Odometer).await?;
         }
         recompute_chain(&mut tx, tenant, vehicle, entry.entry.fuel_type).await?;
+        crate::spend::refresh_spend(
+            &mut tx,
+            tenant,
+            vehicle,
+            Some(entry.entry.filled_at.to_offset(time::UtcOffset::UTC).date()),
+        )
+        .await?;
         crate::service::unlink_documents(&mut tx, tenant, id).await?;
         record(
             &mut tx,

@@ -343,6 +343,7 @@ impl Store {
             refresh_current(&mut tx, tenant, vehicle, kind).await?;
         }
         reevaluate_vehicle(&mut tx, tenant, vehicle, OffsetDateTime::now_utc().date()).await?;
+        crate::spend::refresh_spend(&mut tx, tenant, vehicle, None).await?;
         report.errors.sort_by_key(|e| e.line);
         let created = report.fuel + report.services + report.odometer + report.expenses;
         let write =

@@ -32,6 +32,7 @@ mod page;
 mod schedules;
 mod service;
 mod sessions;
+mod spend;
 mod sync_logs;
 mod telematics;
 mod telemetry;

@@ -75,6 +75,11 @@ const SQLITE: &[Migration] = &[
         description: "fleet overview indexes",
         sql: include_str!("../migrations/sqlite/0011_fleet_overview.sql"),
     },
+    Migration {
+        version: 12,
+        description: "monthly spend per vehicle",
+        sql: include_str!("../migrations/sqlite/0012_monthly_spend.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -132,6 +137,11 @@ const POSTGRES: &[Migration] = &[
         version: 11,
         description: "fleet overview indexes",
         sql: include_str!("../migrations/postgres/0011_fleet_overview.sql"),
+    },
+    Migration {
+        version: 12,
+        description: "monthly spend per vehicle",
+        sql: include_str!("../migrations/postgres/0012_monthly_spend.sql"),
     },
 ];
 

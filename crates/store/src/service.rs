@@ -456,6 +456,8 @@ impl Store {
             OffsetDateTime::now_utc().date(),
         )
         .await?;
+        crate::spend::refresh_spend(&mut tx, tenant, new.vehicle_id, Some(new.performed_on))
+            .await?;
         let mut stored = ServiceRecord::try_from(row)?;
         stored.record.performed_at = new.performed_at;
         record(&mut tx, tenant, ctx, Change {
@@ -535,6 +537,7 @@ impl Store {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
         self.vehicle_in(&mut tx, tenant, new.vehicle_id).await?;
         let id = insert_expense_in(&mut tx, tenant, new, None).await?;
+        crate::spend::refresh_spend(&mut tx, tenant, new.vehicle_id, Some(new.spent_on)).await?;
         record(&mut tx, tenant, ctx, Change {
             action: "expense.create",
             entity_type: "expense",
@@ -627,6 +630,8 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         unlink_documents(&mut tx, tenant, id).await?;
+        // Service records and expenses are spend: recompute the vehicle's months.
+        crate::spend::refresh_spend(&mut tx, tenant, vehicle, None).await?;
         let change = Change {
             action: kind.action,
             entity_type: kind.entity_type,

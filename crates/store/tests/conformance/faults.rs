@@ -606,26 +606,29 @@ async fn the_fleet_overview_adds_up() {
         give_fault(s, t.id, ids[1], false).await;
         let today = OffsetDateTime::now_utc().date();
         let last_month = today.replace_day(1).unwrap() - Duration::days(1);
+        let mut expenses = vec![];
         for (on, amount, currency) in [
             (today, 12_000, "USD"),
             (today, 3_000, "EUR"),
             (last_month, 5_000, "USD"),
         ] {
-            s.create_expense(
-                t.id,
-                &NewExpense {
-                    vehicle_id: ids[2],
-                    category: ExpenseCategory::ALL[0],
-                    spent_on: on,
-                    amount_minor: amount,
-                    currency: CurrencyCode::parse(currency).unwrap(),
-                    recurrence: None,
-                    notes: None,
-                },
-                &ctx(),
-            )
-            .await
-            .unwrap();
+            let e = s
+                .create_expense(
+                    t.id,
+                    &NewExpense {
+                        vehicle_id: ids[2],
+                        category: ExpenseCategory::ALL[0],
+                        spent_on: on,
+                        amount_minor: amount,
+                        currency: CurrencyCode::parse(currency).unwrap(),
+                        recurrence: None,
+                        notes: None,
+                    },
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+            expenses.push(e.id);
         }
         let other = tenant(s, "overview-other").await;
         s.create_vehicle(other.id, &truck_spec("Theirs", "X", None), &ctx())
@@ -655,5 +658,12 @@ async fn the_fleet_overview_adds_up() {
         assert_eq!(o.spend_last_month.get("USD"), Some(&5_000));
         assert!(o.average_health.unwrap() < 100.0);
         assert_eq!(s.fleet_overview(other.id, today).await.unwrap().vehicles, 1);
+        // The monthly spend rollup follows deletes too.
+        s.delete_expense(t.id, ids[2], expenses[1], &ctx())
+            .await
+            .unwrap();
+        let o = s.fleet_overview(t.id, today).await.unwrap();
+        assert_eq!(o.spend_this_month.get("EUR"), None, "{o:?}");
+        assert_eq!(o.spend_this_month.get("USD"), Some(&12_000));
     }
 }
