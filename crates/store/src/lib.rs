@@ -29,6 +29,7 @@ mod jobs;
 mod meters;
 mod migrate;
 mod page;
+mod reading_batch;
 mod schedules;
 mod service;
 mod sessions;

@@ -1,0 +1,258 @@
+//! Recording meter readings in bulk: per meter, the stored readings around
+//! the batch are loaded once, every item is checked in memory (duplicates,
+//! the monotonic rule, jump flags) in time order, and the accepted ones are
+//! written with multi-row INSERTs — a few queries per meter instead of
+//! several per reading.
+
+use std::collections::BTreeMap;
+
+use domain::ids::{TenantId, VehicleId};
+use domain::meter::{MeterKind, Neighbour, check_order, jump_flag};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::ResultExt;
+use crate::meters::{
+    CurrentMeters, NewReading, READING_COLUMNS, Reading, ReadingOutcome, ReadingRow, load_offsets,
+    neighbour, offset_at, refresh_current, to_second,
+};
+use crate::{StoreError, Tx, on_tx};
+
+/// Records readings inside the caller's transaction (fuel and service
+/// records add their odometer this way); see [`crate::Store::record_readings`].
+pub(crate) async fn record_readings_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    items: &[NewReading],
+    max_daily_km: f64,
+    current: CurrentMeters,
+) -> Result<Vec<ReadingOutcome>, StoreError> {
+    let mut outcomes: Vec<Option<ReadingOutcome>> = vec![None; items.len()];
+    // Process each meter's items in time order, so a batch may arrive unsorted.
+    let mut groups: BTreeMap<(VehicleId, &str), Vec<usize>> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        groups
+            .entry((item.vehicle_id, item.kind.as_str()))
+            .or_default()
+            .push(i);
+    }
+    let now = OffsetDateTime::now_utc();
+    for ((vehicle, _), mut indexes) in groups {
+        indexes.sort_by_key(|i| items[*i].read_at);
+        let exists: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
+            "SELECT 1 FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+        )
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .fetch_optional(c)
+        .await)
+        .ctx("checking a reading's vehicle")?;
+        if exists.is_none() {
+            for i in indexes {
+                outcomes[i] = Some(ReadingOutcome::Rejected {
+                    field: "vehicle_id",
+                    message: "no such vehicle".into(),
+                });
+            }
+            continue;
+        }
+        let kind = items[indexes[0]].kind;
+        let offsets = load_offsets(tx, tenant, vehicle, kind).await?;
+        let max_per_day = if kind == MeterKind::Hours {
+            domain::meter::MAX_DAILY_HOURS
+        } else {
+            max_daily_km
+        };
+        let mut window = Window::load(
+            tx,
+            tenant,
+            vehicle,
+            kind,
+            to_second(items[indexes[0]].read_at),
+            to_second(items[indexes[indexes.len() - 1]].read_at),
+            &offsets,
+        )
+        .await?;
+        let mut accepted = Vec::new();
+        for i in indexes {
+            let item = &items[i];
+            let at = to_second(item.read_at);
+            if let Some(existing) = window.stored.get(&(at, item.source.as_str())) {
+                outcomes[i] = Some(
+                    if (existing.canonical - item.value.canonical).abs() < 1e-6 {
+                        ReadingOutcome::Duplicate(existing.clone())
+                    } else {
+                        ReadingOutcome::Rejected {
+                            field: "value",
+                            message:
+                                "a different reading from this source at this time already exists"
+                                    .into(),
+                        }
+                    },
+                );
+                continue;
+            }
+            let effective = item.value.canonical + offset_at(&offsets, at);
+            let flag = if item.void {
+                None
+            } else {
+                let (previous, next) = window.neighbours(at);
+                if let Err(message) = check_order(previous, next, effective) {
+                    outcomes[i] = Some(ReadingOutcome::Rejected {
+                        field: "value",
+                        message,
+                    });
+                    continue;
+                }
+                jump_flag(previous, at, effective, max_per_day)
+            };
+            let reading = Reading {
+                id: Uuid::now_v7(),
+                vehicle_id: vehicle,
+                kind,
+                read_at: at,
+                value: item.value.value,
+                unit: item.value.unit,
+                canonical: item.value.canonical,
+                effective,
+                source: item.source,
+                note: item.note.clone(),
+                void: item.void,
+                flag,
+            };
+            window.add(&reading);
+            outcomes[i] = Some(ReadingOutcome::Created(reading.clone()));
+            accepted.push(reading);
+        }
+        insert_readings(tx, tenant, &accepted, now).await?;
+        if current == CurrentMeters::Refresh && !accepted.is_empty() {
+            refresh_current(tx, tenant, vehicle, kind).await?;
+        }
+    }
+    let outcomes: Vec<ReadingOutcome> = outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| StoreError::Corrupt("a reading was not processed".into())))
+        .collect::<Result<_, _>>()?;
+    Ok(outcomes)
+}
+
+/// One meter's stored readings around a batch: every reading inside the
+/// batch's time span (for duplicates and ordering), and the live readings
+/// just before and just after it. Items are checked against this in memory,
+/// so a batch costs a few queries per meter instead of several per item.
+struct Window {
+    /// Live readings in time order: (time, effective value).
+    live: Vec<Neighbour>,
+    /// Every stored reading in the span, by (time, source).
+    stored: std::collections::HashMap<(OffsetDateTime, &'static str), Reading>,
+}
+
+impl Window {
+    async fn load(
+        tx: &mut Tx,
+        tenant: TenantId,
+        vehicle: VehicleId,
+        kind: MeterKind,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        offsets: &[(OffsetDateTime, f64)],
+    ) -> Result<Self, StoreError> {
+        let effective = |(t, v): (OffsetDateTime, f64)| Neighbour {
+            at: t,
+            value: v + offset_at(offsets, t),
+        };
+        let before = neighbour(tx, tenant, vehicle, kind, from, true).await?;
+        let after = neighbour(tx, tenant, vehicle, kind, to, false).await?;
+        let rows: Vec<ReadingRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {READING_COLUMNS} FROM meter_readings
+             WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 AND read_at >= $4 AND read_at <= $5
+             ORDER BY read_at"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .bind(kind.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(c)
+        .await)
+        .ctx("loading the readings around a batch")?;
+        let mut live: Vec<Neighbour> = before.map(effective).into_iter().collect();
+        let mut stored = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let reading = row.into_reading(offsets)?;
+            if !reading.void {
+                live.push(Neighbour {
+                    at: reading.read_at,
+                    value: reading.effective,
+                });
+            }
+            stored.insert((reading.read_at, reading.source.as_str()), reading);
+        }
+        live.extend(after.map(effective));
+        Ok(Self { live, stored })
+    }
+
+    /// The live readings strictly before and strictly after `at`.
+    fn neighbours(&self, at: OffsetDateTime) -> (Option<Neighbour>, Option<Neighbour>) {
+        let first_not_before = self.live.partition_point(|n| n.at < at);
+        let first_after = self.live.partition_point(|n| n.at <= at);
+        let previous = first_not_before
+            .checked_sub(1)
+            .and_then(|i| self.live.get(i))
+            .copied();
+        (previous, self.live.get(first_after).copied())
+    }
+
+    fn add(&mut self, r: &Reading) {
+        if !r.void {
+            let at = self.live.partition_point(|n| n.at <= r.read_at);
+            self.live.insert(
+                at,
+                Neighbour {
+                    at: r.read_at,
+                    value: r.effective,
+                },
+            );
+        }
+        self.stored
+            .insert((r.read_at, r.source.as_str()), r.clone());
+    }
+}
+
+/// Rows per multi-row INSERT (13 parameters each: well under both backends' limits).
+const INSERT_CHUNK: usize = 500;
+
+/// Writes accepted readings with multi-row INSERTs.
+async fn insert_readings(
+    tx: &mut Tx,
+    tenant: TenantId,
+    readings: &[Reading],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    for chunk in readings.chunks(INSERT_CHUNK) {
+        on_tx!(tx, |c| {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO meter_readings (tenant_id, id, vehicle_id, kind, read_at, value, unit, canonical,
+                     source, note, void, flag, created_at) ",
+            );
+            q.push_values(chunk, |mut row, r| {
+                row.push_bind(tenant.as_uuid())
+                    .push_bind(r.id)
+                    .push_bind(r.vehicle_id.as_uuid())
+                    .push_bind(r.kind.as_str())
+                    .push_bind(r.read_at)
+                    .push_bind(r.value)
+                    .push_bind(r.unit.as_str())
+                    .push_bind(r.canonical)
+                    .push_bind(r.source.as_str())
+                    .push_bind(r.note.clone())
+                    .push_bind(r.void)
+                    .push_bind(r.flag.clone())
+                    .push_bind(now);
+            });
+            q.build().execute(c).await.map(|r| r.rows_affected())
+        })
+        .ctx("recording readings")?;
+    }
+    Ok(())
+}
