@@ -203,15 +203,55 @@ pub async fn seed(store: &Store, files: &store::FileStore, base_url: &str) -> an
             {
                 crate::demo_history::seed_vehicle(store, files, t.id, vehicle, i as u64).await?;
             }
+            seed_fault(store, t.id).await?;
             t
         }
     };
     println!(
-        "\nDemo ready: tenant `{}` with sample vehicles.\n  Log in as {DEMO_EMAIL} with password {} (shown once; a new one is printed at every --demo start).\n  Try: curl -c /tmp/mp.cookies -H 'content-type: application/json' \\\n         -d '{{\"email\":\"{DEMO_EMAIL}\",\"password\":\"{}\"}}' {base_url}/api/v1/auth/login\n       curl -b /tmp/mp.cookies {base_url}/api/v1/vehicles\n",
+        "\nDemo ready: tenant `{}` with sample vehicles.\n  Log in as {DEMO_EMAIL} with password {} (shown once; a new one is printed at every --demo start).\n  Try: curl -c /tmp/mp.cookies -H 'content-type: application/json' \\\n         -d '{{\"email\":\"{DEMO_EMAIL}\",\"password\":\"{}\"}}' {base_url}/api/v1/auth/login\n       curl -b /tmp/mp.cookies {base_url}/api/v1/vehicles\n  Truck 101 reports low oil pressure with its red stop lamp on: see its faults and health explanation\n  (/api/v1/vehicles/{{id}}/faults, /health) and {base_url}/api/v1/fleet/overview.\n",
         tenant.slug,
         password.expose(),
         password.expose(),
     );
+    Ok(())
+}
+
+/// Truck 101's engine reports low oil pressure with its red stop lamp on
+/// (a DM1, as telematics would send it), so the demo shows a CRITICAL
+/// vehicle with its fault cycle and health explanation.
+async fn seed_fault(store: &Store, tenant: domain::ids::TenantId) -> anyhow::Result<()> {
+    use domain::fault_code::{FaultMessage, Origin};
+    use domain::j1939::{DiagnosticMessage, Dtc, Lamp, Lamps};
+    let item = store::TelemetryItem::Dm {
+        vehicle: store::VehicleRef::UnitNumber("101".into()),
+        message: FaultMessage::Dm1,
+        source_address: 0,
+        observed_at: time::OffsetDateTime::now_utc() - time::Duration::hours(2),
+        decoded: DiagnosticMessage {
+            lamps: Lamps {
+                mil: Lamp::Off,
+                red_stop: Lamp::On,
+                amber_warning: Lamp::Off,
+                protect: Lamp::Off,
+            },
+            dtcs: vec![Dtc {
+                spn: 100,
+                fmi: 1,
+                occurrences: 2,
+                legacy_conversion: false,
+            }],
+        },
+    };
+    store
+        .ingest_telemetry(
+            tenant,
+            &[item],
+            Origin::Api,
+            domain::meter::DEFAULT_MAX_DAILY_KM,
+            &AuditContext::system("demo"),
+        )
+        .await
+        .context("demo fault")?;
     Ok(())
 }
 
@@ -261,6 +301,16 @@ mod tests {
                 .await
                 .unwrap();
             assert!(fills.items.len() > 200, "{}", fills.items.len());
+            let (health, _) = db.store.vehicle_health(tenant.id, truck.id).await.unwrap();
+            assert_eq!(
+                health.risk,
+                domain::health::RiskLevel::Critical,
+                "the demo fault"
+            );
+            let today = time::OffsetDateTime::now_utc().date();
+            let overview = db.store.fleet_overview(tenant.id, today).await.unwrap();
+            assert_eq!(overview.risk.get("critical"), Some(&1));
+            assert_eq!(overview.active_faults, 1, "seeded once");
             let stats = db
                 .store
                 .fuel_stats(tenant.id, truck.id, None, None)
