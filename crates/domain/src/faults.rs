@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::j1939::{FIRST_PROPRIETARY_SPN, Lamp, Lamps};
+use crate::j1939::{FIRST_PROPRIETARY_SPN, Lamps};
 
 /// A common SPN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -123,7 +123,7 @@ pub struct Assessment {
 
 /// Assesses a J1939 fault from its SPN, FMI and the lamps of its message.
 pub fn assess(spn: u32, fmi: u8, lamps: &Lamps) -> Assessment {
-    let lit = |l: Lamp| matches!(l, Lamp::On | Lamp::SlowFlash | Lamp::FastFlash);
+    let lit = crate::fault_code::is_lit;
     let known = match (spn, fmi) {
         (100, 1) | (100, 17) | (100, 18) => Some((
             Severity::Critical,
@@ -181,6 +181,7 @@ pub fn assess(spn: u32, fmi: u8, lamps: &Lamps) -> Assessment {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::j1939::Lamp;
 
     fn lamps(red: Lamp, amber: Lamp) -> Lamps {
         Lamps {

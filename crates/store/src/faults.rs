@@ -282,12 +282,8 @@ pub(crate) fn code_columns(
     }
 }
 
-/// Fault times are kept to the second, like meter readings (SQLite keeps
-/// timestamps as text, which sorts correctly only at one precision).
-pub(crate) fn to_second(at: OffsetDateTime) -> OffsetDateTime {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    at.replace_nanosecond(0).unwrap_or(at)
-}
+/// Fault times are kept to the second, like meter readings.
+pub(crate) use crate::meters::to_second;
 
 /// Stores one event; `false` if the same event was stored before.
 async fn insert_event(

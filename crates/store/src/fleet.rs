@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 
 use domain::ids::TenantId;
 use serde::Serialize;
-use time::{Date, Month};
+use time::Date;
 
 use crate::error::ResultExt;
+use crate::spend::{month_of, previous_month};
 use crate::{Mode, Store, StoreError, on_tx};
 
 /// The overview's figures.
@@ -34,18 +35,6 @@ pub struct FleetOverview {
     /// and the one before: fuel, service records and expenses.
     pub spend_this_month: BTreeMap<String, i64>,
     pub spend_last_month: BTreeMap<String, i64>,
-}
-
-fn month_start(d: Date) -> Date {
-    d.replace_day(1).unwrap_or(d)
-}
-
-fn previous_month(first: Date) -> Date {
-    let (y, m) = match first.month() {
-        Month::January => (first.year() - 1, Month::December),
-        m => (first.year(), m.previous()),
-    };
-    Date::from_calendar_date(y, m, 1).unwrap_or(first)
 }
 
 impl Store {
@@ -103,7 +92,7 @@ impl Store {
             .ctx("counting active faults")?;
 
         // Spend comes from the maintained monthly rollup (`crate::spend`).
-        let this_month = month_start(today);
+        let this_month = month_of(today);
         let mut spend = [BTreeMap::new(), BTreeMap::new()];
         for (i, month) in [this_month, previous_month(this_month)]
             .into_iter()
@@ -152,17 +141,5 @@ impl Store {
             spend_this_month,
             spend_last_month,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::date;
-
-    #[test]
-    fn months_roll_over_years() {
-        assert_eq!(previous_month(date!(2026 - 01 - 01)), date!(2025 - 12 - 01));
-        assert_eq!(month_start(date!(2026 - 11 - 28)), date!(2026 - 11 - 01));
     }
 }

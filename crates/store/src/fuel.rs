@@ -150,11 +150,6 @@ impl TryFrom<EntryRow> for FuelEntry {
     }
 }
 
-fn to_second(at: OffsetDateTime) -> OffsetDateTime {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    at.replace_nanosecond(0).unwrap_or(at)
-}
-
 /// Recomputes the full-to-full chain of one vehicle and fuel type, writing
 /// each entry's closed segment where it changed. Costs count only in the
 /// currency of the chain's latest entry (a segment mixing currencies has no cost).
@@ -451,7 +446,7 @@ pub(crate) async fn insert_fuel_in(
     import_key: Option<&str>,
     current: CurrentMeters,
 ) -> Result<Uuid, StoreError> {
-    let filled_at = to_second(new.filled_at);
+    let filled_at = crate::meters::to_second(new.filled_at);
     let reading = NewReading {
         vehicle_id: new.vehicle_id,
         kind: MeterKind::Odometer,

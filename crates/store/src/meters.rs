@@ -139,8 +139,8 @@ pub(crate) fn offset_at(offsets: &[(OffsetDateTime, f64)], at: OffsetDateTime) -
         .sum()
 }
 
-/// Readings are kept to the second: finer is noise, and whole seconds keep
-/// SQLite's text timestamps in time order.
+/// Readings, fills and fault events are kept to the second: finer is noise,
+/// and whole seconds keep SQLite's text timestamps in time order.
 pub(crate) fn to_second(at: OffsetDateTime) -> OffsetDateTime {
     let at = at.to_offset(time::UtcOffset::UTC);
     at.replace_nanosecond(0).unwrap_or(at)

@@ -26,6 +26,15 @@ pub(crate) fn next_month(first: Date) -> Date {
     Date::from_calendar_date(y, m, 1).unwrap_or(first)
 }
 
+/// The first day of the month before `first`.
+pub(crate) fn previous_month(first: Date) -> Date {
+    let (y, m) = match first.month() {
+        time::Month::January => (first.year() - 1, time::Month::December),
+        m => (first.year(), m.previous()),
+    };
+    Date::from_calendar_date(y, m, 1).unwrap_or(first)
+}
+
 /// Recomputes a vehicle's monthly spend: for the month holding `on`, or
 /// (`None`) for every month.
 pub(crate) async fn refresh_spend(
@@ -119,5 +128,6 @@ mod tests {
         assert_eq!(month_of(date!(2026 - 11 - 28)), date!(2026 - 11 - 01));
         assert_eq!(next_month(date!(2026 - 12 - 01)), date!(2027 - 01 - 01));
         assert_eq!(next_month(date!(2026 - 01 - 01)), date!(2026 - 02 - 01));
+        assert_eq!(previous_month(date!(2026 - 01 - 01)), date!(2025 - 12 - 01));
     }
 }

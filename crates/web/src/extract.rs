@@ -186,3 +186,17 @@ impl<'de> serde::Deserialize<'de> for Decimal {
         }
     }
 }
+
+/// A vehicle id from the path; one that does not parse is simply not found
+/// (the same answer as another tenant's id).
+pub fn parse_vehicle(id: &str) -> Result<domain::ids::VehicleId, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// Deserialises a present field (even `null`) as `Some(...)`, so a patch can
+/// tell "absent: keep" from "null: clear".
+pub fn present<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::extract::parse_vehicle;
 use crate::extract::{ApiQuery, PageQuery};
 use crate::openapi::{ReadErrors, WriteErrors};
 
@@ -99,10 +100,6 @@ pub struct DocumentPage {
 pub struct ExpiringQuery {
     /// Expiring within this many days (default 30, up to 3650); expired ones included.
     pub days: Option<i64>,
-}
-
-fn parse_vehicle(id: &str) -> Result<VehicleId, ApiError> {
-    id.parse().map_err(|_| ApiError::NotFound)
 }
 
 fn parse_uuid(id: &str) -> Result<Uuid, ApiError> {

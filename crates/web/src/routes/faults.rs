@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::extract::parse_vehicle;
 use crate::extract::{ApiJson, ApiQuery, check_limit};
 use crate::openapi::{ReadErrors, WriteErrors};
 use crate::routes::fault_rules::RuleView;
@@ -247,10 +248,6 @@ pub struct HealthExplanation {
     /// When it was last computed; absent if never (a clean vehicle).
     #[serde(with = "time::serde::rfc3339::option")]
     pub computed_at: Option<OffsetDateTime>,
-}
-
-fn parse_vehicle(id: &str) -> Result<VehicleId, ApiError> {
-    id.parse().map_err(|_| ApiError::NotFound)
 }
 
 /// A vehicle's fault cycles (viewers and up).

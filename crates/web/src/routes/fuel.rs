@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::extract::parse_vehicle;
 use crate::extract::{ApiJson, ApiQuery, Decimal, PageQuery};
 use crate::openapi::{ReadErrors, WriteErrors};
 
@@ -192,10 +193,6 @@ pub struct PeriodQuery {
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[param(value_type = Option<String>)]
     pub to: Option<OffsetDateTime>,
-}
-
-fn parse_vehicle(id: &str) -> Result<VehicleId, ApiError> {
-    id.parse().map_err(|_| ApiError::NotFound)
 }
 
 fn default_unit(measure: Measure, units: UnitSystem) -> FuelUnit {

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::extract::parse_vehicle;
 use crate::extract::{ApiJson, ApiQuery, check_limit};
 use crate::openapi::{ReadErrors, WriteErrors};
 
@@ -255,10 +256,6 @@ fn check_reading(
         note,
         void: body.void,
     })
-}
-
-fn parse_vehicle(id: &str) -> Result<VehicleId, ApiError> {
-    id.parse().map_err(|_| ApiError::NotFound)
 }
 
 /// Records one reading of a vehicle's meter (drivers and up).

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::extract::parse_vehicle;
 use crate::extract::{ApiJson, ApiQuery, Decimal, PageQuery};
 use crate::openapi::{ReadErrors, WriteErrors};
 
@@ -245,10 +246,6 @@ pub struct CostQuery {
     pub from: Option<Date>,
     /// Last day, exclusive (default: tomorrow).
     pub to: Option<Date>,
-}
-
-fn parse_vehicle(id: &str) -> Result<VehicleId, ApiError> {
-    id.parse().map_err(|_| ApiError::NotFound)
 }
 
 fn parse_uuid(id: &str) -> Result<Uuid, ApiError> {

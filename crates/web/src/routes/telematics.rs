@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::extract::present;
 use crate::extract::{ApiJson, ApiQuery, check_limit};
 use crate::openapi::{ReadErrors, WriteErrors};
 use crate::routes::telemetry::{TelemetryBatch, TelemetryResult, ingest_batch};
@@ -113,12 +114,6 @@ pub struct ConnectionUpdate {
     pub credentials: Option<Option<Map<String, Value>>>,
     pub sync_interval_minutes: Option<i32>,
     pub enabled: Option<bool>,
-}
-
-fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
 }
 
 /// One page of connections.

@@ -14,7 +14,7 @@ use domain::vehicle::{
 };
 use domain::vin::Vin;
 use domain::vin_decode::decode;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use store::{Vehicle, VehicleFilter, VehicleSort};
 use time::{Date, OffsetDateTime};
@@ -23,6 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::extract::present;
 use crate::extract::{ApiJson, ApiQuery, check_limit};
 use crate::openapi::{ReadErrors, WriteErrors};
 
@@ -130,12 +131,6 @@ pub struct VehicleCreate {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub custom_fields: Map<String, Value>,
-}
-
-/// Deserialises a present field (even `null`) as `Some(...)`, so a patch can
-/// tell "absent: keep" from "null: clear".
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
 }
 
 /// Changes to a vehicle (JSON merge patch): absent fields stay, `null`
