@@ -67,6 +67,9 @@ pub struct ServeArgs {
     /// Hours a session lasts without use [default: 336]
     #[arg(long, env = "MOTORPOOL_SESSION_HOURS")]
     pub session_hours: Option<i64>,
+    /// Seconds a resolved token or session is reused without a database lookup; changes made through any server (or replica) apply at once, this only bounds changes made by a separate `motorpool admin` process on SQLite; 0 turns it off [default: 5]
+    #[arg(long, env = "MOTORPOOL_CREDENTIAL_CACHE_SECS")]
+    pub credential_cache_secs: Option<u64>,
     /// Trust X-Forwarded-For (only behind a proxy that sets it) [default: false]
     #[arg(long, env = "MOTORPOOL_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: Option<bool>,
@@ -98,6 +101,7 @@ struct FileSettings {
     max_connections: Option<u32>,
     max_body_bytes: Option<usize>,
     session_hours: Option<i64>,
+    credential_cache_secs: Option<u64>,
     trust_forwarded_for: Option<bool>,
     allow_privileged_database_role: Option<bool>,
 }
@@ -181,6 +185,8 @@ pub struct ServeSettings {
     pub max_connections: u32,
     pub max_body_bytes: usize,
     pub session_hours: i64,
+    /// Seconds a resolved credential is kept (see `store::Store::with_credential_cache`).
+    pub credential_cache_secs: u64,
     pub trust_forwarded_for: bool,
     pub allow_privileged_database_role: bool,
 }
@@ -257,6 +263,13 @@ impl Common {
         if !(1..=24 * 365).contains(&session_hours) {
             bail!("invalid setting `session_hours`: must be 1 to 8760");
         }
+        let credential_cache_secs = args
+            .credential_cache_secs
+            .or(f.credential_cache_secs)
+            .unwrap_or(5);
+        if credential_cache_secs > 60 {
+            bail!("invalid setting `credential_cache_secs`: must be 0 to 60");
+        }
         Ok(ServeSettings {
             listen,
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -280,6 +293,7 @@ impl Common {
             max_connections,
             max_body_bytes,
             session_hours,
+            credential_cache_secs,
             trust_forwarded_for: args
                 .trust_forwarded_for
                 .or(f.trust_forwarded_for)

@@ -34,7 +34,10 @@ async fn open_store(common: &Common, settings: &ServeSettings) -> anyhow::Result
     };
     let store = Store::connect(common.database_url.expose(), &options)
         .await
-        .with_context(|| format!("opening {}", common.database_url))?;
+        .with_context(|| format!("opening {}", common.database_url))?
+        .with_credential_cache(std::time::Duration::from_secs(
+            settings.credential_cache_secs,
+        ));
     match store.kind() {
         BackendKind::Sqlite => {
             let report = store

@@ -286,7 +286,7 @@ impl Store {
             },
         )
         .await?;
-        tx.commit().await
+        self.commit_credential_change(tx).await
     }
 
     /// Creates a user. Recorded in the instance audit log.
@@ -415,7 +415,7 @@ impl Store {
             },
         )
         .await?;
-        tx.commit().await
+        self.commit_credential_change(tx).await
     }
 
     /// Updates a user's display name and preferences.
@@ -456,7 +456,7 @@ impl Store {
             },
         )
         .await?;
-        tx.commit().await?;
+        self.commit_credential_change(tx).await?;
         Ok(after)
     }
 
@@ -622,7 +622,7 @@ impl Store {
             },
         )
         .await?;
-        tx.commit().await
+        self.commit_credential_change(tx).await
     }
 
     /// Removes a member (their sessions in the tenant end; their API tokens
@@ -667,7 +667,7 @@ impl Store {
             },
         )
         .await?;
-        tx.commit().await
+        self.commit_credential_change(tx).await
     }
 }
 

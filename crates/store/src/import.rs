@@ -13,14 +13,15 @@ use domain::meter::{MeterKind, MeterSource, MeterUnit, meter_value};
 use domain::preferences::CurrencyCode;
 use domain::vehicle::OdometerUnit;
 use serde_json::json;
+use std::collections::HashSet;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
-use crate::fuel::{NewFuelEntry, insert_fuel_in, recompute_chain};
-use crate::meters::{
-    CurrentMeters, NewReading, ReadingOutcome, record_readings_in, refresh_current,
-};
+use crate::fuel::{FuelRow, NewFuelEntry, insert_fuel_rows, recompute_chain};
+use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, refresh_current};
+use crate::reading_batch::record_readings_in;
 use crate::schedules::reevaluate_vehicle;
 use crate::service::{NewExpense, NewServiceRecord, insert_expense_in, insert_service_in};
 use crate::{AuditContext, Mode, Store, StoreError, Tx, on_tx};
@@ -56,30 +57,119 @@ pub struct ImportReport {
     pub committed: bool,
 }
 
-async fn seen(
+/// The import keys (row fingerprints) already stored for the vehicle, per
+/// table: loaded once, so duplicate detection costs three queries per file
+/// instead of one per row. Memory grows with the vehicle's history (a few
+/// megabytes for tens of thousands of records).
+async fn stored_keys(
     tx: &mut Tx,
     table: &'static str,
     tenant: TenantId,
     vehicle: VehicleId,
-    key: &str,
-) -> Result<bool, StoreError> {
+) -> Result<HashSet<String>, StoreError> {
     let sql = match table {
         "fuel" => {
-            "SELECT 1 FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2 AND import_key = $3"
+            "SELECT import_key FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2 AND import_key IS NOT NULL"
         }
         "service" => {
-            "SELECT 1 FROM service_records WHERE tenant_id = $1 AND vehicle_id = $2 AND import_key = $3"
+            "SELECT import_key FROM service_records WHERE tenant_id = $1 AND vehicle_id = $2 AND import_key IS NOT NULL"
         }
-        _ => "SELECT 1 FROM expenses WHERE tenant_id = $1 AND vehicle_id = $2 AND import_key = $3",
+        _ => {
+            "SELECT import_key FROM expenses WHERE tenant_id = $1 AND vehicle_id = $2 AND import_key IS NOT NULL"
+        }
     };
-    let found: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(sql)
+    let keys: Vec<String> = on_tx!(tx, |c| sqlx::query_scalar(sql)
         .bind(tenant.as_uuid())
         .bind(vehicle.as_uuid())
-        .bind(key)
-        .fetch_optional(c)
+        .fetch_all(c)
         .await)
-    .ctx("looking for an imported row")?;
-    Ok(found.is_some())
+    .ctx("loading the keys of imported rows")?;
+    Ok(keys.into_iter().collect())
+}
+
+/// Rows that only need an odometer reading (fills and odometer rows), held
+/// until a service or expense row, a full chunk or the end of the file:
+/// their readings are checked and written in one batch, then the fills in
+/// multi-row INSERTs. Rows are in time order and flushed before any other
+/// kind of row, so every row sees exactly the timeline it would see if the
+/// rows were applied one by one.
+#[derive(Default)]
+struct PendingRun<'a> {
+    rows: Vec<PendingRow<'a>>,
+    keys: HashSet<&'a str>,
+}
+
+struct PendingRow<'a> {
+    line: usize,
+    key: &'a str,
+    reading: NewReading,
+    /// The fill to store once its reading is accepted; `None` for an odometer row.
+    fill: Option<NewFuelEntry>,
+}
+
+/// Rows per flushed run.
+const RUN_CHUNK: usize = 2_000;
+
+impl<'a> PendingRun<'a> {
+    fn push(&mut self, row: PendingRow<'a>) {
+        self.keys.insert(row.key);
+        self.rows.push(row);
+    }
+
+    /// Records the run's readings, then its fills; counts into `report`.
+    /// Returns whether a fill was stored.
+    async fn flush(
+        &mut self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        max_daily_km: f64,
+        fuel_keys: &mut HashSet<String>,
+        report: &mut ImportReport,
+    ) -> Result<bool, StoreError> {
+        if self.rows.is_empty() {
+            return Ok(false);
+        }
+        let readings: Vec<NewReading> = self.rows.iter().map(|r| r.reading.clone()).collect();
+        let outcomes =
+            record_readings_in(tx, tenant, &readings, max_daily_km, CurrentMeters::Deferred)
+                .await?;
+        let mut fills = Vec::new();
+        for (row, outcome) in self.rows.iter().zip(outcomes) {
+            let reading_id = match outcome {
+                ReadingOutcome::Rejected { message, .. } => {
+                    report.errors.push(RowError {
+                        line: row.line,
+                        field: "odometer".into(),
+                        message,
+                    });
+                    continue;
+                }
+                ReadingOutcome::Duplicate(_) if row.fill.is_none() => {
+                    report.duplicates += 1;
+                    continue;
+                }
+                ReadingOutcome::Created(r) | ReadingOutcome::Duplicate(r) => r.id,
+            };
+            match &row.fill {
+                None => report.odometer += 1,
+                Some(entry) => {
+                    fuel_keys.insert(row.key.to_string());
+                    fills.push(FuelRow {
+                        id: Uuid::now_v7(),
+                        entry,
+                        reading_id,
+                        import_key: Some(row.key),
+                    });
+                }
+            }
+        }
+        report.fuel += fills.len();
+        insert_fuel_rows(tx, tenant, &fills).await?;
+        let stored = !fills.is_empty();
+        self.rows.clear();
+        self.keys.clear();
+        Ok(stored)
+    }
 }
 
 impl Store {
@@ -152,7 +242,12 @@ impl Store {
             OdometerUnit::Miles => MeterUnit::Miles,
             OdometerUnit::Kilometres => MeterUnit::Kilometres,
         };
+        let mut fuel_keys = stored_keys(&mut tx, "fuel", tenant, vehicle).await?;
+        let mut service_keys = stored_keys(&mut tx, "service", tenant, vehicle).await?;
+        let mut expense_keys = stored_keys(&mut tx, "expense", tenant, vehicle).await?;
+        let mut run = PendingRun::default();
         let mut fuel_created = false;
+        let max_daily_km = settings.max_daily_km;
         for (i, row) in rows.iter().enumerate() {
             progress(i + 1);
             let fail = |field: &str, message: String| RowError {
@@ -160,6 +255,14 @@ impl Store {
                 field: field.into(),
                 message,
             };
+            let key = row.key.as_str();
+            if run.keys.contains(key) || run.rows.len() >= RUN_CHUNK {
+                // The same fingerprint twice in one run: apply the first
+                // before deciding whether the second is a duplicate.
+                fuel_created |= run
+                    .flush(&mut tx, tenant, max_daily_km, &mut fuel_keys, &mut report)
+                    .await?;
+            }
             let outcome: Result<&mut usize, RowError> = match &row.record {
                 Record::Fuel {
                     at,
@@ -171,19 +274,33 @@ impl Store {
                     missed_previous,
                     notes,
                 } => {
-                    if seen(&mut tx, "fuel", tenant, vehicle, &row.key).await? {
-                        Ok(&mut report.duplicates)
-                    } else {
-                        match (
-                            meter_value(MeterKind::Odometer, *odometer, distance),
-                            check_quantity(fuel_type, *quantity, parsed.volume_unit),
-                        ) {
-                            (Err(m), _) => Err(fail("odometer", m)),
-                            (_, Err(m)) => Err(fail("quantity", m)),
-                            (Ok(odo), Ok(canonical)) => {
-                                let new = NewFuelEntry {
+                    if fuel_keys.contains(key) {
+                        report.duplicates += 1;
+                        continue;
+                    }
+                    match (
+                        meter_value(MeterKind::Odometer, *odometer, distance),
+                        check_quantity(fuel_type, *quantity, parsed.volume_unit),
+                    ) {
+                        (Err(m), _) => Err(fail("odometer", m)),
+                        (_, Err(m)) => Err(fail("quantity", m)),
+                        (Ok(odo), Ok(canonical)) => {
+                            let at = crate::meters::to_second(*at);
+                            run.push(PendingRow {
+                                line: row.line,
+                                key,
+                                reading: NewReading {
                                     vehicle_id: vehicle,
-                                    filled_at: *at,
+                                    kind: MeterKind::Odometer,
+                                    read_at: at,
+                                    value: odo,
+                                    source: MeterSource::Fuel,
+                                    note: None,
+                                    void: false,
+                                },
+                                fill: Some(NewFuelEntry {
+                                    vehicle_id: vehicle,
+                                    filled_at: at,
                                     odometer: odo,
                                     fuel_type,
                                     grade: None,
@@ -199,30 +316,36 @@ impl Store {
                                     soc_before: None,
                                     soc_after: None,
                                     notes: notes.clone(),
-                                };
-                                match insert_fuel_in(
-                                    &mut tx,
-                                    tenant,
-                                    &new,
-                                    settings.max_daily_km,
-                                    Some(&row.key),
-                                    CurrentMeters::Deferred,
-                                )
-                                .await
-                                {
-                                    Ok(_) => {
-                                        fuel_created = true;
-                                        Ok(&mut report.fuel)
-                                    }
-                                    Err(StoreError::Rule { field, message }) => {
-                                        Err(fail(field, message))
-                                    }
-                                    Err(e) => return Err(e),
-                                }
-                            }
+                                }),
+                            });
+                            continue;
                         }
                     }
                 }
+                Record::Odometer {
+                    at,
+                    odometer,
+                    notes,
+                } => match meter_value(MeterKind::Odometer, *odometer, distance) {
+                    Err(m) => Err(fail("odometer", m)),
+                    Ok(value) => {
+                        run.push(PendingRow {
+                            line: row.line,
+                            key,
+                            reading: NewReading {
+                                vehicle_id: vehicle,
+                                kind: MeterKind::Odometer,
+                                read_at: *at,
+                                value,
+                                source: MeterSource::Import,
+                                note: notes.clone(),
+                                void: false,
+                            },
+                            fill: None,
+                        });
+                        continue;
+                    }
+                },
                 Record::Service {
                     on,
                     description,
@@ -230,7 +353,10 @@ impl Store {
                     odometer,
                     notes,
                 } => {
-                    if seen(&mut tx, "service", tenant, vehicle, &row.key).await? {
+                    fuel_created |= run
+                        .flush(&mut tx, tenant, max_daily_km, &mut fuel_keys, &mut report)
+                        .await?;
+                    if !service_keys.insert(row.key.clone()) {
                         Ok(&mut report.duplicates)
                     } else {
                         let odometer_km = odometer.map(|o| distance.to_canonical(o));
@@ -256,53 +382,22 @@ impl Store {
                             &mut tx,
                             tenant,
                             &new,
-                            settings.max_daily_km,
+                            max_daily_km,
                             Some(&row.key),
                             CurrentMeters::Deferred,
                         )
                         .await
                         {
                             Ok(_) => Ok(&mut report.services),
-                            Err(StoreError::Rule { field, message }) => Err(fail(field, message)),
+                            Err(StoreError::Rule { field, message }) => {
+                                // Not stored: the same row later in the file may be tried again.
+                                service_keys.remove(&row.key);
+                                Err(fail(field, message))
+                            }
                             Err(e) => return Err(e),
                         }
                     }
                 }
-                Record::Odometer {
-                    at,
-                    odometer,
-                    notes,
-                } => match meter_value(MeterKind::Odometer, *odometer, distance) {
-                    Err(m) => Err(fail("odometer", m)),
-                    Ok(value) => {
-                        let reading = NewReading {
-                            vehicle_id: vehicle,
-                            kind: MeterKind::Odometer,
-                            read_at: *at,
-                            value,
-                            source: MeterSource::Import,
-                            note: notes.clone(),
-                            void: false,
-                        };
-                        match record_readings_in(
-                            &mut tx,
-                            tenant,
-                            &[reading],
-                            settings.max_daily_km,
-                            CurrentMeters::Deferred,
-                        )
-                        .await?
-                        .pop()
-                        {
-                            Some(ReadingOutcome::Created(_)) => Ok(&mut report.odometer),
-                            Some(ReadingOutcome::Duplicate(_)) => Ok(&mut report.duplicates),
-                            Some(ReadingOutcome::Rejected { message, .. }) => {
-                                Err(fail("odometer", message))
-                            }
-                            None => Err(fail("odometer", "not processed".into())),
-                        }
-                    }
-                },
                 Record::Expense {
                     on,
                     category,
@@ -310,7 +405,10 @@ impl Store {
                     amount_minor,
                     notes,
                 } => {
-                    if seen(&mut tx, "expense", tenant, vehicle, &row.key).await? {
+                    fuel_created |= run
+                        .flush(&mut tx, tenant, max_daily_km, &mut fuel_keys, &mut report)
+                        .await?;
+                    if !expense_keys.insert(row.key.clone()) {
                         Ok(&mut report.duplicates)
                     } else {
                         let new = NewExpense {
@@ -335,6 +433,9 @@ impl Store {
                 Err(e) => report.errors.push(e),
             }
         }
+        fuel_created |= run
+            .flush(&mut tx, tenant, max_daily_km, &mut fuel_keys, &mut report)
+            .await?;
         if fuel_created {
             recompute_chain(&mut tx, tenant, vehicle, fuel_type).await?;
         }

@@ -12,6 +12,7 @@
 //! wall is the only one.
 
 mod audit;
+mod credential_cache;
 mod documents;
 mod error;
 mod export;
@@ -76,6 +77,8 @@ pub use vehicles::{
 };
 
 use std::str::FromStr;
+
+use crate::error::ResultExt;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -120,6 +123,9 @@ impl Default for ConnectOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// Resolved credentials, kept briefly by a server (disabled elsewhere);
+    /// see [`Store::with_credential_cache`].
+    credentials: std::sync::Arc<credential_cache::CredentialCache>,
 }
 
 #[derive(Clone, Debug)]
@@ -187,9 +193,52 @@ impl Store {
                 "the database URL must start with sqlite:// or postgres://".into(),
             ));
         };
-        let store = Self { backend };
+        let store = Self {
+            backend,
+            credentials: std::sync::Arc::new(credential_cache::CredentialCache::disabled()),
+        };
         tracing::Span::current().record("backend", store.kind().as_str());
         Ok(store)
+    }
+
+    /// Keeps resolved credentials for up to `ttl` (zero: not at all), as a
+    /// server does; see `credential_cache.rs` for how changes invalidate it.
+    /// On PostgreSQL this starts a task that listens for changes made by
+    /// other replicas; until it is listening, the cache is not used.
+    pub fn with_credential_cache(mut self, ttl: Duration) -> Self {
+        let trusted = matches!(self.backend, Backend::Sqlite(_));
+        let cache = std::sync::Arc::new(credential_cache::CredentialCache::new(ttl, trusted));
+        if let (Backend::Postgres(pool), false) = (&self.backend, ttl.is_zero()) {
+            tokio::spawn(listen_for_credential_changes(
+                pool.clone(),
+                std::sync::Arc::downgrade(&cache),
+            ));
+        }
+        self.credentials = cache;
+        self
+    }
+
+    /// Whether this store's credential cache serves hits now (on PostgreSQL:
+    /// once its listener is connected). For diagnostics and tests.
+    pub fn credential_cache_active(&self) -> bool {
+        self.credentials.active()
+    }
+
+    /// Commits a transaction that changed what some credential resolves to,
+    /// and makes every server forget the credentials it had resolved (this
+    /// one after the commit; other PostgreSQL replicas by a notice the
+    /// commit delivers).
+    pub(crate) async fn commit_credential_change(&self, mut tx: Tx) -> Result<(), StoreError> {
+        if let Tx::Postgres(t) = &mut tx {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(credential_cache::CHANNEL)
+                .execute(&mut **t)
+                .await
+                .ctx("announcing a credential change")?;
+        }
+        tx.commit().await?;
+        self.credentials.invalidate();
+        Ok(())
     }
 
     pub fn kind(&self) -> BackendKind {
@@ -238,5 +287,51 @@ impl Store {
             Backend::Postgres(p) => Some(p),
             Backend::Sqlite(_) => None,
         }
+    }
+}
+
+/// Empties a replica's credential cache whenever any replica commits a
+/// credential change. Trusts the cache only while listening; reconnects
+/// after a second on failure; ends when the store is dropped.
+async fn listen_for_credential_changes(
+    pool: PgPool,
+    cache: std::sync::Weak<credential_cache::CredentialCache>,
+) {
+    loop {
+        let listener = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(credential_cache::CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        }
+        .await;
+        match listener {
+            Ok(mut listener) => {
+                let Some(c) = cache.upgrade() else { return };
+                c.set_trusted(true);
+                drop(c);
+                loop {
+                    // Wake up now and then to notice a dropped store.
+                    let next =
+                        tokio::time::timeout(Duration::from_secs(30), listener.try_recv()).await;
+                    let Some(c) = cache.upgrade() else { return };
+                    match next {
+                        Ok(Ok(Some(_))) => c.invalidate(),
+                        Err(_) => {}
+                        // The connection was lost (notices may have been missed).
+                        Ok(Ok(None)) | Ok(Err(_)) => {
+                            c.set_trusted(false);
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for credential changes; retrying");
+            }
+        }
+        if pool.is_closed() || cache.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

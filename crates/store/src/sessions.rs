@@ -199,6 +199,10 @@ impl Store {
             expires_at: i64,
             last_seen_at: i64,
         }
+        if let Some(hit) = self.credentials.get(token_hash, now) {
+            return Ok(Some(hit));
+        }
+        let generation = self.credentials.generation();
         let mut tx = self.begin(Mode::Read, None).await?;
         let session: Option<SessionRow> = on_tx!(&mut tx, |c| sqlx::query_as(
             "SELECT id, user_id, tenant_id, csrf_token, expires_at, last_seen_at FROM sessions WHERE token_hash = $1"
@@ -207,7 +211,7 @@ impl Store {
         .fetch_optional(c)
         .await)
         .ctx("looking up a session")?;
-        let (user_id, tenant_id, kind, ceiling, touch) = if let Some(s) = session {
+        let (user_id, tenant_id, kind, ceiling, touch, expires_at) = if let Some(s) = session {
             if s.expires_at <= now {
                 return Ok(None);
             }
@@ -221,6 +225,7 @@ impl Store {
                 },
                 Role::Owner,
                 touch,
+                Some(s.expires_at),
             )
         } else {
             let token: Option<TokenRow> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(
@@ -247,6 +252,7 @@ impl Store {
                 kind,
                 token.role_ceiling,
                 touch,
+                token.expires_at,
             )
         };
         // The user and their membership, in the same transaction: this runs
@@ -286,12 +292,15 @@ impl Store {
             self.touch_credential(&kind, now, session_lifetime_secs)
                 .await?;
         }
-        Ok(Some(Credential {
+        let credential = Credential {
             user,
             tenant_id: tenant_id.into(),
             role: role.capped_at(ceiling),
             kind,
-        }))
+        };
+        self.credentials
+            .put(token_hash, &credential, expires_at, generation);
+        Ok(Some(credential))
     }
 
     async fn touch_credential(
@@ -334,7 +343,7 @@ impl Store {
                 .bind(tenant.as_uuid())
         )
         .ctx("switching a session's tenant")?;
-        tx.commit().await
+        self.commit_credential_change(tx).await
     }
 
     /// Ends a session (logout).
@@ -345,7 +354,7 @@ impl Store {
             sqlx::query("DELETE FROM sessions WHERE id = $1").bind(session)
         )
         .ctx("deleting a session")?;
-        tx.commit().await
+        self.commit_credential_change(tx).await
     }
 
     /// Removes sessions past their expiry; returns how many.
@@ -462,7 +471,7 @@ impl Store {
             },
         )
         .await?;
-        tx.commit().await
+        self.commit_credential_change(tx).await
     }
 
     /// Whether any of `keys` has reached `limit` failures within the last

@@ -616,7 +616,12 @@ async fn memberships_roles_and_the_last_owner() {
 #[tokio::test]
 async fn sessions_and_tokens_resolve_until_ended() {
     for db in TestDatabase::all().await {
-        let s = &db.store;
+        // With the credential cache a server uses: every ending below must
+        // take effect at once, through the cache's invalidation.
+        let s = &db
+            .store
+            .clone()
+            .with_credential_cache(std::time::Duration::from_secs(60));
         let t = tenant(s, "auth").await;
         let ann = user(s, "ann@example.com").await;
         s.set_membership(t.id, ann.id, Role::Admin, &ctx())
@@ -728,6 +733,74 @@ async fn sessions_and_tokens_resolve_until_ended() {
         .unwrap();
         s.remove_membership(t.id, ann.id, &ctx()).await.unwrap();
         assert!(s.resolve_credential("ann-2", 3600).await.unwrap().is_none());
+    }
+}
+
+/// Two PostgreSQL replicas: a change committed through one empties the
+/// other's credential cache (LISTEN/NOTIFY), while a change made behind
+/// both (raw SQL) shows the cache really is in use.
+#[tokio::test]
+async fn a_credential_change_reaches_every_replica() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let ttl = std::time::Duration::from_secs(60);
+    let options = ConnectOptions::default();
+    let a = Store::connect(&db.url, &options)
+        .await
+        .unwrap()
+        .with_credential_cache(ttl);
+    let b = Store::connect(&db.url, &options)
+        .await
+        .unwrap()
+        .with_credential_cache(ttl);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !(a.credential_cache_active() && b.credential_cache_active()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replicas never listened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let t = tenant(&a, "replicas").await;
+    let ann = user(&a, "ann@example.com").await;
+    a.set_membership(t.id, ann.id, Role::Admin, &ctx())
+        .await
+        .unwrap();
+    for hash in ["kept", "other"] {
+        a.create_api_token(
+            t.id,
+            &NewApiToken {
+                name: hash.into(),
+                token_hash: hash.into(),
+                user_id: ann.id,
+                role_ceiling: Role::Admin,
+                expires_at: None,
+            },
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    }
+    assert!(b.resolve_credential("kept", 3600).await.unwrap().is_some());
+    // Revoked behind both servers' backs: replica b still answers from its cache.
+    db.owner_execute("UPDATE api_tokens SET revoked_at = now() WHERE token_hash = 'kept'")
+        .await;
+    assert!(
+        b.resolve_credential("kept", 3600).await.unwrap().is_some(),
+        "the cache is in use"
+    );
+    // Any credential change through replica a empties b's cache.
+    let other = a.list_api_tokens(t.id, None, 10).await.unwrap().items;
+    let other = other.iter().find(|t| t.name == "other").unwrap();
+    a.revoke_api_token(t.id, other.id, &ctx()).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.resolve_credential("kept", 3600).await.unwrap().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica b never heard of the change"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
@@ -1813,6 +1886,115 @@ Civic,Honda Civic,0,10600,300,10.000,3.400,50,01/20/2024,01/20/2024,,,0,0,,,
                     .items
                     .len(),
                 3
+            );
+        }
+    }
+
+    /// Imports write in runs of a few thousand rows: a file longer than a
+    /// run, with a repeated row and a bad odometer past the first run, must
+    /// give exactly what applying the rows one by one would.
+    #[tokio::test]
+    async fn a_long_import_is_batched_without_changing_the_outcome() {
+        let header = FUELLY.lines().next().unwrap();
+        let mut file = format!("{header}\n");
+        let start = time::macros::datetime!(2020-01-01 06:00);
+        for i in 0..2_600u32 {
+            let odometer = 10_000 + i * 100;
+            let at = start + time::Duration::hours(8 * i64::from(i));
+            let day = format!(
+                "{:02}/{:02}/{} {}:00",
+                u8::from(at.month()),
+                at.day(),
+                at.year(),
+                at.hour()
+            );
+            let line =
+                format!("Civic,Honda Civic,0,{odometer},100,4.000,3.000,50,{day},{day},,,0,0,,,\n");
+            file.push_str(&line);
+            if i == 1_999 {
+                // The same row twice, on the run boundary: one fill, one duplicate.
+                file.push_str(&line);
+            }
+            if i == 2_300 {
+                // An odometer that goes back, well inside the second run.
+                let back = format!(
+                    "Civic,Honda Civic,0,{},100,4.000,3.000,50,{day},{day},,,0,0,,,\n",
+                    odometer - 5_000
+                );
+                file.push_str(
+                    &back.replace(&format!(" {}:00", at.hour()), &format!(" {}:30", at.hour())),
+                );
+            }
+        }
+        let parsed = parse(
+            &file,
+            &Options {
+                currency_exponent: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(parsed.rows.len(), 2_602);
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "imports-long").await;
+            let v = s
+                .create_vehicle(t.id, &spec("Civic", None, None, "Honda"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let r = s
+                .import(
+                    t.id,
+                    &parsed,
+                    &settings(v, false, true),
+                    &ctx(),
+                    &mut |_| {},
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                (r.fuel, r.duplicates, r.errors.len(), r.committed),
+                (2_600, 1, 1, true),
+                "{:?}: {:?}",
+                db.kind,
+                r.errors
+            );
+            assert_eq!(
+                (r.errors[0].line, r.errors[0].field.as_str()),
+                (2_304, "odometer")
+            );
+            // Every fill after the first closes a 100-mile segment.
+            let stats = s.fuel_stats(t.id, v, None, None).await.unwrap();
+            let m = stats[0].measured.unwrap();
+            assert!(
+                (m.distance_km / domain::meter::KM_PER_MILE - 259_900.0).abs() < 1e-3,
+                "{:?}: {}",
+                db.kind,
+                m.distance_km / domain::meter::KM_PER_MILE
+            );
+            let current = s
+                .vehicle(t.id, v)
+                .await
+                .unwrap()
+                .meters
+                .odometer_km
+                .unwrap();
+            assert!((current / domain::meter::KM_PER_MILE - 269_900.0).abs() < 1e-3);
+            // Again: all duplicates, nothing added.
+            let again = s
+                .import(
+                    t.id,
+                    &parsed,
+                    &settings(v, false, true),
+                    &ctx(),
+                    &mut |_| {},
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                (again.fuel, again.duplicates, again.errors.len()),
+                (0, 2_601, 1)
             );
         }
     }

@@ -32,7 +32,14 @@ fn ctx() -> AuditContext {
 }
 
 impl TestApp {
-    pub async fn spawn(db: TestDatabase) -> TestApp {
+    pub async fn spawn(mut db: TestDatabase) -> TestApp {
+        // As `serve` runs it: with the credential cache (shared with the
+        // tests' own store handle, as in one process), so the revocation,
+        // logout and membership tests prove its invalidation.
+        db.store = db
+            .store
+            .clone()
+            .with_credential_cache(std::time::Duration::from_secs(60));
         let settings = WebSettings {
             max_body_bytes: 64 * 1024,
             ..WebSettings::default()
