@@ -56,6 +56,10 @@ pub struct GenerateArgs {
     /// Where the run's JSON summary goes.
     #[arg(long, default_value = "target/bench")]
     pub out_dir: PathBuf,
+    /// Telemetry odometer (and engine-hour) readings per vehicle per day,
+    /// evenly spaced: 1 is a daily noon reading; 288 is every 5 minutes.
+    #[arg(long, default_value_t = 1)]
+    pub readings_per_day: u32,
 }
 
 /// What a run generated, and how fast (written as JSON).
@@ -100,6 +104,9 @@ pub async fn run(common: &Common, command: BenchCommand) -> anyhow::Result<()> {
     let BenchCommand::Generate(args) = command;
     if args.vehicles == 0 || args.days < 2 || args.per_tenant == 0 {
         bail!("--vehicles and --per-tenant must be at least 1, --days at least 2");
+    }
+    if !(1..=1440).contains(&args.readings_per_day) {
+        bail!("--readings-per-day must be 1 to 1440");
     }
     let store = crate::serve::connect_for_command(&common.database_url).await?;
     if store.kind() == store::BackendKind::Sqlite {
@@ -368,41 +375,52 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
             summary.fuel_entries += report.fuel;
             summary.service_records += report.services;
 
-            // Telemetry: one odometer (and engine-hour) reading a day, at noon.
+            // Telemetry: odometer (and engine-hour) readings through the
+            // day, the first at noon when there is one a day. The odometer
+            // follows the day's driving: half of it by noon, all of it by
+            // the 20:00 fill, so every reading agrees with fills and services.
             let truck = spec.vehicle_type == VehicleType::HeavyTruck;
+            let per_day = args.readings_per_day;
             for d in 1..=args.days as usize {
-                let at = (first_day + Duration::days(d as i64))
-                    .with_time(time::macros::time!(12:00))
+                let midnight = (first_day + Duration::days(d as i64))
+                    .midnight()
                     .assume_utc();
-                let value = meter_value(
-                    MeterKind::Odometer,
-                    ((km[d - 1] + km[d]) / 2.0 * 10.0).round() / 10.0,
-                    MeterUnit::Kilometres,
-                )
-                .map_err(anyhow::Error::msg)?;
-                telemetry
-                    .push(TelemetryItem::Reading {
-                        vehicle: VehicleRef::Id(vehicle.id),
-                        kind: MeterKind::Odometer,
-                        read_at: at,
-                        value,
-                    })
-                    .await?;
-                if truck {
-                    let hours = meter_value(
-                        MeterKind::Hours,
-                        (8_000.0 + d as f64 * 9.5 * 10.0).round() / 10.0,
-                        MeterUnit::Hours,
+                for i in 0..per_day {
+                    let minutes = (720 + i64::from(i) * 1440 / i64::from(per_day)) % 1440;
+                    let at = midnight + Duration::minutes(minutes);
+                    let share = day_share(minutes);
+                    let value = meter_value(
+                        MeterKind::Odometer,
+                        ((km[d - 1] + (km[d] - km[d - 1]) * share) * 10.0).round() / 10.0,
+                        MeterUnit::Kilometres,
                     )
                     .map_err(anyhow::Error::msg)?;
                     telemetry
                         .push(TelemetryItem::Reading {
                             vehicle: VehicleRef::Id(vehicle.id),
-                            kind: MeterKind::Hours,
+                            kind: MeterKind::Odometer,
                             read_at: at,
-                            value: hours,
+                            value,
                         })
                         .await?;
+                    if truck {
+                        // 9.5 engine hours a day, counted evenly from noon to noon.
+                        let elapsed = (d - 1) as f64 + (minutes + 720) as f64 / 1440.0;
+                        let hours = meter_value(
+                            MeterKind::Hours,
+                            ((8_000.0 + elapsed * 9.5) * 1000.0).round() / 1000.0,
+                            MeterUnit::Hours,
+                        )
+                        .map_err(anyhow::Error::msg)?;
+                        telemetry
+                            .push(TelemetryItem::Reading {
+                                vehicle: VehicleRef::Id(vehicle.id),
+                                kind: MeterKind::Hours,
+                                read_at: at,
+                                value: hours,
+                            })
+                            .await?;
+                    }
                 }
             }
 
@@ -514,4 +532,15 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
         0.0
     };
     Ok(summary)
+}
+
+/// The share of a day's driving done by `minutes` after midnight: half by
+/// noon, all by 20:00 (when the bench fills up), none after.
+fn day_share(minutes: i64) -> f64 {
+    let m = minutes as f64;
+    if m <= 720.0 {
+        0.5 * m / 720.0
+    } else {
+        (0.5 + 0.5 * (m - 720.0) / 480.0).min(1.0)
+    }
 }

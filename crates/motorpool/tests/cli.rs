@@ -583,6 +583,8 @@ async fn bench_generate_smoke_run() {
             "5",
             "--seed",
             "7",
+            "--readings-per-day",
+            "2",
             "--out-dir",
             out.to_str().unwrap(),
         ];
@@ -653,11 +655,48 @@ async fn bench_generate_smoke_run() {
         }
         assert_eq!(vehicles, 12);
         assert_eq!(summary["fuel_entries"], fuel as u64);
-        // Each vehicle: a telemetry reading a day, plus the import's reading
+        // Each vehicle: two telemetry readings a day, plus the import's reading
         // of each fill and each service (trucks get an oil change by day 150).
         let services = summary["service_records"].as_u64().unwrap();
         assert!(services > 0, "{summary}");
-        assert_eq!(readings, 12 * 150 + fuel as u64 + services, "{:?}", db.kind);
+        assert_eq!(
+            readings,
+            12 * 150 * 2 + fuel as u64 + services,
+            "{:?}",
+            db.kind
+        );
+        // The rollups the write paths maintained equal a rebuild from raw records.
+        let tenant = db.store.tenant_by_slug("bench-1").await.unwrap();
+        let (from, to) = (
+            time::macros::date!(1900 - 01 - 01),
+            time::macros::date!(2200 - 01 - 01),
+        );
+        let report = db
+            .store
+            .cost_per_distance(tenant.id, from, to, None, 100)
+            .await
+            .unwrap();
+        assert_eq!(report.items.len(), 5);
+        assert!(
+            report.items.iter().all(|v| v.months.len() >= 5
+                && v.months
+                    .iter()
+                    .all(|m| m.distance_km.is_some_and(|d| d > 0.0))),
+            "{:?}: every vehicle drove every month",
+            db.kind
+        );
+        let rebuilt = ok(dir, url, &["admin", "rebuild-rollups"]);
+        assert!(
+            rebuilt.contains("Rebuilt the rollups of 3 tenants"),
+            "{rebuilt}"
+        );
+        let again = db
+            .store
+            .cost_per_distance(tenant.id, from, to, None, 100)
+            .await
+            .unwrap();
+        assert_eq!(again.items, report.items, "{:?}", db.kind);
+
         let again = run(dir, url, &args);
         assert!(
             !again.status.success(),

@@ -404,6 +404,8 @@ impl Store {
             )
             .ctx("voiding a fuel entry's reading")?;
             refresh_current(&mut tx, tenant, vehicle, MeterKind::Odometer).await?;
+            crate::distance::refresh_distance(&mut tx, tenant, vehicle, entry.entry.filled_at)
+                .await?;
         }
         recompute_chain(&mut tx, tenant, vehicle, entry.entry.fuel_type).await?;
         crate::spend::refresh_spend(

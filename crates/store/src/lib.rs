@@ -12,7 +12,9 @@
 //! wall is the only one.
 
 mod audit;
+mod cost_report;
 mod credential_cache;
+mod distance;
 mod documents;
 mod error;
 mod export;
@@ -31,6 +33,7 @@ mod meters;
 mod migrate;
 mod page;
 mod reading_batch;
+mod rollups;
 mod schedules;
 mod service;
 mod sessions;
@@ -44,6 +47,7 @@ mod tx;
 mod vehicles;
 
 pub use audit::{Actor, AuditContext, AuditEntry, AuditFilter, INSTANCE_TENANT};
+pub use cost_report::{MonthCosts, VehicleCosts};
 pub use documents::{Document, NewDocument};
 pub use error::StoreError;
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION, Export, ExportImportReport, VehicleExport};
@@ -61,6 +65,7 @@ pub use migrate::{
     MigrationReport, POSTGRES_SCHEMA_VERSION, RolePrivileges, SQLITE_SCHEMA_VERSION, SchemaStatus,
 };
 pub use page::Page;
+pub use rollups::RollupRebuild;
 pub use schedules::{NewSchedule, Schedule};
 pub use service::{
     CostLine, Expense, LineItem, NewExpense, NewServiceRecord, ServiceRecord, ServiceTask,

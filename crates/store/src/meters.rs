@@ -457,6 +457,9 @@ impl Store {
         )
         .ctx("voiding a reading")?;
         refresh_current(&mut tx, tenant, vehicle, kind).await?;
+        if kind == MeterKind::Odometer {
+            crate::distance::refresh_distance(&mut tx, tenant, vehicle, row.read_at).await?;
+        }
         record(
             &mut tx,
             tenant,
@@ -512,6 +515,9 @@ impl Store {
         )
         .ctx("recording a meter offset")?;
         refresh_current(&mut tx, tenant, vehicle, kind).await?;
+        if kind == MeterKind::Odometer {
+            crate::distance::refresh_distance(&mut tx, tenant, vehicle, effective_at).await?;
+        }
         record(&mut tx, tenant, ctx, Change {
             action: "meter.offset",
             entity_type: "vehicle",

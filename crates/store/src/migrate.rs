@@ -80,6 +80,11 @@ const SQLITE: &[Migration] = &[
         description: "monthly spend per vehicle",
         sql: include_str!("../migrations/sqlite/0012_monthly_spend.sql"),
     },
+    Migration {
+        version: 13,
+        description: "monthly distance per vehicle",
+        sql: include_str!("../migrations/sqlite/0013_monthly_distance.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -142,6 +147,11 @@ const POSTGRES: &[Migration] = &[
         version: 12,
         description: "monthly spend per vehicle",
         sql: include_str!("../migrations/postgres/0012_monthly_spend.sql"),
+    },
+    Migration {
+        version: 13,
+        description: "monthly distance per vehicle",
+        sql: include_str!("../migrations/postgres/0013_monthly_distance.sql"),
     },
 ];
 

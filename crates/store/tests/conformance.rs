@@ -65,6 +65,9 @@ async fn user(store: &Store, email: &str) -> User {
 #[path = "conformance/faults.rs"]
 mod faults;
 
+#[path = "conformance/cost_report.rs"]
+mod cost_report;
+
 #[tokio::test]
 async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
     for db in TestDatabase::all().await {

@@ -134,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(routes::faults::library))
         .routes(routes!(routes::faults::lookup))
         .routes(routes!(routes::fleet::overview))
+        .routes(routes!(routes::reports::cost_per_distance))
         .routes(routes!(
             routes::fault_rules::list_rules,
             routes::fault_rules::create_rule

@@ -12,6 +12,7 @@ pub mod imports;
 pub mod instance;
 pub mod members;
 pub mod meters;
+pub mod reports;
 pub mod schedules;
 pub mod service;
 pub mod session;

@@ -364,3 +364,96 @@ async fn service_records_and_expenses_are_deleted_by_managers_only() {
         assert!(actions.contains(&"service.delete") && actions.contains(&"expense.delete"));
     }
 }
+
+#[tokio::test]
+async fn the_cost_report_gives_cost_per_kilometre_per_vehicle_and_month() {
+    for app in TestApp::all().await {
+        let (_, manager) = app.caller("acme", Role::Manager).await;
+        let (_, stranger) = app.caller("other", Role::Owner).await;
+        let (_, v) = app
+            .call(
+                &manager,
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"name": "Van 7", "odometer_unit": "km"})),
+            )
+            .await;
+        let id = v["id"].as_str().unwrap().to_string();
+        for (at, value) in [
+            ("2025-01-31T18:00:00Z", 10_000),
+            ("2025-02-10T08:00:00Z", 10_400),
+            ("2025-02-27T08:00:00Z", 11_000),
+        ] {
+            let (status, _) = app
+                .call(
+                    &manager,
+                    Method::POST,
+                    &format!("/api/v1/vehicles/{id}/meters"),
+                    Some(json!({"kind": "odometer", "value": value, "read_at": at})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        app.call(&manager, Method::POST, &format!("/api/v1/vehicles/{id}/expenses"), Some(json!({"category": "tolls", "amount": "250.00", "currency": "USD", "spent_on": "2025-02-15"}))).await;
+
+        let (status, report) = app
+            .call(
+                &manager,
+                Method::GET,
+                "/api/v1/reports/cost-per-distance?from=2025-02&to=2025-03",
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{}: {report}", app.name());
+        assert_eq!(
+            (report["from"].as_str(), report["to"].as_str()),
+            (Some("2025-02"), Some("2025-03"))
+        );
+        let vehicles = report["vehicles"].as_array().unwrap();
+        assert_eq!(vehicles.len(), 1, "{report}");
+        let feb = &vehicles[0]["months"][0];
+        assert_eq!(feb["month"], "2025-02");
+        assert_eq!(
+            feb["distance_km"], 1000.0,
+            "from January's last reading: {report}"
+        );
+        assert_eq!(feb["spend"]["USD"], 25_000);
+        assert_eq!(feb["cost_per_km"]["USD"], 25.0, "minor units per km");
+        assert!(report["next_cursor"].is_null());
+
+        // Another tenant sees none of it.
+        let (_, theirs) = app
+            .call(
+                &stranger,
+                Method::GET,
+                "/api/v1/reports/cost-per-distance?from=2025-02&to=2025-03",
+                None,
+            )
+            .await;
+        assert_eq!(
+            theirs["vehicles"].as_array().map(Vec::len),
+            Some(0),
+            "{theirs}"
+        );
+
+        // Bad ranges are refused, naming the field.
+        for (query, field) in [
+            ("from=2025-13", "from"),
+            ("to=March", "to"),
+            ("from=2025-04&to=2025-03", "from"),
+            ("from=2020-01&to=2025-03", "from"),
+            ("limit=0", "limit"),
+        ] {
+            let (status, problem) = app
+                .call(
+                    &manager,
+                    Method::GET,
+                    &format!("/api/v1/reports/cost-per-distance?{query}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+            assert_eq!(TestApp::fields(&problem), [field], "{query}: {problem}");
+        }
+    }
+}

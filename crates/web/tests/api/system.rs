@@ -159,6 +159,7 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/api/v1/fault-library"),
         ("get", "/api/v1/fault-library/lookup"),
         ("get", "/api/v1/fleet/overview"),
+        ("get", "/api/v1/reports/cost-per-distance"),
         ("get", "/api/v1/fault-rules"),
         ("post", "/api/v1/fault-rules"),
         ("patch", "/api/v1/fault-rules/{rule_id}"),

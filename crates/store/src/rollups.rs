@@ -1,0 +1,123 @@
+//! Rebuilding a tenant's monthly rollups (`vehicle_monthly_distance`,
+//! `vehicle_monthly_spend`) from the raw records, in one transaction each.
+//!
+//! The write paths keep both rollups current; this is the repair and
+//! benchmark path (`motorpool admin rebuild-rollups`): set-based SQL per
+//! backend, the same queries the migrations backfilled with, scoped to one
+//! tenant so it runs as the app role under row-level security.
+
+use domain::ids::TenantId;
+
+use crate::error::ResultExt;
+use crate::{Mode, Store, StoreError, Tx, execute_tx};
+
+/// Rows written by a rebuild.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RollupRebuild {
+    pub distance_rows: u64,
+    pub spend_rows: u64,
+}
+
+const PG_DISTANCE: &str = "
+INSERT INTO vehicle_monthly_distance (tenant_id, vehicle_id, month, first_at, first_km, last_at, last_km)
+SELECT s.tenant_id, s.vehicle_id, s.month,
+       extract(epoch FROM s.first_at)::bigint,
+       (SELECT min(r.canonical) FROM meter_readings r
+         WHERE r.tenant_id = s.tenant_id AND r.vehicle_id = s.vehicle_id AND r.kind = 'odometer'
+           AND r.read_at = s.first_at AND NOT r.void)
+       + COALESCE((SELECT sum(o.offset_value) FROM meter_offsets o
+         WHERE o.tenant_id = s.tenant_id AND o.vehicle_id = s.vehicle_id AND o.kind = 'odometer'
+           AND o.effective_at <= s.first_at), 0),
+       extract(epoch FROM s.last_at)::bigint,
+       (SELECT max(r.canonical) FROM meter_readings r
+         WHERE r.tenant_id = s.tenant_id AND r.vehicle_id = s.vehicle_id AND r.kind = 'odometer'
+           AND r.read_at = s.last_at AND NOT r.void)
+       + COALESCE((SELECT sum(o.offset_value) FROM meter_offsets o
+         WHERE o.tenant_id = s.tenant_id AND o.vehicle_id = s.vehicle_id AND o.kind = 'odometer'
+           AND o.effective_at <= s.last_at), 0)
+  FROM (SELECT tenant_id, vehicle_id, date_trunc('month', read_at AT TIME ZONE 'UTC')::date AS month,
+               min(read_at) AS first_at, max(read_at) AS last_at
+          FROM meter_readings WHERE tenant_id = $1 AND kind = 'odometer' AND NOT void
+         GROUP BY 1, 2, 3) AS s";
+
+const SQLITE_DISTANCE: &str = "
+INSERT INTO vehicle_monthly_distance (tenant_id, vehicle_id, month, first_at, first_km, last_at, last_km)
+SELECT s.tenant_id, s.vehicle_id, s.month,
+       CAST(strftime('%s', s.first_at) AS INTEGER),
+       (SELECT min(r.canonical) FROM meter_readings r
+         WHERE r.tenant_id = s.tenant_id AND r.vehicle_id = s.vehicle_id AND r.kind = 'odometer'
+           AND r.read_at = s.first_at AND NOT r.void)
+       + COALESCE((SELECT sum(o.offset_value) FROM meter_offsets o
+         WHERE o.tenant_id = s.tenant_id AND o.vehicle_id = s.vehicle_id AND o.kind = 'odometer'
+           AND o.effective_at <= s.first_at), 0),
+       CAST(strftime('%s', s.last_at) AS INTEGER),
+       (SELECT max(r.canonical) FROM meter_readings r
+         WHERE r.tenant_id = s.tenant_id AND r.vehicle_id = s.vehicle_id AND r.kind = 'odometer'
+           AND r.read_at = s.last_at AND NOT r.void)
+       + COALESCE((SELECT sum(o.offset_value) FROM meter_offsets o
+         WHERE o.tenant_id = s.tenant_id AND o.vehicle_id = s.vehicle_id AND o.kind = 'odometer'
+           AND o.effective_at <= s.last_at), 0)
+  FROM (SELECT tenant_id, vehicle_id, substr(read_at, 1, 7) || '-01' AS month,
+               min(read_at) AS first_at, max(read_at) AS last_at
+          FROM meter_readings WHERE tenant_id = $1 AND kind = 'odometer' AND NOT void
+         GROUP BY 1, 2, 3) AS s";
+
+const PG_SPEND: &str = "
+INSERT INTO vehicle_monthly_spend (tenant_id, vehicle_id, month, currency, amount_minor)
+SELECT tenant_id, vehicle_id, month, currency, sum(amount) FROM (
+    SELECT tenant_id, vehicle_id, date_trunc('month', filled_at AT TIME ZONE 'UTC')::date AS month, currency,
+           total_minor AS amount
+      FROM fuel_entries WHERE tenant_id = $1 AND total_minor IS NOT NULL
+    UNION ALL
+    SELECT tenant_id, vehicle_id, date_trunc('month', performed_on)::date, currency, total_minor
+      FROM service_records WHERE tenant_id = $1
+    UNION ALL
+    SELECT tenant_id, vehicle_id, date_trunc('month', spent_on)::date, currency, amount_minor
+      FROM expenses WHERE tenant_id = $1
+) AS spent GROUP BY tenant_id, vehicle_id, month, currency";
+
+const SQLITE_SPEND: &str = "
+INSERT INTO vehicle_monthly_spend (tenant_id, vehicle_id, month, currency, amount_minor)
+SELECT tenant_id, vehicle_id, month, currency, sum(amount) FROM (
+    SELECT tenant_id, vehicle_id, substr(filled_at, 1, 7) || '-01' AS month, currency, total_minor AS amount
+      FROM fuel_entries WHERE tenant_id = $1 AND total_minor IS NOT NULL
+    UNION ALL
+    SELECT tenant_id, vehicle_id, substr(performed_on, 1, 7) || '-01', currency, total_minor
+      FROM service_records WHERE tenant_id = $1
+    UNION ALL
+    SELECT tenant_id, vehicle_id, substr(spent_on, 1, 7) || '-01', currency, amount_minor
+      FROM expenses WHERE tenant_id = $1
+) GROUP BY tenant_id, vehicle_id, month, currency";
+
+impl Store {
+    /// Replaces a tenant's monthly rollups with ones computed from its raw
+    /// readings, fills, service records and expenses.
+    #[tracing::instrument(skip_all)]
+    pub async fn rebuild_rollups(&self, tenant: TenantId) -> Result<RollupRebuild, StoreError> {
+        let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        let t = tenant.as_uuid();
+        for table in ["vehicle_monthly_distance", "vehicle_monthly_spend"] {
+            execute_tx!(
+                &mut tx,
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE tenant_id = $1"
+                )))
+                .bind(t)
+            )
+            .ctx("clearing a rollup")?;
+        }
+        let (distance, spend) = match &tx {
+            Tx::Postgres(_) => (PG_DISTANCE, PG_SPEND),
+            Tx::Sqlite(_) => (SQLITE_DISTANCE, SQLITE_SPEND),
+        };
+        let distance_rows = execute_tx!(&mut tx, sqlx::query(distance).bind(t))
+            .ctx("rebuilding monthly distance")?;
+        let spend_rows =
+            execute_tx!(&mut tx, sqlx::query(spend).bind(t)).ctx("rebuilding monthly spend")?;
+        tx.commit().await?;
+        Ok(RollupRebuild {
+            distance_rows,
+            spend_rows,
+        })
+    }
+}
