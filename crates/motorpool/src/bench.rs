@@ -34,6 +34,8 @@ use crate::demo_history::Rng;
 pub enum BenchCommand {
     /// Create a synthetic fleet (tenants, vehicles, history, faults, schedules).
     Generate(GenerateArgs),
+    /// Time the full maintenance-due re-evaluation (every schedule of every tenant).
+    Reevaluate(crate::bench_reevaluate::ReevaluateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,7 +103,10 @@ const FAULT_MIX: [(u32, u8); 10] = [
 const BATCH: usize = 2000;
 
 pub async fn run(common: &Common, command: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Generate(args) = command;
+    let args = match command {
+        BenchCommand::Generate(args) => args,
+        BenchCommand::Reevaluate(args) => return crate::bench_reevaluate::run(common, &args).await,
+    };
     if args.vehicles == 0 || args.days < 2 || args.per_tenant == 0 {
         bail!("--vehicles and --per-tenant must be at least 1, --days at least 2");
     }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod bench_reevaluate;
 mod config;
 mod demo;
 mod demo_history;

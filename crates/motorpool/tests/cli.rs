@@ -685,6 +685,19 @@ async fn bench_generate_smoke_run() {
             "{:?}: every vehicle drove every month",
             db.kind
         );
+        let timed = ok(
+            dir,
+            url,
+            &[
+                "bench",
+                "reevaluate",
+                "--runs",
+                "1",
+                "--out-dir",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(timed.contains("run 1: 12 vehicles"), "{timed}");
         let rebuilt = ok(dir, url, &["admin", "rebuild-rollups"]);
         assert!(
             rebuilt.contains("Rebuilt the rollups of 3 tenants"),

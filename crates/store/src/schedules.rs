@@ -184,10 +184,16 @@ pub(crate) async fn reevaluate_vehicle(
         last_done_on: Date,
         last_done_km: Option<f64>,
         last_done_hours: Option<f64>,
+        next_due_km: Option<f64>,
+        next_due_hours: Option<f64>,
+        next_due_on: Option<Date>,
+        status: String,
+        forecast_on: Option<Date>,
     }
     let rows: Vec<Row> = on_tx!(tx, |c| sqlx::query_as(
         "SELECT id, interval_km, interval_hours, interval_days, window_km, window_hours, window_days,
-                last_done_on, last_done_km, last_done_hours
+                last_done_on, last_done_km, last_done_hours,
+                next_due_km, next_due_hours, next_due_on, status, forecast_on
          FROM maintenance_schedules WHERE tenant_id = $1 AND vehicle_id = $2 AND status <> 'completed'"
     )
     .bind(tenant.as_uuid())
@@ -215,7 +221,19 @@ pub(crate) async fn reevaluate_vehicle(
             km: r.last_done_km,
             hours: r.last_done_hours,
         };
-        store_state(tx, tenant, r.id, &evaluate(&interval, &window, &last, &now)).await?;
+        let state = evaluate(&interval, &window, &last, &now);
+        let stored = DueState {
+            next_km: r.next_due_km,
+            next_hours: r.next_due_hours,
+            next_date: r.next_due_on,
+            status: DueStatus::from_str(&r.status).map_err(StoreError::Corrupt)?,
+            forecast: r.forecast_on,
+        };
+        // The hourly re-evaluation mostly finds nothing changed: write only
+        // what did (and `updated_at` then says when the state last moved).
+        if state != stored {
+            store_state(tx, tenant, r.id, &state).await?;
+        }
     }
     // Overdue maintenance weighs on the vehicle's health score.
     crate::health::refresh(tx, tenant, vehicle, OffsetDateTime::now_utc()).await?;
