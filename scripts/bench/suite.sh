@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The whole benchmark suite on one backend, from a fresh database:
+#   scripts/bench/suite.sh sqlite|postgres [VEHICLES] [READINGS_PER_DAY]
+# (defaults: 10,000 vehicles in one tenant, 365 days, 2 readings a day).
+#  1. `bench generate` (peak RSS by /usr/bin/time), then the raw insert
+#     baseline of as many readings (scripts/bench/raw_readings.py);
+#  2. a tenant of 5 vehicles with 5 years of history, for the vehicle page;
+#  3. `serve`, waiting for the start-up maintenance job, then HTTP load
+#     (scripts/bench/http.sh) on the big tenant and the summary endpoint
+#     on the 5-year one;
+#  4. `bench reevaluate` (the full due re-evaluation), `admin rebuild-rollups`;
+#  5. the 50,000-row Fuelly import (scripts/bench/import.sh).
+# Every step writes JSON under target/bench/; the log is target/bench/suite-<backend>-<time>.log.
+# Needs: a release build (cargo build --release), wrk, sqlite3 and psql;
+# PostgreSQL on 127.0.0.1:5432 with trust auth for `postgres`.
+set -euo pipefail
+BACKEND=$1; VEHICLES=${2:-10000}; PER_DAY=${3:-2}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+B=$ROOT/target/release/motorpool
+PORT=18093
+mkdir -p target/bench /tmp/bench
+LOG=target/bench/suite-$BACKEND-$(date +%s).log
+exec > >(tee -a "$LOG") 2>&1
+echo "suite: $BACKEND, $VEHICLES vehicles, $PER_DAY readings a day, commit $(git rev-parse --short HEAD)"
+
+case $BACKEND in
+  sqlite)
+    rm -f /tmp/bench/suite.db*
+    URL=sqlite:///tmp/bench/suite.db
+    jobs_sql() { sqlite3 /tmp/bench/suite.db "$1"; } ;;
+  postgres)
+    DB=motorpool_suite
+    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" postgres
+    psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $DB" postgres
+    "$B" --database-url "postgres://postgres@127.0.0.1/$DB" migrate --app-role motorpool_bench >/dev/null 2>&1
+    URL=postgres://motorpool_bench@127.0.0.1/$DB
+    jobs_sql() { psql -At -h 127.0.0.1 -U postgres -c "$1" "$DB"; } ;;
+  *) echo "backend: sqlite or postgres" >&2; exit 2 ;;
+esac
+export MOTORPOOL_DATABASE_URL=$URL MOTORPOOL_LOG_FORMAT=json RUST_LOG=warn
+
+echo "--- 1. generate"
+/usr/bin/time -f 'peak RSS %M kB, %e s' "$B" bench generate --vehicles "$VEHICLES" --days 365 \
+  --per-tenant "$VEHICLES" --seed 1 --readings-per-day "$PER_DAY"
+READINGS=$(python3 -c 'import glob, json, os, sys; f = max(glob.glob("target/bench/generate-*.json"), key=os.path.getmtime); print(json.load(open(f))["readings"])')
+echo "--- raw insert baseline of $READINGS readings"
+python3 scripts/bench/raw_readings.py "$BACKEND" "$READINGS" | tee -a target/bench/raw-readings.jsonl
+
+echo "--- 2. a 5-year history"
+"$B" bench generate --vehicles 5 --days 1825 --per-tenant 5 --seed 2 --prefix history --out-dir target/bench/history
+"$B" admin create-user --email bench@example.com --tenant bench-1 >/dev/null
+"$B" admin add-member --tenant history-1 --email bench@example.com --role owner >/dev/null
+TOKEN=$("$B" admin create-token --tenant bench-1 --email bench@example.com --name load --role-ceiling owner | grep -o 'mpt_[A-Za-z0-9_-]*' | head -1)
+HISTORY_TOKEN=$("$B" admin create-token --tenant history-1 --email bench@example.com --name load --role-ceiling owner | grep -o 'mpt_[A-Za-z0-9_-]*' | head -1)
+
+echo "--- 3. HTTP"
+"$B" serve --listen 127.0.0.1:$PORT > /tmp/bench/suite-serve.log 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf http://127.0.0.1:$PORT/healthz >/dev/null && break; sleep 0.2; done
+# The start-up maintenance job re-evaluates every schedule: measure after it.
+for _ in $(seq 30); do
+  [ "$(jobs_sql "SELECT count(*) FROM jobs WHERE kind = 'maintenance_due'")" != 0 ] && break
+  sleep 1
+done
+for _ in $(seq 600); do
+  [ "$(jobs_sql "SELECT count(*) FROM jobs WHERE kind = 'maintenance_due' AND state IN ('queued', 'running')")" = 0 ] && break
+  sleep 1
+done
+scripts/bench/http.sh http://127.0.0.1:$PORT "$TOKEN" 10 64 3
+ENDPOINTS=summary scripts/bench/http.sh http://127.0.0.1:$PORT "$HISTORY_TOKEN" 10 64 3
+kill $SERVER; wait $SERVER 2>/dev/null || true
+
+echo "--- 4. full due re-evaluation, rollup rebuild"
+"$B" bench reevaluate --runs 3
+"$B" admin rebuild-rollups
+
+echo "--- 5. the 50,000-row import"
+scripts/bench/import.sh "$BACKEND" 50000 3
+echo "suite done: $LOG"
