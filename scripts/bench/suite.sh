@@ -10,6 +10,7 @@
 #     on the 5-year one;
 #  4. `bench reevaluate` (the full due re-evaluation), `admin rebuild-rollups`;
 #  5. the 50,000-row Fuelly import (scripts/bench/import.sh).
+# RESUME=1 reuses the database of an earlier run (after a failure in step 3 or later).
 # Every step writes JSON under target/bench/; the log is target/bench/suite-<backend>-<time>.log.
 # Needs: a release build (cargo build --release), wrk, sqlite3 and psql;
 # PostgreSQL on 127.0.0.1:5432 with trust auth for `postgres`.
@@ -24,15 +25,19 @@ LOG=target/bench/suite-$BACKEND-$(date +%s).log
 exec > >(tee -a "$LOG") 2>&1
 echo "suite: $BACKEND, $VEHICLES vehicles, $PER_DAY readings a day, commit $(git rev-parse --short HEAD)"
 
+# RESUME=1 keeps the database of an earlier run and starts at step 3.
+RESUME=${RESUME:-0}
 case $BACKEND in
   sqlite)
-    rm -f /tmp/bench/suite.db*
+    [ "$RESUME" = 1 ] || rm -f /tmp/bench/suite.db*
     URL=sqlite:///tmp/bench/suite.db
     jobs_sql() { sqlite3 /tmp/bench/suite.db "$1"; } ;;
   postgres)
     DB=motorpool_suite
-    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" postgres
-    psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $DB" postgres
+    if [ "$RESUME" != 1 ]; then
+      psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" postgres
+      psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $DB" postgres
+    fi
     "$B" --database-url "postgres://postgres@127.0.0.1/$DB" migrate --app-role motorpool_bench >/dev/null 2>&1
     URL=postgres://motorpool_bench@127.0.0.1/$DB
     jobs_sql() { psql -At -h 127.0.0.1 -U postgres -c "$1" "$DB"; } ;;
@@ -40,6 +45,7 @@ case $BACKEND in
 esac
 export MOTORPOOL_DATABASE_URL=$URL MOTORPOOL_LOG_FORMAT=json RUST_LOG=warn
 
+if [ "$RESUME" != 1 ]; then
 echo "--- 1. generate"
 /usr/bin/time -f 'peak RSS %M kB, %e s' "$B" bench generate --vehicles "$VEHICLES" --days 365 \
   --per-tenant "$VEHICLES" --seed 1 --readings-per-day "$PER_DAY"
@@ -51,6 +57,7 @@ echo "--- 2. a 5-year history"
 "$B" bench generate --vehicles 5 --days 1825 --per-tenant 5 --seed 2 --prefix history --out-dir target/bench/history
 "$B" admin create-user --email bench@example.com --tenant bench-1 >/dev/null
 "$B" admin add-member --tenant history-1 --email bench@example.com --role owner >/dev/null
+fi
 TOKEN=$("$B" admin create-token --tenant bench-1 --email bench@example.com --name load --role-ceiling owner | grep -o 'mpt_[A-Za-z0-9_-]*' | head -1)
 HISTORY_TOKEN=$("$B" admin create-token --tenant history-1 --email bench@example.com --name load --role-ceiling owner | grep -o 'mpt_[A-Za-z0-9_-]*' | head -1)
 

@@ -67,9 +67,12 @@ pub struct ServeArgs {
     /// Hours a session lasts without use [default: 336]
     #[arg(long, env = "MOTORPOOL_SESSION_HOURS")]
     pub session_hours: Option<i64>,
-    /// Seconds a resolved token or session is reused without a database lookup; changes made through any server (or replica) apply at once, this only bounds changes made by a separate `motorpool admin` process on SQLite; 0 turns it off [default: 5]
+    /// Seconds a resolved token or session is reused without looking it up again (each request still checks the credential epoch, so logout, revocation and role changes apply at once); 0 turns it off [default: 5]
     #[arg(long, env = "MOTORPOOL_CREDENTIAL_CACHE_SECS")]
     pub credential_cache_secs: Option<u64>,
+    /// Seconds a tenant's fleet overview is served after it is computed (its `computed_at` says when); 0 computes it for every request [default: 5]
+    #[arg(long, env = "MOTORPOOL_OVERVIEW_CACHE_SECS")]
+    pub overview_cache_secs: Option<u64>,
     /// Trust X-Forwarded-For (only behind a proxy that sets it) [default: false]
     #[arg(long, env = "MOTORPOOL_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: Option<bool>,
@@ -102,6 +105,7 @@ struct FileSettings {
     max_body_bytes: Option<usize>,
     session_hours: Option<i64>,
     credential_cache_secs: Option<u64>,
+    overview_cache_secs: Option<u64>,
     trust_forwarded_for: Option<bool>,
     allow_privileged_database_role: Option<bool>,
 }
@@ -187,6 +191,8 @@ pub struct ServeSettings {
     pub session_hours: i64,
     /// Seconds a resolved credential is kept (see `store::Store::with_credential_cache`).
     pub credential_cache_secs: u64,
+    /// Seconds a fleet overview is served (see `store::Store::with_overview_cache`).
+    pub overview_cache_secs: u64,
     pub trust_forwarded_for: bool,
     pub allow_privileged_database_role: bool,
 }
@@ -270,6 +276,13 @@ impl Common {
         if credential_cache_secs > 60 {
             bail!("invalid setting `credential_cache_secs`: must be 0 to 60");
         }
+        let overview_cache_secs = args
+            .overview_cache_secs
+            .or(f.overview_cache_secs)
+            .unwrap_or(5);
+        if overview_cache_secs > 300 {
+            bail!("invalid setting `overview_cache_secs`: must be 0 to 300");
+        }
         Ok(ServeSettings {
             listen,
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -294,6 +307,7 @@ impl Common {
             max_body_bytes,
             session_hours,
             credential_cache_secs,
+            overview_cache_secs,
             trust_forwarded_for: args
                 .trust_forwarded_for
                 .or(f.trust_forwarded_for)

@@ -37,7 +37,8 @@ async fn open_store(common: &Common, settings: &ServeSettings) -> anyhow::Result
         .with_context(|| format!("opening {}", common.database_url))?
         .with_credential_cache(std::time::Duration::from_secs(
             settings.credential_cache_secs,
-        ));
+        ))
+        .with_overview_cache(std::time::Duration::from_secs(settings.overview_cache_secs));
     match store.kind() {
         BackendKind::Sqlite => {
             let report = store

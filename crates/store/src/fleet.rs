@@ -4,7 +4,8 @@
 //! state (stored health, stored due state, open fault cycles, the monthly
 //! spend rollup), never over the raw records or events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use domain::ids::TenantId;
 use serde::Serialize;
@@ -35,17 +36,85 @@ pub struct FleetOverview {
     /// and the one before: fuel, service records and expenses.
     pub spend_this_month: BTreeMap<String, i64>,
     pub spend_last_month: BTreeMap<String, i64>,
+    /// When these figures were computed (a server may serve them for a few
+    /// seconds: `overview_cache_secs`).
+    pub computed_at: time::OffsetDateTime,
+}
+
+/// Each tenant's overview, kept for a few seconds by a server (see
+/// [`Store::with_overview_cache`]). At 10,000 vehicles one overview is a
+/// dozen aggregates over 10,000 vehicles and 100,000 schedules; a dashboard
+/// polled by many users would otherwise recompute it for each of them.
+/// One computation per tenant at a time: concurrent requests wait for it
+/// instead of all computing the same figures at once.
+#[derive(Debug, Default)]
+pub(crate) struct OverviewCache {
+    /// How long an overview is served; zero disables the cache.
+    max_age: std::time::Duration,
+    tenants: std::sync::Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    computed: std::time::Instant,
+    today: Date,
+    overview: FleetOverview,
+}
+
+impl OverviewCache {
+    pub(crate) fn new(max_age: std::time::Duration) -> Self {
+        Self {
+            max_age,
+            tenants: Default::default(),
+        }
+    }
+
+    fn slot(&self, tenant: TenantId) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
+        match self.tenants.lock() {
+            Ok(mut map) => map.entry(tenant).or_default().clone(),
+            // A poisoned map only loses sharing: compute without it.
+            Err(_) => Arc::default(),
+        }
+    }
 }
 
 impl Store {
-    /// The fleet overview of a tenant as of `today`.
+    /// The fleet overview of a tenant as of `today`: from the overview cache
+    /// when enabled and fresh, computed otherwise.
     #[tracing::instrument(skip_all)]
     pub async fn fleet_overview(
         &self,
         tenant: TenantId,
         today: Date,
     ) -> Result<FleetOverview, StoreError> {
+        let cache = &self.overviews;
+        if cache.max_age.is_zero() {
+            return self.compute_fleet_overview(tenant, today).await;
+        }
+        let slot = cache.slot(tenant);
+        let mut cached = slot.lock().await;
+        if let Some(c) = cached.as_ref()
+            && c.today == today
+            && c.computed.elapsed() < cache.max_age
+        {
+            return Ok(c.overview.clone());
+        }
+        let overview = self.compute_fleet_overview(tenant, today).await?;
+        *cached = Some(Cached {
+            computed: std::time::Instant::now(),
+            today,
+            overview: overview.clone(),
+        });
+        Ok(overview)
+    }
+
+    async fn compute_fleet_overview(
+        &self,
+        tenant: TenantId,
+        today: Date,
+    ) -> Result<FleetOverview, StoreError> {
         let t = tenant.as_uuid();
+        let computed_at = time::OffsetDateTime::now_utc();
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
         let by_status: Vec<(String, i64)> = on_tx!(&mut tx, |c| sqlx::query_as(
             "SELECT status, count(*) FROM vehicles WHERE tenant_id = $1 AND deleted_at IS NULL GROUP BY status"
@@ -138,6 +207,7 @@ impl Store {
             active_faults: active,
             active_critical_faults: critical,
             vehicles_with_critical_faults: critical_vehicles,
+            computed_at,
             spend_this_month,
             spend_last_month,
         })

@@ -131,6 +131,9 @@ pub struct Store {
     /// Resolved credentials, kept briefly by a server (disabled elsewhere);
     /// see [`Store::with_credential_cache`].
     credentials: std::sync::Arc<credential_cache::CredentialCache>,
+    /// Fleet overviews, kept briefly by a server (disabled elsewhere); see
+    /// [`Store::with_overview_cache`].
+    overviews: std::sync::Arc<fleet::OverviewCache>,
 }
 
 #[derive(Clone, Debug)]
@@ -200,50 +203,52 @@ impl Store {
         };
         let store = Self {
             backend,
-            credentials: std::sync::Arc::new(credential_cache::CredentialCache::disabled()),
+            credentials: std::sync::Arc::new(credential_cache::CredentialCache::new(
+                Duration::ZERO,
+            )),
+            overviews: Default::default(),
         };
         tracing::Span::current().record("backend", store.kind().as_str());
         Ok(store)
     }
 
     /// Keeps resolved credentials for up to `ttl` (zero: not at all), as a
-    /// server does; see `credential_cache.rs` for how changes invalidate it.
-    /// On PostgreSQL this starts a task that listens for changes made by
-    /// other replicas; until it is listening, the cache is not used.
+    /// server does; see `credential_cache.rs` for why a change made anywhere
+    /// applies to the next request all the same.
     pub fn with_credential_cache(mut self, ttl: Duration) -> Self {
-        let trusted = matches!(self.backend, Backend::Sqlite(_));
-        let cache = std::sync::Arc::new(credential_cache::CredentialCache::new(ttl, trusted));
-        if let (Backend::Postgres(pool), false) = (&self.backend, ttl.is_zero()) {
-            tokio::spawn(listen_for_credential_changes(
-                pool.clone(),
-                std::sync::Arc::downgrade(&cache),
-            ));
-        }
-        self.credentials = cache;
+        self.credentials = std::sync::Arc::new(credential_cache::CredentialCache::new(ttl));
         self
     }
 
-    /// Whether this store's credential cache serves hits now (on PostgreSQL:
-    /// once its listener is connected). For diagnostics and tests.
-    pub fn credential_cache_active(&self) -> bool {
-        self.credentials.active()
+    /// Commits a transaction that changed what some credential resolves to,
+    /// after moving the credential epoch on in it: every server's cached
+    /// credentials stop being used when it commits.
+    pub(crate) async fn commit_credential_change(&self, mut tx: Tx) -> Result<(), StoreError> {
+        execute_tx!(
+            &mut tx,
+            sqlx::query("UPDATE credential_epoch SET epoch = epoch + 1 WHERE id = 1")
+        )
+        .ctx("moving the credential epoch")?;
+        tx.commit().await
     }
 
-    /// Commits a transaction that changed what some credential resolves to,
-    /// and makes every server forget the credentials it had resolved (this
-    /// one after the commit; other PostgreSQL replicas by a notice the
-    /// commit delivers).
-    pub(crate) async fn commit_credential_change(&self, mut tx: Tx) -> Result<(), StoreError> {
-        if let Tx::Postgres(t) = &mut tx {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(credential_cache::CHANNEL)
-                .execute(&mut **t)
-                .await
-                .ctx("announcing a credential change")?;
+    /// The current credential epoch: one primary-key read outside any
+    /// transaction (see `credential_cache.rs`).
+    pub(crate) async fn credential_epoch(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT epoch FROM credential_epoch WHERE id = 1";
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
+            Backend::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
         }
-        tx.commit().await?;
-        self.credentials.invalidate();
-        Ok(())
+        .ctx("reading the credential epoch")
+    }
+
+    /// Serves each tenant's fleet overview for up to `max_age` after
+    /// computing it (zero: always computes). The overview carries its
+    /// `computed_at`.
+    pub fn with_overview_cache(mut self, max_age: Duration) -> Self {
+        self.overviews = std::sync::Arc::new(fleet::OverviewCache::new(max_age));
+        self
     }
 
     pub fn kind(&self) -> BackendKind {
@@ -292,51 +297,5 @@ impl Store {
             Backend::Postgres(p) => Some(p),
             Backend::Sqlite(_) => None,
         }
-    }
-}
-
-/// Empties a replica's credential cache whenever any replica commits a
-/// credential change. Trusts the cache only while listening; reconnects
-/// after a second on failure; ends when the store is dropped.
-async fn listen_for_credential_changes(
-    pool: PgPool,
-    cache: std::sync::Weak<credential_cache::CredentialCache>,
-) {
-    loop {
-        let listener = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen(credential_cache::CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        }
-        .await;
-        match listener {
-            Ok(mut listener) => {
-                let Some(c) = cache.upgrade() else { return };
-                c.set_trusted(true);
-                drop(c);
-                loop {
-                    // Wake up now and then to notice a dropped store.
-                    let next =
-                        tokio::time::timeout(Duration::from_secs(30), listener.try_recv()).await;
-                    let Some(c) = cache.upgrade() else { return };
-                    match next {
-                        Ok(Ok(Some(_))) => c.invalidate(),
-                        Err(_) => {}
-                        // The connection was lost (notices may have been missed).
-                        Ok(Ok(None)) | Ok(Err(_)) => {
-                            c.set_trusted(false);
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for credential changes; retrying");
-            }
-        }
-        if pool.is_closed() || cache.strong_count() == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

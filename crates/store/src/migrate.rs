@@ -85,6 +85,16 @@ const SQLITE: &[Migration] = &[
         description: "monthly distance per vehicle",
         sql: include_str!("../migrations/sqlite/0013_monthly_distance.sql"),
     },
+    Migration {
+        version: 14,
+        description: "a vehicle's schedules in due order",
+        sql: include_str!("../migrations/sqlite/0014_schedule_vehicle_index.sql"),
+    },
+    Migration {
+        version: 15,
+        description: "credential epoch",
+        sql: include_str!("../migrations/sqlite/0015_credential_epoch.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -152,6 +162,16 @@ const POSTGRES: &[Migration] = &[
         version: 13,
         description: "monthly distance per vehicle",
         sql: include_str!("../migrations/postgres/0013_monthly_distance.sql"),
+    },
+    Migration {
+        version: 14,
+        description: "a vehicle's schedules in due order",
+        sql: include_str!("../migrations/postgres/0014_schedule_vehicle_index.sql"),
+    },
+    Migration {
+        version: 15,
+        description: "credential epoch",
+        sql: include_str!("../migrations/postgres/0015_credential_epoch.sql"),
     },
 ];
 

@@ -199,10 +199,15 @@ impl Store {
             expires_at: i64,
             last_seen_at: i64,
         }
-        if let Some(hit) = self.credentials.get(token_hash, now) {
-            return Ok(Some(hit));
-        }
-        let generation = self.credentials.generation();
+        let epoch = if self.credentials.enabled() {
+            let epoch = self.credential_epoch().await?;
+            if let Some(hit) = self.credentials.get(token_hash, epoch, now) {
+                return Ok(Some(hit));
+            }
+            epoch
+        } else {
+            0
+        };
         let mut tx = self.begin(Mode::Read, None).await?;
         let session: Option<SessionRow> = on_tx!(&mut tx, |c| sqlx::query_as(
             "SELECT id, user_id, tenant_id, csrf_token, expires_at, last_seen_at FROM sessions WHERE token_hash = $1"
@@ -299,7 +304,7 @@ impl Store {
             kind,
         };
         self.credentials
-            .put(token_hash, &credential, expires_at, generation);
+            .put(token_hash, &credential, expires_at, epoch);
         Ok(Some(credential))
     }
 

@@ -665,5 +665,39 @@ async fn the_fleet_overview_adds_up() {
         let o = s.fleet_overview(t.id, today).await.unwrap();
         assert_eq!(o.spend_this_month.get("EUR"), None, "{o:?}");
         assert_eq!(o.spend_this_month.get("USD"), Some(&12_000));
+
+        // A server's overview cache serves the computed figures for its
+        // lifetime, per tenant, and says when they were computed.
+        let cached = s
+            .clone()
+            .with_overview_cache(std::time::Duration::from_secs(60));
+        let first = cached.fleet_overview(t.id, today).await.unwrap();
+        assert_eq!(first.vehicles, 5);
+        s.create_vehicle(t.id, &truck_spec("Truck 5", "O-5", None), &ctx())
+            .await
+            .unwrap();
+        let again = cached.fleet_overview(t.id, today).await.unwrap();
+        assert_eq!(again, first, "{:?}: served from the cache", db.kind);
+        assert_eq!(
+            cached
+                .fleet_overview(other.id, today)
+                .await
+                .unwrap()
+                .vehicles,
+            1
+        );
+        let fresh = s.fleet_overview(t.id, today).await.unwrap();
+        assert_eq!(fresh.vehicles, 6, "without the cache: computed");
+        assert!(fresh.computed_at > first.computed_at);
+        let tomorrow = today.next_day().unwrap();
+        assert_eq!(
+            cached
+                .fleet_overview(t.id, tomorrow)
+                .await
+                .unwrap()
+                .vehicles,
+            6,
+            "another day is another overview"
+        );
     }
 }

@@ -16,7 +16,9 @@ use crate::openapi::ReadErrors;
 
 /// The fleet at a glance. Every figure comes from maintained summary state
 /// (stored health and risk, stored due state, open fault cycles), so the
-/// answer costs a handful of indexed aggregates whatever the history's size.
+/// answer costs a handful of indexed aggregates whatever the history's size;
+/// and a server keeps each tenant's answer for a few seconds, so a dashboard
+/// polled by many users costs those aggregates once per interval.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FleetOverviewView {
     /// Live vehicles per status.
@@ -43,6 +45,11 @@ pub struct FleetOverviewView {
     /// … and in the month before.
     #[schema(value_type = Object)]
     pub spend_last_month: BTreeMap<String, i64>,
+    /// When the figures were computed: a server serves one tenant's overview
+    /// for up to `overview_cache_secs` (default 5) after computing it.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub computed_at: OffsetDateTime,
 }
 
 /// The fleet overview (viewers and up).
@@ -75,5 +82,6 @@ pub async fn overview(
         vehicles_with_critical_faults: o.vehicles_with_critical_faults,
         spend_this_month: o.spend_this_month,
         spend_last_month: o.spend_last_month,
+        computed_at: o.computed_at,
     }))
 }
