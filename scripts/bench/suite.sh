@@ -75,8 +75,8 @@ for _ in $(seq 600); do
   [ "$(jobs_sql "SELECT count(*) FROM jobs WHERE kind = 'maintenance_due' AND state IN ('queued', 'running')")" = 0 ] && break
   sleep 1
 done
-scripts/bench/http.sh http://127.0.0.1:$PORT "$TOKEN" 10 64 3
-ENDPOINTS=summary scripts/bench/http.sh http://127.0.0.1:$PORT "$HISTORY_TOKEN" 10 64 3
+scripts/bench/http.sh http://127.0.0.1:$PORT "$TOKEN" 10 64 3 || echo "(some runs failed: see above)"
+ENDPOINTS=summary scripts/bench/http.sh http://127.0.0.1:$PORT "$HISTORY_TOKEN" 10 64 3 || echo "(some runs failed: see above)"
 kill $SERVER; wait $SERVER 2>/dev/null || true
 
 echo "--- 4. full due re-evaluation, rollup rebuild"

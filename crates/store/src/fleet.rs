@@ -43,22 +43,52 @@ pub struct FleetOverview {
 
 /// Each tenant's overview, kept for a few seconds by a server (see
 /// [`Store::with_overview_cache`]). At 10,000 vehicles one overview is a
-/// dozen aggregates over 10,000 vehicles and 100,000 schedules; a dashboard
-/// polled by many users would otherwise recompute it for each of them.
-/// One computation per tenant at a time: concurrent requests wait for it
-/// instead of all computing the same figures at once.
+/// dozen aggregates over 10,000 vehicles and 100,000 schedules (180 ms on
+/// SQLite); a dashboard polled by many users would otherwise recompute it
+/// for each of them. One computation per tenant at a time; while it runs,
+/// other requests get the previous figures (if under twice the lifetime
+/// old) instead of queueing behind it — waiting made the cached overview's
+/// p99 the computation's time (149 ms at 64 connections).
 #[derive(Debug, Default)]
 pub(crate) struct OverviewCache {
     /// How long an overview is served; zero disables the cache.
     max_age: std::time::Duration,
-    tenants: std::sync::Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+    tenants: std::sync::Mutex<HashMap<TenantId, Arc<Slot>>>,
 }
 
-#[derive(Debug)]
+/// One tenant's cached overview and the lock its recomputation holds.
+#[derive(Debug, Default)]
+struct Slot {
+    value: std::sync::Mutex<Option<Cached>>,
+    computing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Clone)]
 struct Cached {
     computed: std::time::Instant,
     today: Date,
     overview: FleetOverview,
+}
+
+impl Slot {
+    /// The cached overview of `today` if younger than `age`.
+    fn younger_than(&self, today: Date, age: std::time::Duration) -> Option<FleetOverview> {
+        let value = self.value.lock().ok()?;
+        value
+            .as_ref()
+            .filter(|c| c.today == today && c.computed.elapsed() < age)
+            .map(|c| c.overview.clone())
+    }
+
+    fn store(&self, today: Date, overview: &FleetOverview) {
+        if let Ok(mut value) = self.value.lock() {
+            *value = Some(Cached {
+                computed: std::time::Instant::now(),
+                today,
+                overview: overview.clone(),
+            });
+        }
+    }
 }
 
 impl OverviewCache {
@@ -69,7 +99,7 @@ impl OverviewCache {
         }
     }
 
-    fn slot(&self, tenant: TenantId) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
+    fn slot(&self, tenant: TenantId) -> Arc<Slot> {
         match self.tenants.lock() {
             Ok(mut map) => map.entry(tenant).or_default().clone(),
             // A poisoned map only loses sharing: compute without it.
@@ -87,24 +117,30 @@ impl Store {
         tenant: TenantId,
         today: Date,
     ) -> Result<FleetOverview, StoreError> {
-        let cache = &self.overviews;
-        if cache.max_age.is_zero() {
+        let max_age = self.overviews.max_age;
+        if max_age.is_zero() {
             return self.compute_fleet_overview(tenant, today).await;
         }
-        let slot = cache.slot(tenant);
-        let mut cached = slot.lock().await;
-        if let Some(c) = cached.as_ref()
-            && c.today == today
-            && c.computed.elapsed() < cache.max_age
-        {
-            return Ok(c.overview.clone());
+        let slot = self.overviews.slot(tenant);
+        if let Some(fresh) = slot.younger_than(today, max_age) {
+            return Ok(fresh);
         }
+        let _computing = match slot.computing.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                // Another request is recomputing: the previous figures will do.
+                if let Some(recent) = slot.younger_than(today, max_age * 2) {
+                    return Ok(recent);
+                }
+                let guard = slot.computing.lock().await;
+                if let Some(fresh) = slot.younger_than(today, max_age) {
+                    return Ok(fresh);
+                }
+                guard
+            }
+        };
         let overview = self.compute_fleet_overview(tenant, today).await?;
-        *cached = Some(Cached {
-            computed: std::time::Instant::now(),
-            today,
-            overview: overview.clone(),
-        });
+        slot.store(today, &overview);
         Ok(overview)
     }
 
@@ -211,5 +247,49 @@ impl Store {
             spend_this_month,
             spend_last_month,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use time::macros::{date, datetime};
+
+    #[test]
+    fn a_slot_serves_its_day_within_an_age() {
+        let slot = Slot::default();
+        let today = date!(2026 - 11 - 28);
+        assert!(slot.younger_than(today, Duration::from_secs(60)).is_none());
+        let overview = FleetOverview {
+            vehicles_by_status: BTreeMap::new(),
+            vehicles: 3,
+            risk: BTreeMap::new(),
+            health_bands: BTreeMap::new(),
+            average_health: None,
+            schedules_due_soon: 0,
+            schedules_overdue: 0,
+            vehicles_with_overdue: 0,
+            active_faults: 0,
+            active_critical_faults: 0,
+            vehicles_with_critical_faults: 0,
+            spend_this_month: BTreeMap::new(),
+            spend_last_month: BTreeMap::new(),
+            computed_at: datetime!(2026-11-28 12:00 UTC),
+        };
+        slot.store(today, &overview);
+        assert_eq!(
+            slot.younger_than(today, Duration::from_secs(60)),
+            Some(overview)
+        );
+        assert!(
+            slot.younger_than(today, Duration::ZERO).is_none(),
+            "too old"
+        );
+        assert!(
+            slot.younger_than(today.next_day().unwrap(), Duration::from_secs(60))
+                .is_none(),
+            "another day"
+        );
     }
 }
