@@ -442,41 +442,68 @@ impl Store {
     ) -> Result<Vec<FuelStats>, StoreError> {
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
         self.vehicle_in(&mut tx, tenant, vehicle).await?;
-        let rows: Vec<EntryRow> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2 ORDER BY filled_at, id"
-        )))
-        .bind(tenant.as_uuid())
-        .bind(vehicle.as_uuid())
+        let (t, v) = (tenant.as_uuid(), vehicle.as_uuid());
+        // Each fuel type in order of first use, with its latest closed
+        // segment: a few index lookups, where reading the whole history made
+        // a 5-year vehicle's page six times slower than a 1-year one's.
+        let types: Vec<(String, OffsetDateTime)> = on_tx!(&mut tx, |c| sqlx::query_as(
+            "SELECT fuel_type, min(filled_at) FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2
+              GROUP BY fuel_type ORDER BY 2, 1"
+        )
+        .bind(t)
+        .bind(v)
         .fetch_all(c)
         .await)
-        .ctx("loading fuel entries for statistics")?;
-        let mut stats: Vec<FuelStats> = Vec::new();
+        .ctx("listing a vehicle's fuel types")?;
+        let mut stats: Vec<FuelStats> = Vec::with_capacity(types.len());
+        for (fuel_type, _) in types {
+            let last: Option<EntryRow> =
+                on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM fuel_entries
+                      WHERE tenant_id = $1 AND vehicle_id = $2 AND fuel_type = $3
+                        AND seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL
+                      ORDER BY filled_at DESC, id DESC LIMIT 1"
+                )))
+                .bind(t)
+                .bind(v)
+                .bind(&fuel_type)
+                .fetch_optional(c)
+                .await)
+                .ctx("loading the latest fuel segment")?;
+            stats.push(FuelStats {
+                fuel_type: FuelType::from_str(&fuel_type).map_err(StoreError::Corrupt)?,
+                entries: 0,
+                quantity: 0.0,
+                spend: vec![],
+                measured: None,
+                last: last
+                    .map(FuelEntry::try_from)
+                    .transpose()?
+                    .and_then(|e| e.segment),
+            });
+        }
+        let (from, to) = (
+            from.unwrap_or(OffsetDateTime::UNIX_EPOCH - time::Duration::days(365 * 100)),
+            to.unwrap_or(OffsetDateTime::UNIX_EPOCH + time::Duration::days(365 * 300)),
+        );
+        let rows: Vec<EntryRow> =
+            on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2
+               AND filled_at >= $3 AND filled_at < $4 ORDER BY filled_at, id"
+            )))
+            .bind(t)
+            .bind(v)
+            .bind(from)
+            .bind(to)
+            .fetch_all(c)
+            .await)
+            .ctx("loading fuel entries for statistics")?;
         for row in rows {
             let entry = FuelEntry::try_from(row)?;
             let e = &entry.entry;
-            let idx = match stats.iter().position(|s| s.fuel_type == e.fuel_type) {
-                Some(i) => i,
-                None => {
-                    stats.push(FuelStats {
-                        fuel_type: e.fuel_type,
-                        entries: 0,
-                        quantity: 0.0,
-                        spend: vec![],
-                        measured: None,
-                        last: None,
-                    });
-                    stats.len() - 1
-                }
-            };
-            let s = &mut stats[idx];
-            if entry.segment.is_some() {
-                s.last = entry.segment;
-            }
-            let inside =
-                from.is_none_or(|f| e.filled_at >= f) && to.is_none_or(|t| e.filled_at < t);
-            if !inside {
+            let Some(s) = stats.iter_mut().find(|s| s.fuel_type == e.fuel_type) else {
                 continue;
-            }
+            };
             s.entries += 1;
             s.quantity += e.quantity_canonical;
             if let Some(total) = e.total_minor {
