@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
-use crate::fuel::{FuelRow, NewFuelEntry, insert_fuel_rows, recompute_chain};
+use crate::fuel::{NewFuelEntry, recompute_chain};
+use crate::fuel_batch::{FuelRow, insert_fuel_rows};
 use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, refresh_current};
 use crate::reading_batch::record_readings_in;
 use crate::schedules::reevaluate_vehicle;

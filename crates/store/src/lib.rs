@@ -24,6 +24,7 @@ mod faults;
 mod files;
 mod fleet;
 mod fuel;
+mod fuel_batch;
 mod health;
 mod idempotency;
 mod identity;
