@@ -581,14 +581,27 @@ impl Store {
         tenant: TenantId,
         vehicle: VehicleId,
     ) -> Result<(), StoreError> {
-        let exists: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
-            "SELECT 1 FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
-        )
-        .bind(tenant.as_uuid())
-        .bind(vehicle.as_uuid())
-        .fetch_optional(c)
-        .await)
-        .ctx("checking a vehicle")?;
-        exists.map(drop).ok_or(StoreError::NotFound)
+        if vehicle_is_live(tx, tenant, vehicle).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
     }
+}
+
+/// Whether the vehicle exists in the tenant and is not deleted.
+pub(crate) async fn vehicle_is_live(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+) -> Result<bool, StoreError> {
+    let exists: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT 1 FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+    )
+    .bind(tenant.as_uuid())
+    .bind(vehicle.as_uuid())
+    .fetch_optional(c)
+    .await)
+    .ctx("checking a vehicle")?;
+    Ok(exists.is_some())
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::error::ResultExt;
 use crate::meters::{
     CurrentMeters, NewReading, READING_COLUMNS, Reading, ReadingOutcome, ReadingRow, load_offsets,
-    neighbour, offset_at, refresh_current, to_second,
+    neighbour, offset_at, refresh_current, to_second, vehicle_is_live,
 };
 use crate::{StoreError, Tx, on_tx};
 
@@ -39,15 +39,7 @@ pub(crate) async fn record_readings_in(
     let now = OffsetDateTime::now_utc();
     for ((vehicle, _), mut indexes) in groups {
         indexes.sort_by_key(|i| items[*i].read_at);
-        let exists: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
-            "SELECT 1 FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
-        )
-        .bind(tenant.as_uuid())
-        .bind(vehicle.as_uuid())
-        .fetch_optional(c)
-        .await)
-        .ctx("checking a reading's vehicle")?;
-        if exists.is_none() {
+        if !vehicle_is_live(tx, tenant, vehicle).await? {
             for i in indexes {
                 outcomes[i] = Some(ReadingOutcome::Rejected {
                     field: "vehicle_id",

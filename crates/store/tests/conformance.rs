@@ -887,7 +887,7 @@ mod meters {
     use domain::meter::{MeterKind, MeterSource, MeterUnit, meter_value};
     use time::{Duration, OffsetDateTime};
 
-    fn reading(vehicle: VehicleId, at: OffsetDateTime, km: f64) -> NewReading {
+    pub(crate) fn reading(vehicle: VehicleId, at: OffsetDateTime, km: f64) -> NewReading {
         NewReading {
             vehicle_id: vehicle,
             kind: MeterKind::Odometer,

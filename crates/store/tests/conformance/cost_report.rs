@@ -1,24 +1,12 @@
 //! The monthly distance rollup and the fleet cost report, on both backends.
 
 use super::*;
-use domain::meter::{MeterKind, MeterSource, MeterUnit, meter_value};
+use crate::meters::reading;
+use domain::meter::MeterKind;
 use domain::service::ExpenseCategory;
-use time::OffsetDateTime;
 use time::macros::{date, datetime};
 
 const MAX: f64 = domain::meter::DEFAULT_MAX_DAILY_KM;
-
-fn reading(vehicle: VehicleId, at: OffsetDateTime, km: f64) -> NewReading {
-    NewReading {
-        vehicle_id: vehicle,
-        kind: MeterKind::Odometer,
-        read_at: at,
-        value: meter_value(MeterKind::Odometer, km, MeterUnit::Kilometres).unwrap(),
-        source: MeterSource::Manual,
-        note: None,
-        void: false,
-    }
-}
 
 fn month(page: &Page<VehicleCosts>, vehicle: VehicleId, m: time::Date) -> Option<MonthCosts> {
     page.items
