@@ -20,9 +20,7 @@ use uuid::Uuid;
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
 use crate::fuel_batch::{FuelRow, SegmentUpdate, insert_fuel_rows, store_segments};
-use crate::meters::{
-    CurrentMeters, NewReading, ReadingOutcome, record_readings_in, refresh_current,
-};
+use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, record_readings_in};
 use crate::page::{Page, decode_cursor, page_limit};
 use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
 
@@ -339,9 +337,14 @@ impl Store {
                 .bind(true)
             )
             .ctx("voiding a fuel entry's reading")?;
-            refresh_current(&mut tx, tenant, vehicle, MeterKind::Odometer).await?;
-            crate::distance::refresh_distance(&mut tx, tenant, vehicle, entry.entry.filled_at)
-                .await?;
+            crate::meters::refresh_after_change(
+                &mut tx,
+                tenant,
+                vehicle,
+                MeterKind::Odometer,
+                entry.entry.filled_at,
+            )
+            .await?;
         }
         recompute_chain(&mut tx, tenant, vehicle, entry.entry.fuel_type).await?;
         crate::spend::refresh_spend(

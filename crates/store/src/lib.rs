@@ -45,6 +45,7 @@ mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 mod tx;
+mod usage;
 mod vehicles;
 
 pub use audit::{Actor, AuditContext, AuditEntry, AuditFilter, INSTANCE_TENANT};

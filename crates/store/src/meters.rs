@@ -270,12 +270,20 @@ pub(crate) async fn refresh_current(
         Some((at, raw)) => (Some(at), Some(raw + offset_at(&offsets, at))),
         None => (None, None),
     };
+    // The usage rates move with the readings; both are stored together with
+    // the meter, in one row version (see `CurrentMeters`).
+    let today = OffsetDateTime::now_utc().date();
+    crate::usage::prune_days(tx, tenant, vehicle, today).await?;
+    let km_per_day = crate::usage::rate(tx, tenant, vehicle, MeterKind::Odometer, today).await?;
+    let hours_per_day = crate::usage::rate(tx, tenant, vehicle, MeterKind::Hours, today).await?;
     let sql = match kind {
         MeterKind::Odometer => {
-            "UPDATE vehicles SET odometer_km = $3, odometer_at = $4 WHERE tenant_id = $1 AND id = $2"
+            "UPDATE vehicles SET odometer_km = $3, odometer_at = $4, km_per_day = $5, hours_per_day = $6,
+                 usage_on = $7 WHERE tenant_id = $1 AND id = $2"
         }
         MeterKind::Hours => {
-            "UPDATE vehicles SET engine_hours = $3, hours_at = $4 WHERE tenant_id = $1 AND id = $2"
+            "UPDATE vehicles SET engine_hours = $3, hours_at = $4, km_per_day = $5, hours_per_day = $6,
+                 usage_on = $7 WHERE tenant_id = $1 AND id = $2"
         }
     };
     execute_tx!(
@@ -285,11 +293,30 @@ pub(crate) async fn refresh_current(
             .bind(vehicle.as_uuid())
             .bind(value)
             .bind(at)
+            .bind(km_per_day)
+            .bind(hours_per_day)
+            .bind(today)
     )
     .ctx("updating the vehicle's current meter")?;
     // Meters move due dates: keep the stored due state in step.
-    crate::schedules::reevaluate_vehicle(tx, tenant, vehicle, OffsetDateTime::now_utc().date())
-        .await
+    crate::schedules::reevaluate_after_meters(tx, tenant, vehicle, today).await
+}
+
+/// After live readings changed in place (a reading voided or restored, an
+/// offset added) from `from` on: rebuilds the summaries of what changed (the
+/// days behind the usage rate, the monthly distance), then the current meter.
+pub(crate) async fn refresh_after_change(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    kind: MeterKind,
+    from: OffsetDateTime,
+) -> Result<(), StoreError> {
+    crate::usage::refresh_days(tx, tenant, vehicle, kind, from).await?;
+    if kind == MeterKind::Odometer {
+        crate::distance::refresh_distance(tx, tenant, vehicle, from).await?;
+    }
+    refresh_current(tx, tenant, vehicle, kind).await
 }
 
 /// Whether a write refreshes the vehicle's stored current meters itself.
@@ -456,10 +483,7 @@ impl Store {
             .bind(flag.as_deref())
         )
         .ctx("voiding a reading")?;
-        refresh_current(&mut tx, tenant, vehicle, kind).await?;
-        if kind == MeterKind::Odometer {
-            crate::distance::refresh_distance(&mut tx, tenant, vehicle, row.read_at).await?;
-        }
+        refresh_after_change(&mut tx, tenant, vehicle, kind, row.read_at).await?;
         record(
             &mut tx,
             tenant,
@@ -514,10 +538,7 @@ impl Store {
             .bind(OffsetDateTime::now_utc())
         )
         .ctx("recording a meter offset")?;
-        refresh_current(&mut tx, tenant, vehicle, kind).await?;
-        if kind == MeterKind::Odometer {
-            crate::distance::refresh_distance(&mut tx, tenant, vehicle, effective_at).await?;
-        }
+        refresh_after_change(&mut tx, tenant, vehicle, kind, effective_at).await?;
         record(&mut tx, tenant, ctx, Change {
             action: "meter.offset",
             entity_type: "vehicle",

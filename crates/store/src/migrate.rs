@@ -95,6 +95,11 @@ const SQLITE: &[Migration] = &[
         description: "credential epoch",
         sql: include_str!("../migrations/sqlite/0015_credential_epoch.sql"),
     },
+    Migration {
+        version: 16,
+        description: "usage rates from daily meters",
+        sql: include_str!("../migrations/sqlite/0016_usage_rates.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -172,6 +177,11 @@ const POSTGRES: &[Migration] = &[
         version: 15,
         description: "credential epoch",
         sql: include_str!("../migrations/postgres/0015_credential_epoch.sql"),
+    },
+    Migration {
+        version: 16,
+        description: "usage rates from daily meters",
+        sql: include_str!("../migrations/postgres/0016_usage_rates.sql"),
     },
 ];
 

@@ -118,6 +118,7 @@ pub(crate) async fn record_readings_in(
         }
         insert_readings(tx, tenant, &accepted, now).await?;
         crate::distance::record_distance(tx, tenant, &accepted).await?;
+        crate::usage::record_days(tx, tenant, &accepted).await?;
         if current == CurrentMeters::Refresh && !accepted.is_empty() {
             refresh_current(tx, tenant, vehicle, kind).await?;
         }

@@ -1,5 +1,6 @@
-//! Rebuilding a tenant's monthly rollups (`vehicle_monthly_distance`,
-//! `vehicle_monthly_spend`) from the raw records, in one transaction each.
+//! Rebuilding a tenant's rollups (`vehicle_monthly_distance`,
+//! `vehicle_monthly_spend`, and the window of `vehicle_daily_meters` with the
+//! usage rates computed from it) from the raw records, in one transaction.
 //!
 //! The write paths keep both rollups current; this is the repair and
 //! benchmark path (`motorpool admin rebuild-rollups`): set-based SQL per
@@ -8,14 +9,21 @@
 
 use domain::ids::TenantId;
 
+use time::OffsetDateTime;
+use uuid::Uuid;
+
 use crate::error::ResultExt;
-use crate::{Mode, Store, StoreError, Tx, execute_tx};
+use crate::{Mode, Store, StoreError, Tx, execute_tx, on_tx};
 
 /// Rows written by a rebuild.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RollupRebuild {
     pub distance_rows: u64,
     pub spend_rows: u64,
+    /// Days of the usage-rate window (`vehicle_daily_meters`).
+    pub daily_meter_rows: u64,
+    /// Vehicles whose usage rates were recomputed from those days.
+    pub rated_vehicles: u64,
 }
 
 const PG_DISTANCE: &str = "
@@ -89,6 +97,32 @@ SELECT tenant_id, vehicle_id, month, currency, sum(amount) FROM (
       FROM expenses WHERE tenant_id = $1
 ) GROUP BY tenant_id, vehicle_id, month, currency";
 
+const PG_DAILY: &str = "
+INSERT INTO vehicle_daily_meters (tenant_id, vehicle_id, kind, day, last_at, last_value)
+SELECT s.tenant_id, s.vehicle_id, s.kind, s.day, extract(epoch FROM s.last_at)::bigint,
+       (SELECT max(r.canonical) FROM meter_readings r
+         WHERE r.tenant_id = s.tenant_id AND r.vehicle_id = s.vehicle_id AND r.kind = s.kind
+           AND r.read_at = s.last_at AND NOT r.void)
+       + COALESCE((SELECT sum(o.offset_value) FROM meter_offsets o
+         WHERE o.tenant_id = s.tenant_id AND o.vehicle_id = s.vehicle_id AND o.kind = s.kind
+           AND o.effective_at <= s.last_at), 0)
+  FROM (SELECT tenant_id, vehicle_id, kind, (read_at AT TIME ZONE 'UTC')::date AS day, max(read_at) AS last_at
+          FROM meter_readings WHERE tenant_id = $1 AND NOT void AND read_at >= $2
+         GROUP BY 1, 2, 3, 4) AS s";
+
+const SQLITE_DAILY: &str = "
+INSERT INTO vehicle_daily_meters (tenant_id, vehicle_id, kind, day, last_at, last_value)
+SELECT s.tenant_id, s.vehicle_id, s.kind, s.day, CAST(strftime('%s', s.last_at) AS INTEGER),
+       (SELECT max(r.canonical) FROM meter_readings r
+         WHERE r.tenant_id = s.tenant_id AND r.vehicle_id = s.vehicle_id AND r.kind = s.kind
+           AND r.read_at = s.last_at AND NOT r.void)
+       + COALESCE((SELECT sum(o.offset_value) FROM meter_offsets o
+         WHERE o.tenant_id = s.tenant_id AND o.vehicle_id = s.vehicle_id AND o.kind = s.kind
+           AND o.effective_at <= s.last_at), 0)
+  FROM (SELECT tenant_id, vehicle_id, kind, substr(read_at, 1, 10) AS day, max(read_at) AS last_at
+          FROM meter_readings WHERE tenant_id = $1 AND NOT void AND read_at >= $2
+         GROUP BY 1, 2, 3, 4) AS s";
+
 impl Store {
     /// Replaces a tenant's monthly rollups with ones computed from its raw
     /// readings, fills, service records and expenses.
@@ -96,7 +130,11 @@ impl Store {
     pub async fn rebuild_rollups(&self, tenant: TenantId) -> Result<RollupRebuild, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
         let t = tenant.as_uuid();
-        for table in ["vehicle_monthly_distance", "vehicle_monthly_spend"] {
+        for table in [
+            "vehicle_monthly_distance",
+            "vehicle_monthly_spend",
+            "vehicle_daily_meters",
+        ] {
             execute_tx!(
                 &mut tx,
                 sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -106,18 +144,35 @@ impl Store {
             )
             .ctx("clearing a rollup")?;
         }
-        let (distance, spend) = match &tx {
-            Tx::Postgres(_) => (PG_DISTANCE, PG_SPEND),
-            Tx::Sqlite(_) => (SQLITE_DISTANCE, SQLITE_SPEND),
+        let (distance, spend, daily) = match &tx {
+            Tx::Postgres(_) => (PG_DISTANCE, PG_SPEND, PG_DAILY),
+            Tx::Sqlite(_) => (SQLITE_DISTANCE, SQLITE_SPEND, SQLITE_DAILY),
         };
         let distance_rows = execute_tx!(&mut tx, sqlx::query(distance).bind(t))
             .ctx("rebuilding monthly distance")?;
         let spend_rows =
             execute_tx!(&mut tx, sqlx::query(spend).bind(t)).ctx("rebuilding monthly spend")?;
+        // Only the usage rate's window is kept (see `usage`).
+        let today = OffsetDateTime::now_utc().date();
+        let since = crate::usage::window_start(today).midnight().assume_utc();
+        let daily_meter_rows = execute_tx!(&mut tx, sqlx::query(daily).bind(t).bind(since))
+            .ctx("rebuilding daily meters")?;
+        let rated: Vec<Uuid> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+            "SELECT id FROM vehicles WHERE tenant_id = $1 AND (odometer_at IS NOT NULL OR hours_at IS NOT NULL)"
+        )
+        .bind(t)
+        .fetch_all(c)
+        .await)
+        .ctx("listing vehicles with readings")?;
+        for v in &rated {
+            crate::usage::refresh_rates(&mut tx, tenant, (*v).into(), today).await?;
+        }
         tx.commit().await?;
         Ok(RollupRebuild {
             distance_rows,
             spend_rows,
+            daily_meter_rows,
+            rated_vehicles: rated.len() as u64,
         })
     }
 }

@@ -6,12 +6,13 @@
 //! meter change, and a periodic job for the calendar. The tenant-wide due
 //! list is then one indexed query, however large the fleet.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 
 use domain::ids::{TenantId, VehicleId};
-use domain::maintenance::{Baseline, DueState, DueStatus, Interval, Now, daily_rate, evaluate};
+use domain::maintenance::{Baseline, DueState, DueStatus, Interval, Now, evaluate};
 use serde_json::json;
-use time::{Date, Duration, OffsetDateTime};
+use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::audit::{Change, record};
@@ -123,148 +124,219 @@ impl TryFrom<ScheduleRow> for Schedule {
     }
 }
 
-/// The vehicle's current meters and recent usage rates.
-async fn vehicle_now(
-    tx: &mut Tx,
-    tenant: TenantId,
-    vehicle: VehicleId,
-    today: Date,
-) -> Result<Now, StoreError> {
-    let (km, hours): (Option<f64>, Option<f64>) = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT odometer_km, engine_hours FROM vehicles WHERE tenant_id = $1 AND id = $2"
-    )
-    .bind(tenant.as_uuid())
-    .bind(vehicle.as_uuid())
-    .fetch_one(c)
-    .await)
-    .ctx("loading a vehicle's meters")?;
-    let since = (today - Duration::days(120)).midnight().assume_utc();
-    let mut rates = [None, None];
-    for (i, kind) in ["odometer", "hours"].into_iter().enumerate() {
-        let readings: Vec<(OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(
-            "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3
-             AND void = $4 AND read_at >= $5 ORDER BY read_at"
-        )
-        .bind(tenant.as_uuid())
-        .bind(vehicle.as_uuid())
-        .bind(kind)
-        .bind(false)
-        .bind(since)
-        .fetch_all(c)
-        .await)
-        .ctx("loading recent readings")?;
-        let daily: Vec<(Date, f64)> = readings.into_iter().map(|(t, v)| (t.date(), v)).collect();
-        rates[i] = daily_rate(&daily, today);
-    }
-    Ok(Now {
-        date: today,
-        km,
-        hours,
-        km_per_day: rates[0],
-        hours_per_day: rates[1],
-    })
+/// A schedule's stored settings and due state, as evaluation reads them.
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    id: Uuid,
+    vehicle_id: Uuid,
+    interval_km: Option<f64>,
+    interval_hours: Option<f64>,
+    interval_days: Option<i64>,
+    window_km: Option<f64>,
+    window_hours: Option<f64>,
+    window_days: Option<i64>,
+    last_done_on: Date,
+    last_done_km: Option<f64>,
+    last_done_hours: Option<f64>,
+    next_due_km: Option<f64>,
+    next_due_hours: Option<f64>,
+    next_due_on: Option<Date>,
+    status: String,
+    forecast_on: Option<Date>,
 }
 
-/// Recomputes and stores the due state of every active schedule of a vehicle.
-pub(crate) async fn reevaluate_vehicle(
+const DUE_COLUMNS: &str = "s.id, s.vehicle_id, s.interval_km, s.interval_hours, s.interval_days,
+    s.window_km, s.window_hours, s.window_days, s.last_done_on, s.last_done_km, s.last_done_hours,
+    s.next_due_km, s.next_due_hours, s.next_due_on, s.status, s.forecast_on";
+
+/// A schedule whose due state moved: its id, the new state, and whether it
+/// entered or left "overdue" (which the vehicle's health counts).
+struct Moved {
+    id: Uuid,
+    state: DueState,
+    overdue_changed: bool,
+}
+
+impl DueRow {
+    /// Evaluates the schedule against `now`; `Some` when the state moved.
+    fn evaluate(&self, now: &Now) -> Result<Option<Moved>, StoreError> {
+        let interval = Interval {
+            km: self.interval_km,
+            hours: self.interval_hours,
+            days: self.interval_days,
+        };
+        let window = Interval {
+            km: self.window_km,
+            hours: self.window_hours,
+            days: self.window_days,
+        };
+        let last = Baseline {
+            date: self.last_done_on,
+            km: self.last_done_km,
+            hours: self.last_done_hours,
+        };
+        let state = evaluate(&interval, &window, &last, now);
+        let stored = DueState {
+            next_km: self.next_due_km,
+            next_hours: self.next_due_hours,
+            next_date: self.next_due_on,
+            status: DueStatus::from_str(&self.status).map_err(StoreError::Corrupt)?,
+            forecast: self.forecast_on,
+        };
+        // The hourly re-evaluation mostly finds nothing changed: only what
+        // did is written (and `updated_at` then says when the state last moved).
+        if state == stored {
+            return Ok(None);
+        }
+        let overdue_changed =
+            (state.status == DueStatus::Overdue) != (stored.status == DueStatus::Overdue);
+        Ok(Some(Moved {
+            id: self.id,
+            state,
+            overdue_changed,
+        }))
+    }
+}
+
+/// Recomputes and stores the due state of every active schedule of a
+/// vehicle. Returns whether a schedule entered or left "overdue".
+async fn evaluate_vehicle(
     tx: &mut Tx,
     tenant: TenantId,
     vehicle: VehicleId,
     today: Date,
-) -> Result<(), StoreError> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        id: Uuid,
-        interval_km: Option<f64>,
-        interval_hours: Option<f64>,
-        interval_days: Option<i64>,
-        window_km: Option<f64>,
-        window_hours: Option<f64>,
-        window_days: Option<i64>,
-        last_done_on: Date,
-        last_done_km: Option<f64>,
-        last_done_hours: Option<f64>,
-        next_due_km: Option<f64>,
-        next_due_hours: Option<f64>,
-        next_due_on: Option<Date>,
-        status: String,
-        forecast_on: Option<Date>,
-    }
-    let rows: Vec<Row> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT id, interval_km, interval_hours, interval_days, window_km, window_hours, window_days,
-                last_done_on, last_done_km, last_done_hours,
-                next_due_km, next_due_hours, next_due_on, status, forecast_on
-         FROM maintenance_schedules WHERE tenant_id = $1 AND vehicle_id = $2 AND status <> 'completed'"
-    )
+) -> Result<bool, StoreError> {
+    let rows: Vec<DueRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {DUE_COLUMNS} FROM maintenance_schedules s
+          WHERE s.tenant_id = $1 AND s.vehicle_id = $2 AND s.status <> 'completed'"
+    )))
     .bind(tenant.as_uuid())
     .bind(vehicle.as_uuid())
     .fetch_all(c)
     .await)
     .ctx("loading a vehicle's schedules")?;
     if rows.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
-    let now = vehicle_now(tx, tenant, vehicle, today).await?;
-    for r in rows {
-        let interval = Interval {
-            km: r.interval_km,
-            hours: r.interval_hours,
-            days: r.interval_days,
-        };
-        let window = Interval {
-            km: r.window_km,
-            hours: r.window_hours,
-            days: r.window_days,
-        };
-        let last = Baseline {
-            date: r.last_done_on,
-            km: r.last_done_km,
-            hours: r.last_done_hours,
-        };
-        let state = evaluate(&interval, &window, &last, &now);
-        let stored = DueState {
-            next_km: r.next_due_km,
-            next_hours: r.next_due_hours,
-            next_date: r.next_due_on,
-            status: DueStatus::from_str(&r.status).map_err(StoreError::Corrupt)?,
-            forecast: r.forecast_on,
-        };
-        // The hourly re-evaluation mostly finds nothing changed: write only
-        // what did (and `updated_at` then says when the state last moved).
-        if state != stored {
-            store_state(tx, tenant, r.id, &state).await?;
-        }
+    let now = crate::usage::vehicle_meters(tx, tenant, vehicle)
+        .await?
+        .now(today);
+    let mut moved = Vec::new();
+    for r in &rows {
+        moved.extend(r.evaluate(&now)?);
     }
-    // Overdue maintenance weighs on the vehicle's health score.
+    store_states(tx, tenant, &moved).await?;
+    Ok(moved.iter().any(|m| m.overdue_changed))
+}
+
+/// Recomputes a vehicle's due states and its health (overdue maintenance
+/// weighs on it), after a write to its schedules or service history.
+pub(crate) async fn reevaluate_vehicle(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    today: Date,
+) -> Result<(), StoreError> {
+    evaluate_vehicle(tx, tenant, vehicle, today).await?;
     crate::health::refresh(tx, tenant, vehicle, OffsetDateTime::now_utc()).await?;
     Ok(())
 }
 
-async fn store_state(
+/// Recomputes a vehicle's due states after its meters moved; its health only
+/// when a schedule entered or left "overdue", the one way meters reach it.
+/// This runs for every vehicle of every ingest batch.
+pub(crate) async fn reevaluate_after_meters(
     tx: &mut Tx,
     tenant: TenantId,
-    id: Uuid,
-    s: &DueState,
+    vehicle: VehicleId,
+    today: Date,
 ) -> Result<(), StoreError> {
-    execute_tx!(
-        tx,
-        sqlx::query(
-            "UPDATE maintenance_schedules SET next_due_km = $3, next_due_hours = $4, next_due_on = $5, status = $6,
-                 urgency = $7, forecast_on = $8, forecast_sort = $9, updated_at = $10
-             WHERE tenant_id = $1 AND id = $2"
-        )
-        .bind(tenant.as_uuid())
-        .bind(id)
-        .bind(s.next_km)
-        .bind(s.next_hours)
-        .bind(s.next_date)
-        .bind(s.status.as_str())
-        .bind(s.status.urgency())
-        .bind(s.forecast)
-        .bind(s.forecast.unwrap_or_else(far_future))
-        .bind(OffsetDateTime::now_utc())
-    )
-    .ctx("storing a due state")?;
+    if evaluate_vehicle(tx, tenant, vehicle, today).await? {
+        crate::health::refresh(tx, tenant, vehicle, OffsetDateTime::now_utc()).await?;
+    }
+    Ok(())
+}
+
+/// Writes moved due states: on PostgreSQL one `UPDATE … FROM unnest(…)` per
+/// 10,000 schedules, on SQLite an `UPDATE … FROM` a `VALUES` list per 500
+/// (see `fuel_batch::store_segments` for why both batch).
+async fn store_states(tx: &mut Tx, tenant: TenantId, moved: &[Moved]) -> Result<(), StoreError> {
+    let now = OffsetDateTime::now_utc();
+    match tx {
+        Tx::Postgres(t) => {
+            for chunk in moved.chunks(10_000) {
+                let column = |f: &dyn Fn(&Moved) -> Option<f64>| -> Vec<Option<f64>> {
+                    chunk.iter().map(f).collect()
+                };
+                let ids: Vec<Uuid> = chunk.iter().map(|m| m.id).collect();
+                let next_km = column(&|m| m.state.next_km);
+                let next_hours = column(&|m| m.state.next_hours);
+                let next_on: Vec<Option<Date>> = chunk.iter().map(|m| m.state.next_date).collect();
+                let status: Vec<&str> = chunk.iter().map(|m| m.state.status.as_str()).collect();
+                let urgency: Vec<i32> = chunk.iter().map(|m| m.state.status.urgency()).collect();
+                let forecast: Vec<Option<Date>> = chunk.iter().map(|m| m.state.forecast).collect();
+                let sort: Vec<Date> = chunk
+                    .iter()
+                    .map(|m| m.state.forecast.unwrap_or_else(far_future))
+                    .collect();
+                sqlx::query(
+                    "UPDATE maintenance_schedules AS s
+                        SET next_due_km = u.next_km, next_due_hours = u.next_hours, next_due_on = u.next_on,
+                            status = u.status, urgency = u.urgency, forecast_on = u.forecast,
+                            forecast_sort = u.sort, updated_at = $2
+                       FROM unnest($3::uuid[], $4::float8[], $5::float8[], $6::date[], $7::text[], $8::int4[],
+                                   $9::date[], $10::date[])
+                            AS u(id, next_km, next_hours, next_on, status, urgency, forecast, sort)
+                      WHERE s.tenant_id = $1 AND s.id = u.id",
+                )
+                .bind(tenant.as_uuid())
+                .bind(now)
+                .bind(ids)
+                .bind(next_km)
+                .bind(next_hours)
+                .bind(next_on)
+                .bind(status)
+                .bind(urgency)
+                .bind(forecast)
+                .bind(sort)
+                .execute(&mut **t)
+                .await
+                .ctx("storing due states")?;
+            }
+        }
+        Tx::Sqlite(t) => {
+            // 8 parameters per row: 500 rows stay far below SQLite's limit.
+            for chunk in moved.chunks(500) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "WITH u(id, next_km, next_hours, next_on, status, urgency, forecast, sort) AS (",
+                );
+                q.push_values(chunk, |mut row, m| {
+                    row.push_bind(m.id)
+                        .push_bind(m.state.next_km)
+                        .push_bind(m.state.next_hours)
+                        .push_bind(m.state.next_date)
+                        .push_bind(m.state.status.as_str())
+                        .push_bind(m.state.status.urgency())
+                        .push_bind(m.state.forecast)
+                        .push_bind(m.state.forecast.unwrap_or_else(far_future));
+                });
+                q.push(
+                    ") UPDATE maintenance_schedules
+                        SET next_due_km = u.next_km, next_due_hours = u.next_hours, next_due_on = u.next_on,
+                            status = u.status, urgency = u.urgency, forecast_on = u.forecast,
+                            forecast_sort = u.sort, updated_at = ",
+                );
+                q.push_bind(now);
+                q.push(" FROM u WHERE maintenance_schedules.tenant_id = ");
+                q.push_bind(tenant.as_uuid());
+                q.push(" AND maintenance_schedules.id = u.id");
+                q.build()
+                    .execute(&mut **t)
+                    .await
+                    .ctx("storing due states")?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -521,15 +593,19 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        let n = execute_tx!(
-            &mut tx,
-            sqlx::query("DELETE FROM maintenance_schedules WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.as_uuid())
-                .bind(id)
+        let deleted: Option<(Uuid, String)> = on_tx!(&mut tx, |c| sqlx::query_as(
+            "DELETE FROM maintenance_schedules WHERE tenant_id = $1 AND id = $2 RETURNING vehicle_id, status"
         )
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .fetch_optional(c)
+        .await)
         .ctx("deleting a schedule")?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
+        let (vehicle, status) = deleted.ok_or(StoreError::NotFound)?;
+        // An overdue schedule weighed on the vehicle's health; now it does not.
+        if status == DueStatus::Overdue.as_str() {
+            crate::health::refresh(&mut tx, tenant, vehicle.into(), OffsetDateTime::now_utc())
+                .await?;
         }
         record(
             &mut tx,
@@ -610,24 +686,67 @@ impl Store {
         }))
     }
 
-    /// Re-evaluates every vehicle with schedules in every tenant (the calendar
-    /// moves on even when nothing is written). Returns how many vehicles.
+    /// Re-evaluates every active schedule in every tenant against `today`
+    /// (the calendar moves on even when nothing is written), in one pass per
+    /// tenant: one query over schedules joined with their vehicles' stored
+    /// meters and usage rates, the moved states written in batches, and the
+    /// health rescored only of vehicles where a schedule entered or left
+    /// "overdue". Returns how many vehicles have active schedules.
+    #[tracing::instrument(skip_all)]
     pub async fn reevaluate_all_schedules(&self, today: Date) -> Result<u64, StoreError> {
         let mut count = 0;
         for tenant in self.list_tenants().await? {
-            let mut tx = self.begin(Mode::Write, Some(tenant.id)).await?;
-            let vehicles: Vec<Uuid> = on_tx!(&mut tx, |c| sqlx::query_scalar(
-                "SELECT DISTINCT vehicle_id FROM maintenance_schedules WHERE tenant_id = $1 AND status <> 'completed'"
+            let t = tenant.id;
+            let mut tx = self.begin(Mode::Write, Some(t)).await?;
+            // Vehicles whose rates were never computed (readings from before
+            // rates were kept): once each.
+            let unrated: Vec<Uuid> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                "SELECT id FROM vehicles WHERE tenant_id = $1 AND usage_on IS NULL
+                    AND (odometer_at IS NOT NULL OR hours_at IS NOT NULL)"
             )
-            .bind(tenant.id.as_uuid())
+            .bind(t.as_uuid())
             .fetch_all(c)
             .await)
-            .ctx("listing vehicles with schedules")?;
-            for v in vehicles {
-                reevaluate_vehicle(&mut tx, tenant.id, v.into(), today).await?;
-                count += 1;
+            .ctx("listing vehicles without usage rates")?;
+            for v in unrated {
+                crate::usage::refresh_rates(&mut tx, t, v.into(), today).await?;
+            }
+            #[derive(sqlx::FromRow)]
+            struct Row {
+                #[sqlx(flatten)]
+                schedule: DueRow,
+                #[sqlx(flatten)]
+                meters: crate::usage::VehicleMeters,
+            }
+            let rows: Vec<Row> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {DUE_COLUMNS}, {} FROM maintenance_schedules s
+                   JOIN vehicles v ON v.tenant_id = s.tenant_id AND v.id = s.vehicle_id
+                  WHERE s.tenant_id = $1 AND s.status <> 'completed'",
+                crate::usage::VEHICLE_METER_COLUMNS
+            )))
+            .bind(t.as_uuid())
+            .fetch_all(c)
+            .await)
+            .ctx("loading the tenant's schedules")?;
+            let mut vehicles = HashSet::new();
+            let mut rescore = HashSet::new();
+            let mut moved = Vec::new();
+            for r in &rows {
+                vehicles.insert(r.schedule.vehicle_id);
+                if let Some(m) = r.schedule.evaluate(&r.meters.now(today))? {
+                    if m.overdue_changed {
+                        rescore.insert(r.schedule.vehicle_id);
+                    }
+                    moved.push(m);
+                }
+            }
+            store_states(&mut tx, t, &moved).await?;
+            let now = OffsetDateTime::now_utc();
+            for v in rescore {
+                crate::health::refresh(&mut tx, t, v.into(), now).await?;
             }
             tx.commit().await?;
+            count += vehicles.len() as u64;
         }
         Ok(count)
     }

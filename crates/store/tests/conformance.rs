@@ -68,6 +68,9 @@ mod faults;
 #[path = "conformance/cost_report.rs"]
 mod cost_report;
 
+#[path = "conformance/usage.rs"]
+mod usage;
+
 #[tokio::test]
 async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
     for db in TestDatabase::all().await {

@@ -1,0 +1,286 @@
+//! Each vehicle's usage rate (km and engine hours per day), kept on the
+//! vehicle row so that due forecasts never read raw readings.
+//!
+//! The rate comes from `vehicle_daily_meters`: one row per vehicle, meter and
+//! day holding the day's last live reading (effective value, offsets
+//! included), maintained on ingest by a multi-row upsert that only moves a
+//! day's value later in time. [`domain::maintenance::daily_rate`] over those
+//! day values weighs day-to-day usage; over raw readings taken every few
+//! minutes it only saw the pairs that crossed midnight.
+//!
+//! The rate is recomputed whenever a vehicle's current meter is (every
+//! ingest batch, void, offset), from the last [`RATE_WINDOW_DAYS`] days. It
+//! does not depend on the day it is read: moving "today" on scales every
+//! interval's decay weight by the same factor. A rate whose meter has no
+//! reading inside the window any more is not used (see [`VehicleMeters::now`]).
+
+use std::collections::BTreeMap;
+
+use domain::ids::{TenantId, VehicleId};
+use domain::maintenance::{Now, daily_rate};
+use domain::meter::MeterKind;
+use time::{Date, Duration, OffsetDateTime, UtcOffset};
+
+use crate::error::ResultExt;
+use crate::meters::{Reading, load_offsets, offset_at};
+use crate::{StoreError, Tx, execute_tx, on_tx};
+
+/// How far back a usage rate looks.
+pub(crate) const RATE_WINDOW_DAYS: i64 = 120;
+
+/// Rows per multi-row upsert (6 parameters each).
+const UPSERT_CHUNK: usize = 1_000;
+
+fn day_of(at: OffsetDateTime) -> Date {
+    at.to_offset(UtcOffset::UTC).date()
+}
+
+/// The first day kept: the window, and a day's margin for the clock.
+pub(crate) fn window_start(today: Date) -> Date {
+    today - Duration::days(RATE_WINDOW_DAYS + 1)
+}
+
+/// Folds newly recorded readings into their days (live ones only).
+pub(crate) async fn record_days(
+    tx: &mut Tx,
+    tenant: TenantId,
+    readings: &[Reading],
+) -> Result<(), StoreError> {
+    // (vehicle, meter, day) -> (last at, its value); history older than the
+    // window (an import of past years) is never read, so not kept.
+    let oldest = window_start(OffsetDateTime::now_utc().date());
+    let mut days: BTreeMap<(VehicleId, &'static str, Date), (i64, f64)> = BTreeMap::new();
+    for r in readings
+        .iter()
+        .filter(|r| !r.void && day_of(r.read_at) >= oldest)
+    {
+        let at = r.read_at.unix_timestamp();
+        days.entry((r.vehicle_id, r.kind.as_str(), day_of(r.read_at)))
+            .and_modify(|d| {
+                if at > d.0 {
+                    *d = (at, r.effective);
+                }
+            })
+            .or_insert((at, r.effective));
+    }
+    let rows: Vec<_> = days.into_iter().collect();
+    upsert(tx, tenant, &rows).await
+}
+
+type DayRow = ((VehicleId, &'static str, Date), (i64, f64));
+
+async fn upsert(tx: &mut Tx, tenant: TenantId, rows: &[DayRow]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(UPSERT_CHUNK) {
+        on_tx!(tx, |c| {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO vehicle_daily_meters AS d
+                     (tenant_id, vehicle_id, kind, day, last_at, last_value) ",
+            );
+            q.push_values(chunk, |mut b, ((vehicle, kind, day), (at, value))| {
+                b.push_bind(tenant.as_uuid())
+                    .push_bind(vehicle.as_uuid())
+                    .push_bind(*kind)
+                    .push_bind(*day)
+                    .push_bind(*at)
+                    .push_bind(*value);
+            });
+            // Both right-hand sides read the row as it was.
+            q.push(
+                " ON CONFLICT (tenant_id, vehicle_id, kind, day) DO UPDATE SET
+                   last_value = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_value ELSE d.last_value END,
+                   last_at = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_at ELSE d.last_at END",
+            );
+            q.build().execute(c).await.map(|r| r.rows_affected())
+        })
+        .ctx("recording daily meters")?;
+    }
+    Ok(())
+}
+
+/// Rebuilds a meter's days from the day of `from` on, after a reading was
+/// voided or restored or an offset changed effective values. Days before the
+/// rate window are not rebuilt: nothing reads them again. One index lookup
+/// per day of the window.
+pub(crate) async fn refresh_days(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    kind: MeterKind,
+    from: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let (t, v) = (tenant.as_uuid(), vehicle.as_uuid());
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "DELETE FROM vehicle_daily_meters WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 AND day >= $4"
+        )
+        .bind(t)
+        .bind(v)
+        .bind(kind.as_str())
+        .bind(day_of(from))
+    )
+    .ctx("clearing daily meters")?;
+    let latest: Option<OffsetDateTime> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT max(read_at) FROM meter_readings
+          WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 AND NOT void"
+    )
+    .bind(t)
+    .bind(v)
+    .bind(kind.as_str())
+    .fetch_one(c)
+    .await)
+    .ctx("finding the latest reading")?;
+    let Some(latest) = latest else {
+        return Ok(());
+    };
+    let offsets = load_offsets(tx, tenant, vehicle, kind).await?;
+    let mut rows = Vec::new();
+    let mut day = day_of(from).max(window_start(OffsetDateTime::now_utc().date()));
+    while day <= day_of(latest) {
+        let (begin, end) = (
+            day.midnight().assume_utc(),
+            (day + Duration::days(1)).midnight().assume_utc(),
+        );
+        let last: Option<(OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(
+            "SELECT read_at, canonical FROM meter_readings
+              WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 AND NOT void
+                AND read_at >= $4 AND read_at < $5
+              ORDER BY read_at DESC LIMIT 1"
+        )
+        .bind(t)
+        .bind(v)
+        .bind(kind.as_str())
+        .bind(begin)
+        .bind(end)
+        .fetch_optional(c)
+        .await)
+        .ctx("reading a day's last reading")?;
+        if let Some((at, raw)) = last {
+            rows.push((
+                (vehicle, kind.as_str(), day),
+                (at.unix_timestamp(), raw + offset_at(&offsets, at)),
+            ));
+        }
+        day += Duration::days(1);
+    }
+    upsert(tx, tenant, &rows).await
+}
+
+/// A meter's usage per day as of `today`, from its days in the window.
+pub(crate) async fn rate(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    kind: MeterKind,
+    today: Date,
+) -> Result<Option<f64>, StoreError> {
+    let days: Vec<(Date, f64)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT day, last_value FROM vehicle_daily_meters
+          WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 AND day >= $4 ORDER BY day"
+    )
+    .bind(tenant.as_uuid())
+    .bind(vehicle.as_uuid())
+    .bind(kind.as_str())
+    .bind(today - Duration::days(RATE_WINDOW_DAYS))
+    .fetch_all(c)
+    .await)
+    .ctx("loading daily meters")?;
+    Ok(daily_rate(&days, today))
+}
+
+/// Drops a vehicle's days that have left the window (a few rows of one
+/// vehicle, by its key: cheap enough for every current-meter refresh).
+pub(crate) async fn prune_days(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    today: Date,
+) -> Result<(), StoreError> {
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "DELETE FROM vehicle_daily_meters WHERE tenant_id = $1 AND vehicle_id = $2 AND day < $3"
+        )
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .bind(window_start(today))
+    )
+    .ctx("pruning daily meters")?;
+    Ok(())
+}
+
+/// Computes both of a vehicle's rates and stores them (for vehicles whose
+/// rates were never computed: those from before the rates were kept).
+pub(crate) async fn refresh_rates(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    today: Date,
+) -> Result<(), StoreError> {
+    let km = rate(tx, tenant, vehicle, MeterKind::Odometer, today).await?;
+    let hours = rate(tx, tenant, vehicle, MeterKind::Hours, today).await?;
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "UPDATE vehicles SET km_per_day = $3, hours_per_day = $4, usage_on = $5
+              WHERE tenant_id = $1 AND id = $2"
+        )
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .bind(km)
+        .bind(hours)
+        .bind(today)
+    )
+    .ctx("storing usage rates")?;
+    Ok(())
+}
+
+/// A vehicle's stored meters and usage rates, as due evaluation needs them.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub(crate) struct VehicleMeters {
+    pub odometer_km: Option<f64>,
+    pub odometer_at: Option<OffsetDateTime>,
+    pub engine_hours: Option<f64>,
+    pub hours_at: Option<OffsetDateTime>,
+    pub km_per_day: Option<f64>,
+    pub hours_per_day: Option<f64>,
+}
+
+/// The `vehicles` columns [`VehicleMeters`] reads, for queries aliasing vehicles as `v`.
+pub(crate) const VEHICLE_METER_COLUMNS: &str =
+    "v.odometer_km, v.odometer_at, v.engine_hours, v.hours_at, v.km_per_day, v.hours_per_day";
+
+impl VehicleMeters {
+    /// The vehicle as of `today`. A rate counts only while its meter has a
+    /// reading inside the window, as a rate computed today from the raw
+    /// readings would.
+    pub(crate) fn now(&self, today: Date) -> Now {
+        let since = today - Duration::days(RATE_WINDOW_DAYS);
+        let fresh = |at: Option<OffsetDateTime>, rate: Option<f64>| {
+            rate.filter(|_| at.is_some_and(|at| day_of(at) >= since))
+        };
+        Now {
+            date: today,
+            km: self.odometer_km,
+            hours: self.engine_hours,
+            km_per_day: fresh(self.odometer_at, self.km_per_day),
+            hours_per_day: fresh(self.hours_at, self.hours_per_day),
+        }
+    }
+}
+
+/// Loads one vehicle's [`VehicleMeters`].
+pub(crate) async fn vehicle_meters(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+) -> Result<VehicleMeters, StoreError> {
+    on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {VEHICLE_METER_COLUMNS} FROM vehicles v WHERE v.tenant_id = $1 AND v.id = $2"
+    )))
+    .bind(tenant.as_uuid())
+    .bind(vehicle.as_uuid())
+    .fetch_one(c)
+    .await)
+    .ctx("loading a vehicle's meters")
+}

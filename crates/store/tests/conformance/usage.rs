@@ -1,0 +1,243 @@
+//! Usage rates kept on the vehicle (from one value per day) and the one-pass
+//! fleet re-evaluation that reads them, on both backends.
+
+use super::*;
+use crate::meters::reading;
+use domain::maintenance::{DueStatus, Interval};
+use time::{Duration, OffsetDateTime};
+
+const MAX: f64 = domain::meter::DEFAULT_MAX_DAILY_KM;
+
+/// A schedule every 10,000 km (nothing else), counted from today's meters.
+async fn every_10k(s: &Store, t: TenantId, v: VehicleId) -> Schedule {
+    let oil = s
+        .list_service_tasks(t)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.key == "oil_change")
+        .unwrap()
+        .id;
+    let every = Interval {
+        km: Some(10_000.0),
+        hours: None,
+        days: None,
+    };
+    let new = NewSchedule {
+        task_id: oil,
+        one_off: false,
+        interval: every,
+        window: every.default_window(),
+        last_done: None,
+    };
+    s.create_schedule(t, v, &new, &ctx()).await.unwrap()
+}
+
+/// The forecast for `left` km at `rate` km a day from today.
+fn forecast_at(left: f64, rate: f64) -> Option<time::Date> {
+    let today = OffsetDateTime::now_utc().date();
+    Some(today + Duration::days((left / rate).ceil() as i64))
+}
+
+#[tokio::test]
+async fn the_usage_rate_counts_day_to_day_driving_of_frequent_readings() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "usage").await;
+        let v = s
+            .create_vehicle(t.id, &spec("Truck", None, None, "Volvo"), &ctx())
+            .await
+            .unwrap()
+            .id;
+        // 30 days of a reading every two hours, 60 km a day, sent newest
+        // half first: day-to-day that is 60 km a day. (Raw consecutive
+        // readings a day apart only occur across midnight: 5 km "a day".)
+        let start = OffsetDateTime::now_utc().date() - Duration::days(30);
+        let all: Vec<NewReading> = (0..30 * 12)
+            .map(|i| {
+                let at = start.midnight().assume_utc() + Duration::hours(2 * i);
+                reading(v, at, 10_000.0 + 5.0 * i as f64)
+            })
+            .collect();
+        let (older, newer) = all.split_at(all.len() / 2);
+        for batch in [newer, older] {
+            let out = s.record_readings(t.id, batch, MAX, &ctx()).await.unwrap();
+            assert!(out.iter().all(|o| matches!(o, ReadingOutcome::Created(_))));
+        }
+        let sched = every_10k(s, t.id, v).await;
+        assert_eq!(
+            sched.state.forecast,
+            forecast_at(10_000.0, 60.0),
+            "{:?}",
+            db.kind
+        );
+
+        // The hourly pass reads the stored rate and finds nothing to move.
+        let before = s.schedule(t.id, sched.id).await.unwrap();
+        s.reevaluate_all_schedules(OffsetDateTime::now_utc().date())
+            .await
+            .unwrap();
+        let after = s.schedule(t.id, sched.id).await.unwrap();
+        assert_eq!(
+            (after.state, after.updated_at),
+            (before.state, before.updated_at)
+        );
+    }
+}
+
+#[tokio::test]
+async fn voiding_readings_recomputes_the_rate_and_a_rebuild_agrees() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "usage-void").await;
+        let v = s
+            .create_vehicle(t.id, &spec("Van", None, None, "Ford"), &ctx())
+            .await
+            .unwrap()
+            .id;
+        // Noon readings: 40 km a day for 20 days, then 100 km a day for 10.
+        let start = OffsetDateTime::now_utc().date() - Duration::days(31);
+        let noon =
+            |d: i64| (start + Duration::days(d)).midnight().assume_utc() + Duration::hours(12);
+        let mut items = Vec::new();
+        let mut km = 5_000.0;
+        for d in 0..=30 {
+            items.push(reading(v, noon(d), km));
+            km += if d < 20 { 40.0 } else { 100.0 };
+        }
+        let out = s.record_readings(t.id, &items, MAX, &ctx()).await.unwrap();
+        let fast: Vec<uuid::Uuid> = out[21..]
+            .iter()
+            .map(|o| match o {
+                ReadingOutcome::Created(r) => r.id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let sched = every_10k(s, t.id, v).await;
+        let mixed = sched.state.forecast.unwrap();
+        assert!(
+            mixed < forecast_at(10_000.0, 40.0).unwrap()
+                && mixed > forecast_at(10_000.0, 100.0).unwrap(),
+            "{:?}: {mixed}",
+            db.kind
+        );
+
+        // Without the fast days the rate is 40 km a day again, and the
+        // odometer is back 1,000 km: 11,000 km to go.
+        for id in fast {
+            s.set_reading_void(t.id, v, id, true, MAX, &ctx())
+                .await
+                .unwrap();
+        }
+        let slow = s.schedule(t.id, sched.id).await.unwrap().state;
+        assert_eq!(slow.forecast, forecast_at(11_000.0, 40.0), "{:?}", db.kind);
+
+        // Rebuilt from the raw readings: the same 21 live days, the same rate.
+        let rebuilt = s.rebuild_rollups(t.id).await.unwrap();
+        assert_eq!(
+            (rebuilt.daily_meter_rows, rebuilt.rated_vehicles),
+            (21, 1),
+            "{:?}",
+            db.kind
+        );
+        s.reevaluate_all_schedules(OffsetDateTime::now_utc().date())
+            .await
+            .unwrap();
+        assert_eq!(s.schedule(t.id, sched.id).await.unwrap().state, slow);
+    }
+}
+
+#[tokio::test]
+async fn the_fleet_pass_moves_due_states_and_rescores_only_what_went_overdue() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "usage-pass").await;
+        let other = tenant(s, "usage-pass-other").await;
+        let oil = s
+            .list_service_tasks(t.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.key == "oil_change")
+            .unwrap()
+            .id;
+        let monthly = Interval {
+            km: None,
+            hours: None,
+            days: Some(30),
+        };
+        let today = OffsetDateTime::now_utc().date();
+        let mut vehicles = Vec::new();
+        // Done 10, 20 and 25 days ago: 20, 10 and 5 days left.
+        for (i, ago) in [10, 20, 25].into_iter().enumerate() {
+            let v = s
+                .create_vehicle(t.id, &spec(&format!("V{i}"), None, None, "Ford"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let new = NewSchedule {
+                task_id: oil,
+                one_off: false,
+                interval: monthly,
+                window: monthly.default_window(),
+                last_done: Some(domain::maintenance::Baseline {
+                    date: today - Duration::days(ago),
+                    km: None,
+                    hours: None,
+                }),
+            };
+            let sched = s.create_schedule(t.id, v, &new, &ctx()).await.unwrap();
+            vehicles.push((v, sched.id));
+        }
+        let untouched = s
+            .create_vehicle(other.id, &spec("Other", None, None, "Ford"), &ctx())
+            .await
+            .unwrap()
+            .id;
+        let statuses = || async {
+            let mut out = Vec::new();
+            for (v, id) in &vehicles {
+                let status = s.schedule(t.id, *id).await.unwrap().state.status;
+                let score = s.vehicle_health(t.id, *v).await.unwrap().0.score;
+                out.push((status, score));
+            }
+            out
+        };
+        let fresh = statuses().await;
+        assert!(
+            fresh
+                .iter()
+                .all(|(st, score)| *st != DueStatus::Overdue && *score == 100),
+            "{:?}: {fresh:?}",
+            db.kind
+        );
+
+        // Eight days on, the one with five days left is overdue and its
+        // vehicle's health shows it; the others keep theirs.
+        let n = s
+            .reevaluate_all_schedules(today + Duration::days(8))
+            .await
+            .unwrap();
+        assert!(n >= 3, "{:?}: {n} vehicles", db.kind);
+        let later = statuses().await;
+        assert_eq!(later[2].0, DueStatus::Overdue, "{:?}", db.kind);
+        assert!(later[2].1 < 100, "{:?}: {later:?}", db.kind);
+        assert_eq!(later[0], (DueStatus::Ok, 100));
+        assert_eq!(later[1].1, 100);
+        assert_eq!(
+            s.vehicle_health(other.id, untouched).await.unwrap().0.score,
+            100
+        );
+
+        // Deleting the overdue schedule lifts it from the vehicle's health.
+        s.delete_schedule(t.id, vehicles[2].1, &ctx())
+            .await
+            .unwrap();
+        assert_eq!(
+            s.vehicle_health(t.id, vehicles[2].0).await.unwrap().0.score,
+            100,
+            "{:?}",
+            db.kind
+        );
+    }
+}
