@@ -8,7 +8,8 @@
 #  3. `serve`, waiting for the start-up maintenance job, then HTTP load
 #     (scripts/bench/http.sh) on the big tenant and the summary endpoint
 #     on the 5-year one;
-#  4. `bench reevaluate` (the full due re-evaluation), `admin rebuild-rollups`;
+#  4. `bench reevaluate` (the full due re-evaluation: the hourly pass, then
+#     the day's first pass with `--rollover`), `admin rebuild-rollups`;
 #  5. the 50,000-row Fuelly import (scripts/bench/import.sh).
 # RESUME=1 reuses the database of an earlier run (after a failure in step 3 or later).
 # Every step writes JSON under target/bench/; the log is target/bench/suite-<backend>-<time>.log.
@@ -86,6 +87,8 @@ kill $SERVER; wait $SERVER 2>/dev/null || true
 
 echo "--- 4. full due re-evaluation, rollup rebuild"
 "$B" bench reevaluate --runs 3
+# The day's first pass, which moves every forecast projected from a usage rate:
+"$B" bench reevaluate --runs 3 --rollover
 "$B" admin rebuild-rollups
 
 echo "--- 5. the 50,000-row import"

@@ -76,6 +76,12 @@ pub struct Now {
     pub date: Date,
     pub km: Option<f64>,
     pub hours: Option<f64>,
+    /// The days `km` and `hours` were read. A forecast projects from the
+    /// reading, not from today: a vehicle that last reported ten days ago
+    /// has driven on since. (It also makes a stored forecast independent of
+    /// the day it was computed, so the calendar alone rarely moves it.)
+    pub km_read_on: Option<Date>,
+    pub hours_read_on: Option<Date>,
     /// Recent usage per day (see [`daily_rate`]).
     pub km_per_day: Option<f64>,
     pub hours_per_day: Option<f64>,
@@ -109,29 +115,41 @@ pub fn evaluate(interval: &Interval, window: &Interval, last: &Baseline, now: &N
             forecast = Some(forecast.map_or(f, |c: Date| c.min(f)));
         }
     };
-    let meter =
-        |next: Option<f64>, current: Option<f64>, window: Option<f64>, rate: Option<f64>| {
-            let (next, current) = (next?, current?);
-            let left = next - current;
-            let s = if left <= 0.0 {
-                DueStatus::Overdue
-            } else if left <= window.unwrap_or(0.0) {
-                DueStatus::DueSoon
-            } else {
-                DueStatus::Ok
-            };
-            let f = if left <= 0.0 {
-                Some(now.date)
-            } else {
-                rate.filter(|r| *r > 0.0)
-                    .map(|r| now.date + Duration::days((left / r).ceil() as i64))
-            };
-            Some((s, f))
+    let meter = |next: Option<f64>,
+                 current: Option<f64>,
+                 read_on: Option<Date>,
+                 window: Option<f64>,
+                 rate: Option<f64>| {
+        let (next, current) = (next?, current?);
+        let left = next - current;
+        let s = if left <= 0.0 {
+            DueStatus::Overdue
+        } else if left <= window.unwrap_or(0.0) {
+            DueStatus::DueSoon
+        } else {
+            DueStatus::Ok
         };
-    if let Some((s, f)) = meter(next_km, now.km, window.km, now.km_per_day) {
+        // From the day of the reading (never later than today), and
+        // never before today: a date already passed means "probably now".
+        let from = read_on.map_or(now.date, |d| d.min(now.date));
+        let f = if left <= 0.0 {
+            Some(now.date)
+        } else {
+            rate.filter(|r| *r > 0.0)
+                .map(|r| (from + Duration::days((left / r).ceil() as i64)).max(now.date))
+        };
+        Some((s, f))
+    };
+    if let Some((s, f)) = meter(next_km, now.km, now.km_read_on, window.km, now.km_per_day) {
         consider(s, f);
     }
-    if let Some((s, f)) = meter(next_hours, now.hours, window.hours, now.hours_per_day) {
+    if let Some((s, f)) = meter(
+        next_hours,
+        now.hours,
+        now.hours_read_on,
+        window.hours,
+        now.hours_per_day,
+    ) {
         consider(s, f);
     }
     if let Some(due) = next_date {
@@ -188,6 +206,8 @@ mod tests {
             date,
             km: Some(km),
             hours: None,
+            km_read_on: Some(date),
+            hours_read_on: None,
             km_per_day: Some(rate),
             hours_per_day: None,
         }
@@ -225,6 +245,25 @@ mod tests {
         assert_eq!(s.status, DueStatus::Ok);
         // 8,000 km left at 50 km/day: 160 days → 2026-08-08, before the date.
         assert_eq!(s.forecast, Some(date!(2026 - 08 - 08)));
+        // The same reading looked at ten days later: the projection starts
+        // from the reading, so the forecast stays where it was…
+        let later = Now {
+            date: date!(2026 - 03 - 11),
+            ..now(date!(2026 - 03 - 01), 52_000.0, 50.0)
+        };
+        assert_eq!(
+            evaluate(&interval, &window, &last, &later).forecast,
+            Some(date!(2026 - 08 - 08))
+        );
+        // …and a projected date already passed is today, not the past.
+        let silent = Now {
+            date: date!(2026 - 09 - 01),
+            ..later
+        };
+        assert_eq!(
+            evaluate(&interval, &window, &last, &silent).forecast,
+            Some(date!(2026 - 09 - 01))
+        );
 
         let soon = evaluate(
             &interval,
@@ -280,6 +319,8 @@ mod tests {
             date: date!(2026 - 02 - 01),
             km: Some(5.0),
             hours: Some(1_460.0),
+            km_read_on: None,
+            hours_read_on: Some(date!(2026 - 02 - 01)),
             km_per_day: None,
             hours_per_day: Some(8.0),
         };

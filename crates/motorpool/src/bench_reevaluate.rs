@@ -17,6 +17,12 @@ pub struct ReevaluateArgs {
     /// How many timed runs.
     #[arg(long, default_value_t = 3)]
     pub runs: u32,
+    /// Evaluate each run a day later than the one before (tomorrow, the day
+    /// after, …): every run is then the first pass of a new day, which moves
+    /// every forecast projected from a usage rate. Without it every run is
+    /// at today, as the hourly job's passes after the day's first are.
+    #[arg(long)]
+    pub rollover: bool,
     /// Where the run's JSON summary goes.
     #[arg(long, default_value = "target/bench")]
     pub out_dir: PathBuf,
@@ -25,6 +31,7 @@ pub struct ReevaluateArgs {
 #[derive(Debug, Serialize)]
 struct Summary {
     backend: String,
+    rollover: bool,
     vehicles: u64,
     seconds: Vec<f64>,
     median_seconds: f64,
@@ -36,12 +43,14 @@ pub async fn run(common: &Common, args: &ReevaluateArgs) -> anyhow::Result<()> {
     let mut seconds = Vec::new();
     let mut vehicles = 0;
     for run in 1..=args.runs.max(1) {
+        let mut day = OffsetDateTime::now_utc().date();
+        if args.rollover {
+            day += time::Duration::days(i64::from(run));
+        }
         let started = Instant::now();
-        vehicles = store
-            .reevaluate_all_schedules(OffsetDateTime::now_utc().date())
-            .await?;
+        vehicles = store.reevaluate_all_schedules(day).await?;
         let took = started.elapsed().as_secs_f64();
-        println!("run {run}: {vehicles} vehicles in {took:.3} s");
+        println!("run {run}: {vehicles} vehicles at {day} in {took:.3} s");
         seconds.push(took);
     }
     store.close().await;
@@ -49,6 +58,7 @@ pub async fn run(common: &Common, args: &ReevaluateArgs) -> anyhow::Result<()> {
     sorted.sort_by(f64::total_cmp);
     let summary = Summary {
         backend: store.kind().as_str().to_string(),
+        rollover: args.rollover,
         vehicles,
         median_seconds: sorted[sorted.len() / 2],
         seconds,

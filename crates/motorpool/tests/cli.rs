@@ -698,6 +698,24 @@ async fn bench_generate_smoke_run() {
             ],
         );
         assert!(timed.contains("run 1: 12 vehicles"), "{timed}");
+        let tomorrow = time::OffsetDateTime::now_utc().date() + time::Duration::days(1);
+        let rollover = ok(
+            dir,
+            url,
+            &[
+                "bench",
+                "reevaluate",
+                "--runs",
+                "1",
+                "--rollover",
+                "--out-dir",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            rollover.contains(&format!("run 1: 12 vehicles at {tomorrow}")),
+            "{rollover}"
+        );
         let rebuilt = ok(dir, url, &["admin", "rebuild-rollups"]);
         assert!(
             rebuilt.contains("Rebuilt the rollups of 3 tenants"),

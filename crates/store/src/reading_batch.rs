@@ -213,16 +213,64 @@ impl Window {
     }
 }
 
-/// Rows per multi-row INSERT (13 parameters each: well under both backends' limits).
+/// Rows per multi-row INSERT on SQLite (13 parameters each: well under its limit).
 const INSERT_CHUNK: usize = 500;
 
-/// Writes accepted readings with multi-row INSERTs.
+/// Rows per INSERT on PostgreSQL, whose arrays carry any number of rows.
+const PG_INSERT_CHUNK: usize = 10_000;
+
+/// Writes accepted readings: on PostgreSQL one `INSERT … SELECT … FROM
+/// unnest(…)` per 10,000 rows (one array parameter per column, so the
+/// statement is planned once and the parameters are sent as eleven binary
+/// arrays instead of 13 parameters a row); on SQLite multi-row INSERTs.
 async fn insert_readings(
     tx: &mut Tx,
     tenant: TenantId,
     readings: &[Reading],
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
+    if let Tx::Postgres(t) = tx {
+        for chunk in readings.chunks(PG_INSERT_CHUNK) {
+            let strings = |f: &dyn Fn(&Reading) -> &'static str| -> Vec<&'static str> {
+                chunk.iter().map(f).collect()
+            };
+            let optional = |f: &dyn Fn(&Reading) -> Option<String>| -> Vec<Option<String>> {
+                chunk.iter().map(f).collect()
+            };
+            let ids: Vec<Uuid> = chunk.iter().map(|r| r.id).collect();
+            let vehicles: Vec<Uuid> = chunk.iter().map(|r| r.vehicle_id.as_uuid()).collect();
+            let times: Vec<OffsetDateTime> = chunk.iter().map(|r| r.read_at).collect();
+            let values: Vec<f64> = chunk.iter().map(|r| r.value).collect();
+            let canonical: Vec<f64> = chunk.iter().map(|r| r.canonical).collect();
+            let void: Vec<bool> = chunk.iter().map(|r| r.void).collect();
+            sqlx::query(
+                "INSERT INTO meter_readings (tenant_id, id, vehicle_id, kind, read_at, value, unit, canonical,
+                     source, note, void, flag, created_at)
+                 SELECT $1, u.id, u.vehicle_id, u.kind, u.read_at, u.value, u.unit, u.canonical,
+                        u.source, u.note, u.void, u.flag, $2
+                   FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[], $7::float8[],
+                               $8::text[], $9::float8[], $10::text[], $11::text[], $12::bool[], $13::text[])
+                        AS u(id, vehicle_id, kind, read_at, value, unit, canonical, source, note, void, flag)",
+            )
+            .bind(tenant.as_uuid())
+            .bind(now)
+            .bind(ids)
+            .bind(vehicles)
+            .bind(strings(&|r| r.kind.as_str()))
+            .bind(times)
+            .bind(values)
+            .bind(strings(&|r| r.unit.as_str()))
+            .bind(canonical)
+            .bind(strings(&|r| r.source.as_str()))
+            .bind(optional(&|r| r.note.clone()))
+            .bind(void)
+            .bind(optional(&|r| r.flag.clone()))
+            .execute(&mut **t)
+            .await
+            .ctx("recording readings")?;
+        }
+        return Ok(());
+    }
     for chunk in readings.chunks(INSERT_CHUNK) {
         on_tx!(tx, |c| {
             let mut q = sqlx::QueryBuilder::new(

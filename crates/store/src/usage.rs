@@ -263,6 +263,8 @@ impl VehicleMeters {
             date: today,
             km: self.odometer_km,
             hours: self.engine_hours,
+            km_read_on: self.odometer_at.map(day_of),
+            hours_read_on: self.hours_at.map(day_of),
             km_per_day: fresh(self.odometer_at, self.km_per_day),
             hours_per_day: fresh(self.hours_at, self.hours_per_day),
         }

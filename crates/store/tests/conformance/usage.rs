@@ -33,10 +33,11 @@ async fn every_10k(s: &Store, t: TenantId, v: VehicleId) -> Schedule {
     s.create_schedule(t, v, &new, &ctx()).await.unwrap()
 }
 
-/// The forecast for `left` km at `rate` km a day from today.
-fn forecast_at(left: f64, rate: f64) -> Option<time::Date> {
-    let today = OffsetDateTime::now_utc().date();
-    Some(today + Duration::days((left / rate).ceil() as i64))
+/// The forecast for `left` km at `rate` km a day, projected from the
+/// reading `days_ago` days before today.
+fn forecast_at(days_ago: i64, left: f64, rate: f64) -> Option<time::Date> {
+    let read_on = OffsetDateTime::now_utc().date() - Duration::days(days_ago);
+    Some(read_on + Duration::days((left / rate).ceil() as i64))
 }
 
 #[tokio::test]
@@ -67,21 +68,26 @@ async fn the_usage_rate_counts_day_to_day_driving_of_frequent_readings() {
         let sched = every_10k(s, t.id, v).await;
         assert_eq!(
             sched.state.forecast,
-            forecast_at(10_000.0, 60.0),
+            forecast_at(1, 10_000.0, 60.0),
             "{:?}",
             db.kind
         );
 
-        // The hourly pass reads the stored rate and finds nothing to move.
+        // The hourly pass reads the stored rate and finds nothing to move,
+        // today or tomorrow: the projection starts from the reading.
         let before = s.schedule(t.id, sched.id).await.unwrap();
-        s.reevaluate_all_schedules(OffsetDateTime::now_utc().date())
-            .await
-            .unwrap();
-        let after = s.schedule(t.id, sched.id).await.unwrap();
-        assert_eq!(
-            (after.state, after.updated_at),
-            (before.state, before.updated_at)
-        );
+        for ahead in [0, 1] {
+            s.reevaluate_all_schedules(OffsetDateTime::now_utc().date() + Duration::days(ahead))
+                .await
+                .unwrap();
+            let after = s.schedule(t.id, sched.id).await.unwrap();
+            assert_eq!(
+                (&after.state, after.updated_at),
+                (&before.state, before.updated_at),
+                "{:?}: {ahead} days ahead",
+                db.kind
+            );
+        }
     }
 }
 
@@ -116,21 +122,26 @@ async fn voiding_readings_recomputes_the_rate_and_a_rebuild_agrees() {
         let sched = every_10k(s, t.id, v).await;
         let mixed = sched.state.forecast.unwrap();
         assert!(
-            mixed < forecast_at(10_000.0, 40.0).unwrap()
-                && mixed > forecast_at(10_000.0, 100.0).unwrap(),
+            mixed < forecast_at(1, 10_000.0, 40.0).unwrap()
+                && mixed > forecast_at(1, 10_000.0, 100.0).unwrap(),
             "{:?}: {mixed}",
             db.kind
         );
 
         // Without the fast days the rate is 40 km a day again, and the
-        // odometer is back 1,000 km: 11,000 km to go.
+        // odometer is back 1,000 km (read 11 days ago): 11,000 km to go.
         for id in fast {
             s.set_reading_void(t.id, v, id, true, MAX, &ctx())
                 .await
                 .unwrap();
         }
         let slow = s.schedule(t.id, sched.id).await.unwrap().state;
-        assert_eq!(slow.forecast, forecast_at(11_000.0, 40.0), "{:?}", db.kind);
+        assert_eq!(
+            slow.forecast,
+            forecast_at(11, 11_000.0, 40.0),
+            "{:?}",
+            db.kind
+        );
 
         // Rebuilt from the raw readings: the same 21 live days, the same rate.
         let rebuilt = s.rebuild_rollups(t.id).await.unwrap();
