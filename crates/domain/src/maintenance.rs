@@ -172,6 +172,37 @@ pub fn evaluate(interval: &Interval, window: &Interval, last: &Baseline, now: &N
     }
 }
 
+/// How far back a usage rate looks; a rate whose meter has not been read
+/// for longer is not used.
+pub const RATE_WINDOW_DAYS: i64 = 120;
+
+/// The first day after `now` on which the calendar alone could move a state
+/// `evaluate` returned for `now` (with the meters unchanged): the day after
+/// the forecast (a projected date passed becomes "today", which then moves
+/// daily), a calendar due date or the start of its window, or the day a
+/// meter's last reading leaves the rate window. Stored with the state, it
+/// lets the hourly pass read only the schedules that can move.
+pub fn recheck_on(window: &Interval, now: &Now, state: &DueState) -> Date {
+    let mut candidates = Vec::with_capacity(5);
+    candidates.extend(state.forecast.map(|f| f.max(now.date) + Duration::days(1)));
+    if let Some(due) = state.next_date {
+        candidates.push(due - Duration::days(window.days.unwrap_or(0)));
+        candidates.push(due);
+    }
+    let stale = |read_on: Option<Date>, rate: Option<f64>| {
+        read_on
+            .filter(|_| rate.is_some())
+            .map(|d| d + Duration::days(RATE_WINDOW_DAYS + 1))
+    };
+    candidates.extend(stale(now.km_read_on, now.km_per_day));
+    candidates.extend(stale(now.hours_read_on, now.hours_per_day));
+    candidates
+        .into_iter()
+        .filter(|d| *d > now.date)
+        .min()
+        .unwrap_or(Date::MAX)
+}
+
 /// Half-life of the usage rate's memory: a month-old interval counts half.
 pub const RATE_HALF_LIFE_DAYS: f64 = 30.0;
 
@@ -255,6 +286,9 @@ mod tests {
             evaluate(&interval, &window, &last, &later).forecast,
             Some(date!(2026 - 08 - 08))
         );
+        // Without new readings, the first day it can move is the one its
+        // reading leaves the rate window (before the forecast's next day).
+        assert_eq!(recheck_on(&window, &later, &s), date!(2026 - 06 - 30));
         // …and a projected date already passed is today, not the past.
         let silent = Now {
             date: date!(2026 - 09 - 01),
@@ -292,6 +326,11 @@ mod tests {
         assert_eq!(
             (idle.status, idle.forecast),
             (DueStatus::DueSoon, Some(date!(2027 - 01 - 01)))
+        );
+        // The calendar moves it next on its due date.
+        assert_eq!(
+            recheck_on(&window, &now(date!(2026 - 12 - 15), 50_100.0, 0.3), &idle),
+            date!(2027 - 01 - 01)
         );
         let old = evaluate(
             &interval,

@@ -13,11 +13,11 @@ pub const KIND: &str = "maintenance_due";
 /// Re-evaluates every schedule against today's date, then ages faults and rescores health.
 pub async fn run(store: Store, _payload: Value) -> Result<(), String> {
     let today = time::OffsetDateTime::now_utc().date();
-    let vehicles = store
+    let rechecked = store
         .reevaluate_all_schedules(today)
         .await
         .map_err(|e| e.to_string())?;
-    tracing::info!(vehicles, "maintenance due states refreshed");
+    tracing::info!(rechecked, "maintenance due states refreshed");
     let rescored = store
         .refresh_fleet_health(time::OffsetDateTime::now_utc())
         .await

@@ -32,7 +32,8 @@ pub struct ReevaluateArgs {
 struct Summary {
     backend: String,
     rollover: bool,
-    vehicles: u64,
+    /// Schedules due a recheck in the last run.
+    schedules: u64,
     seconds: Vec<f64>,
     median_seconds: f64,
 }
@@ -41,16 +42,16 @@ pub async fn run(common: &Common, args: &ReevaluateArgs) -> anyhow::Result<()> {
     let store = crate::serve::connect_for_command(&common.database_url).await?;
     store.check_schema().await?;
     let mut seconds = Vec::new();
-    let mut vehicles = 0;
+    let mut schedules = 0;
     for run in 1..=args.runs.max(1) {
         let mut day = OffsetDateTime::now_utc().date();
         if args.rollover {
             day += time::Duration::days(i64::from(run));
         }
         let started = Instant::now();
-        vehicles = store.reevaluate_all_schedules(day).await?;
+        schedules = store.reevaluate_all_schedules(day).await?;
         let took = started.elapsed().as_secs_f64();
-        println!("run {run}: {vehicles} vehicles at {day} in {took:.3} s");
+        println!("run {run}: {schedules} schedules rechecked at {day} in {took:.3} s");
         seconds.push(took);
     }
     store.close().await;
@@ -59,7 +60,7 @@ pub async fn run(common: &Common, args: &ReevaluateArgs) -> anyhow::Result<()> {
     let summary = Summary {
         backend: store.kind().as_str().to_string(),
         rollover: args.rollover,
-        vehicles,
+        schedules,
         median_seconds: sorted[sorted.len() / 2],
         seconds,
     };
@@ -73,10 +74,10 @@ pub async fn run(common: &Common, args: &ReevaluateArgs) -> anyhow::Result<()> {
     std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!(
-        "median {:.3} s over {} runs ({} vehicles); {}",
+        "median {:.3} s over {} runs ({} schedules rechecked in the last); {}",
         summary.median_seconds,
         summary.seconds.len(),
-        summary.vehicles,
+        summary.schedules,
         path.display()
     );
     Ok(())

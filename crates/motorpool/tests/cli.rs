@@ -697,7 +697,8 @@ async fn bench_generate_smoke_run() {
                 out.to_str().unwrap(),
             ],
         );
-        assert!(timed.contains("run 1: 12 vehicles"), "{timed}");
+        // Every schedule was evaluated when written: none is due a recheck today.
+        assert!(timed.contains("run 1: 0 schedules rechecked"), "{timed}");
         let tomorrow = time::OffsetDateTime::now_utc().date() + time::Duration::days(1);
         let rollover = ok(
             dir,
@@ -713,7 +714,7 @@ async fn bench_generate_smoke_run() {
             ],
         );
         assert!(
-            rollover.contains(&format!("run 1: 12 vehicles at {tomorrow}")),
+            rollover.contains(&format!("schedules rechecked at {tomorrow}")),
             "{rollover}"
         );
         let rebuilt = ok(dir, url, &["admin", "rebuild-rollups"]);

@@ -100,6 +100,11 @@ const SQLITE: &[Migration] = &[
         description: "usage rates from daily meters",
         sql: include_str!("../migrations/sqlite/0016_usage_rates.sql"),
     },
+    Migration {
+        version: 17,
+        description: "the day a schedule's due state can next move",
+        sql: include_str!("../migrations/sqlite/0017_schedule_recheck.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -182,6 +187,11 @@ const POSTGRES: &[Migration] = &[
         version: 16,
         description: "usage rates from daily meters",
         sql: include_str!("../migrations/postgres/0016_usage_rates.sql"),
+    },
+    Migration {
+        version: 17,
+        description: "the day a schedule's due state can next move",
+        sql: include_str!("../migrations/postgres/0017_schedule_recheck.sql"),
     },
 ];
 

@@ -9,7 +9,7 @@
 use std::str::FromStr;
 
 use domain::ids::{TenantId, VehicleId};
-use domain::maintenance::{Baseline, DueState, DueStatus, Interval, Now, evaluate};
+use domain::maintenance::{Baseline, DueState, DueStatus, Interval, Now, evaluate, recheck_on};
 use serde_json::json;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -141,17 +141,22 @@ struct DueRow {
     next_due_on: Option<Date>,
     status: String,
     forecast_on: Option<Date>,
+    recheck_on: Date,
 }
 
 const DUE_COLUMNS: &str = "s.id, s.interval_km, s.interval_hours, s.interval_days,
     s.window_km, s.window_hours, s.window_days, s.last_done_on, s.last_done_km, s.last_done_hours,
-    s.next_due_km, s.next_due_hours, s.next_due_on, s.status, s.forecast_on";
+    s.next_due_km, s.next_due_hours, s.next_due_on, s.status, s.forecast_on, s.recheck_on";
 
-/// A schedule whose due state moved: its id, the new state, and whether it
-/// entered or left "overdue" (which the vehicle's health counts).
+/// A schedule whose due state (or the day it can next move) moved: its id,
+/// the new state, and whether it entered or left "overdue" (which the
+/// vehicle's health counts).
 struct Moved {
     id: Uuid,
     state: DueState,
+    recheck_on: Date,
+    /// False when only `recheck_on` moved (`updated_at` then stays).
+    state_changed: bool,
     overdue_changed: bool,
 }
 
@@ -181,9 +186,11 @@ impl DueRow {
             status: DueStatus::from_str(&self.status).map_err(StoreError::Corrupt)?,
             forecast: self.forecast_on,
         };
-        // The hourly re-evaluation mostly finds nothing changed: only what
-        // did is written (and `updated_at` then says when the state last moved).
-        if same_state(&state, &stored) {
+        let recheck = recheck_on(&window, now, &state);
+        // Most evaluations find nothing changed: only what did is written
+        // (and `updated_at` then says when the state last moved).
+        let state_changed = !same_state(&state, &stored);
+        if !state_changed && recheck == self.recheck_on {
             return Ok(None);
         }
         let overdue_changed =
@@ -191,6 +198,8 @@ impl DueRow {
         Ok(Some(Moved {
             id: self.id,
             state,
+            recheck_on: recheck,
+            state_changed,
             overdue_changed,
         }))
     }
@@ -229,6 +238,7 @@ type DueJson = (
     Option<String>,
     String,
     Option<String>,
+    String,
 );
 
 /// The fleet pass reads one row per vehicle: its meters and its active
@@ -237,7 +247,7 @@ type DueJson = (
 /// with one text column each take a fraction of that.
 const FLEET_DUE_ELEMENTS: &str = "s.interval_km, s.interval_hours, s.interval_days,
     s.window_km, s.window_hours, s.window_days, s.last_done_on, s.last_done_km, s.last_done_hours,
-    s.next_due_km, s.next_due_hours, s.next_due_on, s.status, s.forecast_on";
+    s.next_due_km, s.next_due_hours, s.next_due_on, s.status, s.forecast_on, s.recheck_on";
 
 fn fleet_due_sql(backend: crate::BackendKind) -> String {
     // SQLite's JSON cannot hold a BLOB: the id goes as hex.
@@ -249,7 +259,7 @@ fn fleet_due_sql(backend: crate::BackendKind) -> String {
         "SELECT v.id AS vehicle_id, {meters}, {aggregate}({id}, {FLEET_DUE_ELEMENTS})) AS schedules
            FROM maintenance_schedules s
            JOIN vehicles v ON v.tenant_id = s.tenant_id AND v.id = s.vehicle_id
-          WHERE s.tenant_id = $1 AND s.status <> 'completed'
+          WHERE s.tenant_id = $1 AND s.recheck_on <= $2 AND s.status <> 'completed'
           GROUP BY v.tenant_id, v.id",
         meters = crate::usage::VEHICLE_METER_COLUMNS
     )
@@ -283,6 +293,7 @@ impl DueRow {
             next_due_on: date(j.12)?,
             status: j.13,
             forecast_on: date(j.14)?,
+            recheck_on: iso_date(&j.15)?,
         })
     }
 }
@@ -368,14 +379,17 @@ async fn store_states(tx: &mut Tx, tenant: TenantId, moved: &[Moved]) -> Result<
                     .iter()
                     .map(|m| m.state.forecast.unwrap_or_else(far_future))
                     .collect();
+                let recheck: Vec<Date> = chunk.iter().map(|m| m.recheck_on).collect();
+                let changed: Vec<bool> = chunk.iter().map(|m| m.state_changed).collect();
                 sqlx::query(
                     "UPDATE maintenance_schedules AS s
                         SET next_due_km = u.next_km, next_due_hours = u.next_hours, next_due_on = u.next_on,
                             status = u.status, urgency = u.urgency, forecast_on = u.forecast,
-                            forecast_sort = u.sort, updated_at = $2
+                            forecast_sort = u.sort, recheck_on = u.recheck,
+                            updated_at = CASE WHEN u.changed THEN $2 ELSE s.updated_at END
                        FROM unnest($3::uuid[], $4::float8[], $5::float8[], $6::date[], $7::text[], $8::int4[],
-                                   $9::date[], $10::date[])
-                            AS u(id, next_km, next_hours, next_on, status, urgency, forecast, sort)
+                                   $9::date[], $10::date[], $11::date[], $12::bool[])
+                            AS u(id, next_km, next_hours, next_on, status, urgency, forecast, sort, recheck, changed)
                       WHERE s.tenant_id = $1 AND s.id = u.id",
                 )
                 .bind(tenant.as_uuid())
@@ -388,16 +402,18 @@ async fn store_states(tx: &mut Tx, tenant: TenantId, moved: &[Moved]) -> Result<
                 .bind(urgency)
                 .bind(forecast)
                 .bind(sort)
+                .bind(recheck)
+                .bind(changed)
                 .execute(&mut **t)
                 .await
                 .ctx("storing due states")?;
             }
         }
         Tx::Sqlite(t) => {
-            // 8 parameters per row: 500 rows stay far below SQLite's limit.
+            // 10 parameters per row: 500 rows stay far below SQLite's limit.
             for chunk in moved.chunks(500) {
                 let mut q = sqlx::QueryBuilder::new(
-                    "WITH u(id, next_km, next_hours, next_on, status, urgency, forecast, sort) AS (",
+                    "WITH u(id, next_km, next_hours, next_on, status, urgency, forecast, sort, recheck, changed) AS (",
                 );
                 q.push_values(chunk, |mut row, m| {
                     row.push_bind(m.id)
@@ -407,15 +423,19 @@ async fn store_states(tx: &mut Tx, tenant: TenantId, moved: &[Moved]) -> Result<
                         .push_bind(m.state.status.as_str())
                         .push_bind(m.state.status.urgency())
                         .push_bind(m.state.forecast)
-                        .push_bind(m.state.forecast.unwrap_or_else(far_future));
+                        .push_bind(m.state.forecast.unwrap_or_else(far_future))
+                        .push_bind(m.recheck_on)
+                        .push_bind(m.state_changed);
                 });
                 q.push(
                     ") UPDATE maintenance_schedules
                         SET next_due_km = u.next_km, next_due_hours = u.next_hours, next_due_on = u.next_on,
                             status = u.status, urgency = u.urgency, forecast_on = u.forecast,
-                            forecast_sort = u.sort, updated_at = ",
+                            forecast_sort = u.sort, recheck_on = u.recheck,
+                            updated_at = CASE WHEN u.changed THEN ",
                 );
                 q.push_bind(now);
+                q.push(" ELSE maintenance_schedules.updated_at END");
                 q.push(" FROM u WHERE maintenance_schedules.tenant_id = ");
                 q.push_bind(tenant.as_uuid());
                 q.push(" AND maintenance_schedules.id = u.id");
@@ -775,12 +795,13 @@ impl Store {
         }))
     }
 
-    /// Re-evaluates every active schedule in every tenant against `today`
-    /// (the calendar moves on even when nothing is written), in one pass per
-    /// tenant: one query over schedules joined with their vehicles' stored
-    /// meters and usage rates, the moved states written in batches, and the
-    /// health rescored only of vehicles where a schedule entered or left
-    /// "overdue". Returns how many vehicles have active schedules.
+    /// Brings every tenant's due states up to `today` (the calendar moves on
+    /// even when nothing is written). Every write re-evaluates what it
+    /// touches, so only schedules whose `recheck_on` has come can move: one
+    /// indexed query per tenant reads those with their vehicles' stored
+    /// meters and usage rates, the moved states are written in batches, and
+    /// only vehicles where a schedule entered or left "overdue" are rescored.
+    /// Returns how many schedules were rechecked.
     #[tracing::instrument(skip_all)]
     pub async fn reevaluate_all_schedules(&self, today: Date) -> Result<u64, StoreError> {
         let mut count = 0;
@@ -811,15 +832,17 @@ impl Store {
                 fleet_due_sql(self.kind())
             ))
             .bind(t.as_uuid())
+            .bind(today)
             .fetch_all(c)
             .await)
             .ctx("loading the tenant's schedules")?;
             let mut rescore = Vec::new();
             let mut moved = Vec::new();
-            for r in rows.iter() {
+            for r in rows {
                 let now = r.meters.now(today);
                 let mut overdue_changed = false;
-                for j in r.schedules.0.iter().cloned() {
+                count += r.schedules.0.len() as u64;
+                for j in r.schedules.0 {
                     if let Some(m) = DueRow::from_json(j)?.evaluate(&now)? {
                         overdue_changed |= m.overdue_changed;
                         moved.push(m);
@@ -835,7 +858,6 @@ impl Store {
                 crate::health::refresh(&mut tx, t, v.into(), now).await?;
             }
             tx.commit().await?;
-            count += rows.len() as u64;
         }
         Ok(count)
     }

@@ -17,16 +17,13 @@
 use std::collections::BTreeMap;
 
 use domain::ids::{TenantId, VehicleId};
-use domain::maintenance::{Now, daily_rate};
+use domain::maintenance::{Now, RATE_WINDOW_DAYS, daily_rate};
 use domain::meter::MeterKind;
 use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
 use crate::error::ResultExt;
 use crate::meters::{Reading, load_offsets, offset_at};
 use crate::{StoreError, Tx, execute_tx, on_tx};
-
-/// How far back a usage rate looks.
-pub(crate) const RATE_WINDOW_DAYS: i64 = 120;
 
 /// Rows per multi-row upsert (6 parameters each).
 const UPSERT_CHUNK: usize = 1_000;
