@@ -8,8 +8,9 @@
 #  3. `serve`, waiting for the start-up maintenance job, then HTTP load
 #     (scripts/bench/http.sh) on the big tenant and the summary endpoint
 #     on the 5-year one;
-#  4. `bench reevaluate` (the full due re-evaluation: the hourly pass, then
-#     the day's first pass with `--rollover`), `admin rebuild-rollups`;
+#  4. `bench reevaluate` (the due re-evaluation: the hourly pass, the first
+#     pass of the next days, and a pass a year on where every state moves),
+#     `admin rebuild-rollups`;
 #  5. the 50,000-row Fuelly import (scripts/bench/import.sh).
 # RESUME=1 reuses the database of an earlier run (after a failure in step 3 or later).
 # Every step writes JSON under target/bench/; the log is target/bench/suite-<backend>-<time>.log.
@@ -87,8 +88,10 @@ kill $SERVER; wait $SERVER 2>/dev/null || true
 
 echo "--- 4. full due re-evaluation, rollup rebuild"
 "$B" bench reevaluate --runs 3
-# The day's first pass, which moves every forecast projected from a usage rate:
-"$B" bench reevaluate --runs 3 --rollover
+# The first pass of each of the next three days:
+"$B" bench reevaluate --runs 3 --days-ahead 1
+# A year on, every schedule is overdue: every state moves, every vehicle is rescored.
+"$B" bench reevaluate --runs 1 --days-ahead 400
 "$B" admin rebuild-rollups
 
 echo "--- 5. the 50,000-row import"

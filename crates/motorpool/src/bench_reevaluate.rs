@@ -17,12 +17,12 @@ pub struct ReevaluateArgs {
     /// How many timed runs.
     #[arg(long, default_value_t = 3)]
     pub runs: u32,
-    /// Evaluate each run a day later than the one before (tomorrow, the day
-    /// after, …): every run is then the first pass of a new day, which moves
-    /// every forecast projected from a usage rate. Without it every run is
-    /// at today, as the hourly job's passes after the day's first are.
-    #[arg(long)]
-    pub rollover: bool,
+    /// Evaluate run n at today + n × this many days. 0 (the default): every
+    /// run at today, as the hourly job's passes are. 1: every run is the
+    /// first pass of a new day. A year: every schedule has moved (overdue),
+    /// the worst case a pass can meet.
+    #[arg(long, default_value_t = 0)]
+    pub days_ahead: i64,
     /// Where the run's JSON summary goes.
     #[arg(long, default_value = "target/bench")]
     pub out_dir: PathBuf,
@@ -31,7 +31,7 @@ pub struct ReevaluateArgs {
 #[derive(Debug, Serialize)]
 struct Summary {
     backend: String,
-    rollover: bool,
+    days_ahead: i64,
     /// Schedules due a recheck in the last run.
     schedules: u64,
     seconds: Vec<f64>,
@@ -45,9 +45,7 @@ pub async fn run(common: &Common, args: &ReevaluateArgs) -> anyhow::Result<()> {
     let mut schedules = 0;
     for run in 1..=args.runs.max(1) {
         let mut day = OffsetDateTime::now_utc().date();
-        if args.rollover {
-            day += time::Duration::days(i64::from(run));
-        }
+        day += time::Duration::days(args.days_ahead * i64::from(run));
         let started = Instant::now();
         schedules = store.reevaluate_all_schedules(day).await?;
         let took = started.elapsed().as_secs_f64();
@@ -59,7 +57,7 @@ pub async fn run(common: &Common, args: &ReevaluateArgs) -> anyhow::Result<()> {
     sorted.sort_by(f64::total_cmp);
     let summary = Summary {
         backend: store.kind().as_str().to_string(),
-        rollover: args.rollover,
+        days_ahead: args.days_ahead,
         schedules,
         median_seconds: sorted[sorted.len() / 2],
         seconds,
