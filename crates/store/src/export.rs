@@ -24,10 +24,11 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::audit::{Change, record};
+use crate::due_state::reevaluate_vehicle;
 use crate::error::ResultExt;
 use crate::fuel::{NewFuelEntry, insert_fuel_in, recompute_chain};
 use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, record_readings_in};
-use crate::schedules::{NewSchedule, reevaluate_vehicle};
+use crate::schedules::NewSchedule;
 use crate::service::{
     LineItem, NewExpense, NewServiceRecord, insert_expense_in, insert_service_in,
 };

@@ -18,12 +18,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::{Change, record};
+use crate::due_state::reevaluate_vehicle;
 use crate::error::ResultExt;
 use crate::fuel::{NewFuelEntry, recompute_chain};
 use crate::fuel_batch::{FuelRow, insert_fuel_rows};
 use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, refresh_current};
 use crate::reading_batch::record_readings_in;
-use crate::schedules::reevaluate_vehicle;
 use crate::service::{NewExpense, NewServiceRecord, insert_expense_in, insert_service_in};
 use crate::{AuditContext, Mode, Store, StoreError, Tx, on_tx};
 

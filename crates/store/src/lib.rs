@@ -16,6 +16,7 @@ mod cost_report;
 mod credential_cache;
 mod distance;
 mod documents;
+mod due_state;
 mod error;
 mod export;
 mod fault_cycles;

@@ -299,7 +299,7 @@ pub(crate) async fn refresh_current(
     )
     .ctx("updating the vehicle's current meter")?;
     // Meters move due dates: keep the stored due state in step.
-    crate::schedules::reevaluate_after_meters(tx, tenant, vehicle, today).await
+    crate::due_state::reevaluate_after_meters(tx, tenant, vehicle, today).await
 }
 
 /// After live readings changed in place (a reading voided or restored, an

@@ -18,10 +18,11 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::audit::{Change, record};
+use crate::due_state::reevaluate_vehicle;
 use crate::error::ResultExt;
 use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, record_readings_in};
 use crate::page::{Page, decode_cursor, page_limit};
-use crate::schedules::{advance_for_service, reevaluate_vehicle};
+use crate::schedules::advance_for_service;
 use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
 
 /// A kind of row that belongs to a vehicle, for the shared delete path.
