@@ -49,8 +49,19 @@ export MOTORPOOL_DATABASE_URL=$URL MOTORPOOL_LOG_FORMAT=json RUST_LOG=warn
 
 if [ "$RESUME" != 1 ]; then
 echo "--- 1. generate"
+ANALYZER=
+if [ "$BACKEND" = postgres ] && [ "$(psql -At -h 127.0.0.1 -U postgres -c 'SHOW autovacuum' postgres)" = off ]; then
+  # Without autovacuum the tables keep the statistics of their empty start,
+  # and every pooled connection keeps the plans made from them (a seq scan
+  # of each vehicle's fills took the import phase from 40 ms to over 200 ms
+  # a vehicle by 3,000 vehicles). Stand in for it: ANALYZE once a minute.
+  echo "(autovacuum is off: analyzing once a minute while generating)"
+  ( while sleep 60; do psql -q -h 127.0.0.1 -U postgres -c "ANALYZE" "$DB" || true; done ) &
+  ANALYZER=$!
+fi
 /usr/bin/time -f 'peak RSS %M kB, %e s' "$B" bench generate --vehicles "$VEHICLES" --days 365 \
   --per-tenant "$VEHICLES" --seed 1 --readings-per-day "$PER_DAY"
+[ -z "$ANALYZER" ] || kill "$ANALYZER"
 READINGS=$(python3 -c 'import glob, json, os, sys; f = max(glob.glob("target/bench/generate-*.json"), key=os.path.getmtime); print(json.load(open(f))["readings"])')
 echo "--- raw insert baseline of $READINGS readings"
 python3 scripts/bench/raw_readings.py "$BACKEND" "$READINGS" | tee -a target/bench/raw-readings.jsonl
