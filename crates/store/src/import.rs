@@ -441,9 +441,7 @@ impl Store {
             recompute_chain(&mut tx, tenant, vehicle, fuel_type).await?;
         }
         // Readings were recorded with their refresh deferred (see `CurrentMeters`).
-        for kind in [MeterKind::Odometer, MeterKind::Hours] {
-            refresh_current(&mut tx, tenant, vehicle, kind).await?;
-        }
+        refresh_current(&mut tx, tenant, vehicle).await?;
         reevaluate_vehicle(&mut tx, tenant, vehicle, OffsetDateTime::now_utc().date()).await?;
         crate::spend::refresh_spend(&mut tx, tenant, vehicle, None).await?;
         report.errors.sort_by_key(|e| e.line);

@@ -247,57 +247,61 @@ pub(crate) async fn odometer_at(
     Ok(Some(raw + offset_at(&offsets, read_at)))
 }
 
-/// Recomputes a vehicle's current meter from its latest live reading.
+/// Recomputes a vehicle's current meters (both, from their latest live
+/// readings) and its usage rates, in one update of the vehicle row, then its
+/// due states. Once per vehicle of a batch, whichever meters it touched: the
+/// rates and the evaluation read both meters anyway.
 pub(crate) async fn refresh_current(
     tx: &mut Tx,
     tenant: TenantId,
     vehicle: VehicleId,
-    kind: MeterKind,
 ) -> Result<(), StoreError> {
-    let offsets = load_offsets(tx, tenant, vehicle, kind).await?;
-    let latest: Option<(OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3
-         AND void = $4 ORDER BY read_at DESC LIMIT 1"
-    )
-    .bind(tenant.as_uuid())
-    .bind(vehicle.as_uuid())
-    .bind(kind.as_str())
-    .bind(false)
-    .fetch_optional(c)
-    .await)
-    .ctx("loading the latest reading")?;
-    let (at, value) = match latest {
-        Some((at, raw)) => (Some(at), Some(raw + offset_at(&offsets, at))),
-        None => (None, None),
-    };
+    let mut current = [(None, None), (None, None)];
+    for (slot, kind) in current
+        .iter_mut()
+        .zip([MeterKind::Odometer, MeterKind::Hours])
+    {
+        let offsets = load_offsets(tx, tenant, vehicle, kind).await?;
+        let latest: Option<(OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(
+            "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3
+             AND void = $4 ORDER BY read_at DESC LIMIT 1"
+        )
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .bind(kind.as_str())
+        .bind(false)
+        .fetch_optional(c)
+        .await)
+        .ctx("loading the latest reading")?;
+        if let Some((at, raw)) = latest {
+            *slot = (Some(raw + offset_at(&offsets, at)), Some(at));
+        }
+    }
+    let [(km, km_at), (hours, hours_at)] = current;
     // The usage rates move with the readings; both are stored together with
-    // the meter, in one row version (see `CurrentMeters`).
+    // the meters, in one row version (see `CurrentMeters`).
     let today = OffsetDateTime::now_utc().date();
     crate::usage::prune_days(tx, tenant, vehicle, today).await?;
     let km_per_day = crate::usage::rate(tx, tenant, vehicle, MeterKind::Odometer, today).await?;
     let hours_per_day = crate::usage::rate(tx, tenant, vehicle, MeterKind::Hours, today).await?;
-    let sql = match kind {
-        MeterKind::Odometer => {
-            "UPDATE vehicles SET odometer_km = $3, odometer_at = $4, km_per_day = $5, hours_per_day = $6,
-                 usage_on = $7 WHERE tenant_id = $1 AND id = $2"
-        }
-        MeterKind::Hours => {
-            "UPDATE vehicles SET engine_hours = $3, hours_at = $4, km_per_day = $5, hours_per_day = $6,
-                 usage_on = $7 WHERE tenant_id = $1 AND id = $2"
-        }
-    };
     execute_tx!(
         tx,
-        sqlx::query(sql)
-            .bind(tenant.as_uuid())
-            .bind(vehicle.as_uuid())
-            .bind(value)
-            .bind(at)
-            .bind(km_per_day)
-            .bind(hours_per_day)
-            .bind(today)
+        sqlx::query(
+            "UPDATE vehicles SET odometer_km = $3, odometer_at = $4, engine_hours = $5, hours_at = $6,
+                 km_per_day = $7, hours_per_day = $8, usage_on = $9
+             WHERE tenant_id = $1 AND id = $2"
+        )
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .bind(km)
+        .bind(km_at)
+        .bind(hours)
+        .bind(hours_at)
+        .bind(km_per_day)
+        .bind(hours_per_day)
+        .bind(today)
     )
-    .ctx("updating the vehicle's current meter")?;
+    .ctx("updating the vehicle's current meters")?;
     // Meters move due dates: keep the stored due state in step.
     crate::due_state::reevaluate_after_meters(tx, tenant, vehicle, today).await
 }
@@ -316,7 +320,7 @@ pub(crate) async fn refresh_after_change(
     if kind == MeterKind::Odometer {
         crate::distance::refresh_distance(tx, tenant, vehicle, from).await?;
     }
-    refresh_current(tx, tenant, vehicle, kind).await
+    refresh_current(tx, tenant, vehicle).await
 }
 
 /// Whether a write refreshes the vehicle's stored current meters itself.

@@ -37,6 +37,7 @@ pub(crate) async fn record_readings_in(
             .push(i);
     }
     let now = OffsetDateTime::now_utc();
+    let mut moved = std::collections::BTreeSet::new();
     for ((vehicle, _), mut indexes) in groups {
         indexes.sort_by_key(|i| items[*i].read_at);
         if !vehicle_is_live(tx, tenant, vehicle).await? {
@@ -119,8 +120,13 @@ pub(crate) async fn record_readings_in(
         insert_readings(tx, tenant, &accepted, now).await?;
         crate::distance::record_distance(tx, tenant, &accepted).await?;
         crate::usage::record_days(tx, tenant, &accepted).await?;
-        if current == CurrentMeters::Refresh && !accepted.is_empty() {
-            refresh_current(tx, tenant, vehicle, kind).await?;
+        if !accepted.is_empty() {
+            moved.insert(vehicle);
+        }
+    }
+    if current == CurrentMeters::Refresh {
+        for vehicle in moved {
+            refresh_current(tx, tenant, vehicle).await?;
         }
     }
     let outcomes: Vec<ReadingOutcome> = outcomes

@@ -222,7 +222,7 @@ impl Store {
         for ((i, outcome), reading) in reading_items.iter().zip(reading_outcomes).zip(&readings) {
             outcomes[*i] = Some(match outcome {
                 ReadingOutcome::Created(_) => {
-                    meters_moved.insert((reading.vehicle_id, reading.kind));
+                    meters_moved.insert(reading.vehicle_id);
                     ItemOutcome::Created
                 }
                 ReadingOutcome::Duplicate(_) => ItemOutcome::Duplicate,
@@ -231,8 +231,8 @@ impl Store {
                 }
             });
         }
-        for (vehicle, kind) in &meters_moved {
-            crate::meters::refresh_current(&mut tx, tenant, *vehicle, *kind).await?;
+        for vehicle in &meters_moved {
+            crate::meters::refresh_current(&mut tx, tenant, *vehicle).await?;
         }
 
         // Faults: each item becomes zero or more events; DM1s are also snapshots.
