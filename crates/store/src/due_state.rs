@@ -21,10 +21,10 @@ use crate::error::ResultExt;
 use crate::schedules::far_future;
 use crate::{Mode, Store, StoreError, Tx, on_tx};
 
-/// A schedule's stored settings and due state, as evaluation reads them.
+/// A schedule's settings and stored due state: what the API's schedule rows
+/// and evaluation both read.
 #[derive(sqlx::FromRow)]
-struct DueRow {
-    id: Uuid,
+pub(crate) struct DueColumns {
     interval_km: Option<f64>,
     interval_hours: Option<f64>,
     interval_days: Option<i64>,
@@ -39,6 +39,51 @@ struct DueRow {
     next_due_on: Option<Date>,
     status: String,
     forecast_on: Option<Date>,
+}
+
+impl DueColumns {
+    pub(crate) fn interval(&self) -> Interval {
+        Interval {
+            km: self.interval_km,
+            hours: self.interval_hours,
+            days: self.interval_days,
+        }
+    }
+
+    pub(crate) fn window(&self) -> Interval {
+        Interval {
+            km: self.window_km,
+            hours: self.window_hours,
+            days: self.window_days,
+        }
+    }
+
+    pub(crate) fn baseline(&self) -> Baseline {
+        Baseline {
+            date: self.last_done_on,
+            km: self.last_done_km,
+            hours: self.last_done_hours,
+        }
+    }
+
+    /// The due state as stored.
+    pub(crate) fn stored(&self) -> Result<DueState, StoreError> {
+        Ok(DueState {
+            next_km: self.next_due_km,
+            next_hours: self.next_due_hours,
+            next_date: self.next_due_on,
+            status: DueStatus::from_str(&self.status).map_err(StoreError::Corrupt)?,
+            forecast: self.forecast_on,
+        })
+    }
+}
+
+/// A schedule as evaluation reads it.
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    id: Uuid,
+    #[sqlx(flatten)]
+    due: DueColumns,
     recheck_on: Date,
 }
 
@@ -61,29 +106,9 @@ struct Moved {
 impl DueRow {
     /// Evaluates the schedule against `now`; `Some` when the state moved.
     fn evaluate(&self, now: &Now) -> Result<Option<Moved>, StoreError> {
-        let interval = Interval {
-            km: self.interval_km,
-            hours: self.interval_hours,
-            days: self.interval_days,
-        };
-        let window = Interval {
-            km: self.window_km,
-            hours: self.window_hours,
-            days: self.window_days,
-        };
-        let last = Baseline {
-            date: self.last_done_on,
-            km: self.last_done_km,
-            hours: self.last_done_hours,
-        };
-        let state = evaluate(&interval, &window, &last, now);
-        let stored = DueState {
-            next_km: self.next_due_km,
-            next_hours: self.next_due_hours,
-            next_date: self.next_due_on,
-            status: DueStatus::from_str(&self.status).map_err(StoreError::Corrupt)?,
-            forecast: self.forecast_on,
-        };
+        let window = self.due.window();
+        let state = evaluate(&self.due.interval(), &window, &self.due.baseline(), now);
+        let stored = self.due.stored()?;
         let recheck = recheck_on(&window, now, &state);
         // Most evaluations find nothing changed: only what did is written
         // (and `updated_at` then says when the state last moved).
@@ -177,20 +202,22 @@ impl DueRow {
         Ok(DueRow {
             id: Uuid::parse_str(&j.0)
                 .map_err(|e| StoreError::Corrupt(format!("a schedule id {:?}: {e}", j.0)))?,
-            interval_km: j.1,
-            interval_hours: j.2,
-            interval_days: j.3,
-            window_km: j.4,
-            window_hours: j.5,
-            window_days: j.6,
-            last_done_on: iso_date(&j.7)?,
-            last_done_km: j.8,
-            last_done_hours: j.9,
-            next_due_km: j.10,
-            next_due_hours: j.11,
-            next_due_on: date(j.12)?,
-            status: j.13,
-            forecast_on: date(j.14)?,
+            due: DueColumns {
+                interval_km: j.1,
+                interval_hours: j.2,
+                interval_days: j.3,
+                window_km: j.4,
+                window_hours: j.5,
+                window_days: j.6,
+                last_done_on: iso_date(&j.7)?,
+                last_done_km: j.8,
+                last_done_hours: j.9,
+                next_due_km: j.10,
+                next_due_hours: j.11,
+                next_due_on: date(j.12)?,
+                status: j.13,
+                forecast_on: date(j.14)?,
+            },
             recheck_on: iso_date(&j.15)?,
         })
     }

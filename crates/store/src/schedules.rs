@@ -6,9 +6,6 @@
 //! record listing the task, a meter change, and a periodic pass for the
 //! calendar. The tenant-wide due list is then one indexed query, however
 //! large the fleet.
-
-use std::str::FromStr;
-
 use domain::ids::{TenantId, VehicleId};
 use domain::maintenance::{Baseline, DueState, DueStatus, Interval};
 use serde_json::json;
@@ -16,7 +13,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::audit::{Change, record};
-use crate::due_state::reevaluate_vehicle;
+use crate::due_state::{DueColumns, reevaluate_vehicle};
 use crate::error::ResultExt;
 use crate::page::{Page, decode_cursor, page_limit};
 use crate::service::NewServiceRecord;
@@ -58,20 +55,8 @@ struct ScheduleRow {
     task_id: Uuid,
     task_name: String,
     one_off: bool,
-    interval_km: Option<f64>,
-    interval_hours: Option<f64>,
-    interval_days: Option<i64>,
-    window_km: Option<f64>,
-    window_hours: Option<f64>,
-    window_days: Option<i64>,
-    last_done_on: Date,
-    last_done_km: Option<f64>,
-    last_done_hours: Option<f64>,
-    next_due_km: Option<f64>,
-    next_due_hours: Option<f64>,
-    next_due_on: Option<Date>,
-    status: String,
-    forecast_on: Option<Date>,
+    #[sqlx(flatten)]
+    due: DueColumns,
     updated_at: OffsetDateTime,
 }
 
@@ -98,28 +83,10 @@ impl TryFrom<ScheduleRow> for Schedule {
             task_id: r.task_id,
             task_name: r.task_name,
             one_off: r.one_off,
-            interval: Interval {
-                km: r.interval_km,
-                hours: r.interval_hours,
-                days: r.interval_days,
-            },
-            window: Interval {
-                km: r.window_km,
-                hours: r.window_hours,
-                days: r.window_days,
-            },
-            last_done: Baseline {
-                date: r.last_done_on,
-                km: r.last_done_km,
-                hours: r.last_done_hours,
-            },
-            state: DueState {
-                next_km: r.next_due_km,
-                next_hours: r.next_due_hours,
-                next_date: r.next_due_on,
-                status: DueStatus::from_str(&r.status).map_err(StoreError::Corrupt)?,
-                forecast: r.forecast_on,
-            },
+            interval: r.due.interval(),
+            window: r.due.window(),
+            last_done: r.due.baseline(),
+            state: r.due.stored()?,
             updated_at: r.updated_at,
         })
     }
