@@ -6,6 +6,7 @@
 //! record listing the task, a meter change, and a periodic pass for the
 //! calendar. The tenant-wide due list is then one indexed query, however
 //! large the fleet.
+
 use domain::ids::{TenantId, VehicleId};
 use domain::maintenance::{Baseline, DueState, DueStatus, Interval};
 use serde_json::json;
