@@ -13,6 +13,9 @@
 #     `admin rebuild-rollups`;
 #  5. the 50,000-row Fuelly import (scripts/bench/import.sh).
 # RESUME=1 reuses the database of an earlier run (after a failure in step 3 or later).
+# GENERATE_ONLY=1 stops after steps 1 and 2; RAW_BASELINE=0 skips the raw insert
+# baseline (the 100 M-event fleet: `RAW_BASELINE=0 GENERATE_ONLY=1 suite.sh postgres
+# 10000 17`, then the measurements with `RESUME=1 suite.sh postgres`).
 # Every step writes JSON under target/bench/; the log is target/bench/suite-<backend>-<time>.log.
 # Needs: a release build (cargo build --release), wrk, sqlite3 and psql;
 # PostgreSQL on 127.0.0.1:5432 with trust auth for `postgres`.
@@ -63,14 +66,17 @@ fi
   --per-tenant "$VEHICLES" --seed 1 --readings-per-day "$PER_DAY"
 [ -z "$ANALYZER" ] || kill "$ANALYZER"
 READINGS=$(python3 -c 'import glob, json, os, sys; f = max(glob.glob("target/bench/generate-*.json"), key=os.path.getmtime); print(json.load(open(f))["readings"])')
-echo "--- raw insert baseline of $READINGS readings"
-python3 scripts/bench/raw_readings.py "$BACKEND" "$READINGS" | tee -a target/bench/raw-readings.jsonl
+if [ "${RAW_BASELINE:-1}" != 0 ]; then
+  echo "--- raw insert baseline of $READINGS readings"
+  python3 scripts/bench/raw_readings.py "$BACKEND" "$READINGS" | tee -a target/bench/raw-readings.jsonl
+fi
 
 echo "--- 2. a 5-year history"
 "$B" bench generate --vehicles 5 --days 1825 --per-tenant 5 --seed 2 --prefix history --out-dir target/bench/history
 "$B" admin create-user --email bench@example.com --tenant bench-1 >/dev/null
 "$B" admin add-member --tenant history-1 --email bench@example.com --role owner >/dev/null
 fi
+if [ "${GENERATE_ONLY:-0}" = 1 ]; then echo "suite: generated (GENERATE_ONLY=1): $LOG"; exit 0; fi
 TOKEN=$("$B" admin create-token --tenant bench-1 --email bench@example.com --name load --role-ceiling owner | grep -o 'mpt_[A-Za-z0-9_-]*' | head -1)
 HISTORY_TOKEN=$("$B" admin create-token --tenant history-1 --email bench@example.com --name load --role-ceiling owner | grep -o 'mpt_[A-Za-z0-9_-]*' | head -1)
 

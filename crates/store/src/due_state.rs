@@ -390,17 +390,8 @@ impl Store {
             let mut tx = self.begin(Mode::Write, Some(t)).await?;
             // Vehicles whose rates were never computed (readings from before
             // rates were kept): once each.
-            let unrated: Vec<Uuid> = on_tx!(&mut tx, |c| sqlx::query_scalar(
-                "SELECT id FROM vehicles WHERE tenant_id = $1 AND usage_on IS NULL
-                    AND (odometer_at IS NOT NULL OR hours_at IS NOT NULL)"
-            )
-            .bind(t.as_uuid())
-            .fetch_all(c)
-            .await)
-            .ctx("listing vehicles without usage rates")?;
-            for v in unrated {
-                crate::usage::refresh_rates(&mut tx, t, v.into(), today).await?;
-            }
+            crate::usage::refresh_tenant_rates(&mut tx, t, today, crate::usage::RateScope::Unrated)
+                .await?;
             #[derive(sqlx::FromRow)]
             struct VehicleDue {
                 vehicle_id: Uuid,

@@ -109,6 +109,10 @@ impl BackendKind {
     }
 }
 
+/// How long a pooled PostgreSQL connection may sit idle before it is tested
+/// (pinged) on being handed out; see [`Store::connect`].
+const PING_AFTER_IDLE: Duration = Duration::from_secs(2);
+
 /// Connection settings beyond the URL.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -184,6 +188,10 @@ impl Store {
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
+                // An in-process connection does not go stale; sqlx's default
+                // ping before every acquire was a round trip to the
+                // connection's worker thread on every query.
+                .test_before_acquire(false)
                 .connect_with(connect)
                 .await
                 .map_err(|e| StoreError::Config(format!("cannot open {url}: {e}")))?;
@@ -195,6 +203,22 @@ impl Store {
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
+                // sqlx pings every connection before handing it out: one
+                // round trip per query outside a transaction, per
+                // transaction otherwise. Under load a connection was in use
+                // a moment ago, so only one that sat idle is tested (a
+                // restarted server is then still noticed before a request
+                // uses a dead connection, unless it went down in the last
+                // moment, when the request fails once with a clear error).
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_AFTER_IDLE {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(connect)
                 .await
                 .map_err(|e| StoreError::Config(format!("cannot connect to PostgreSQL: {e}")))?;

@@ -193,6 +193,12 @@ const POSTGRES: &[Migration] = &[
         description: "the day a schedule's due state can next move",
         sql: include_str!("../migrations/postgres/0017_schedule_recheck.sql"),
     },
+    // PostgreSQL only: SQLite reads one vehicle without a transaction.
+    Migration {
+        version: 18,
+        description: "one vehicle of a tenant in one statement",
+        sql: include_str!("../migrations/postgres/0018_tenant_vehicle.sql"),
+    },
 ];
 
 /// The schema version this binary brings for SQLite (migrations are numbered 1..=n).

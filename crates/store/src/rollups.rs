@@ -10,10 +10,9 @@
 use domain::ids::TenantId;
 
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::error::ResultExt;
-use crate::{Mode, Store, StoreError, Tx, execute_tx, on_tx};
+use crate::{Mode, Store, StoreError, Tx, execute_tx};
 
 /// Rows written by a rebuild.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -157,22 +156,19 @@ impl Store {
         let since = crate::usage::window_start(today).midnight().assume_utc();
         let daily_meter_rows = execute_tx!(&mut tx, sqlx::query(daily).bind(t).bind(since))
             .ctx("rebuilding daily meters")?;
-        let rated: Vec<Uuid> = on_tx!(&mut tx, |c| sqlx::query_scalar(
-            "SELECT id FROM vehicles WHERE tenant_id = $1 AND (odometer_at IS NOT NULL OR hours_at IS NOT NULL)"
+        let rated_vehicles = crate::usage::refresh_tenant_rates(
+            &mut tx,
+            tenant,
+            today,
+            crate::usage::RateScope::All,
         )
-        .bind(t)
-        .fetch_all(c)
-        .await)
-        .ctx("listing vehicles with readings")?;
-        for v in &rated {
-            crate::usage::refresh_rates(&mut tx, tenant, (*v).into(), today).await?;
-        }
+        .await?;
         tx.commit().await?;
         Ok(RollupRebuild {
             distance_rows,
             spend_rows,
             daily_meter_rows,
-            rated_vehicles: rated.len() as u64,
+            rated_vehicles,
         })
     }
 }

@@ -20,6 +20,7 @@ use domain::ids::{TenantId, VehicleId};
 use domain::maintenance::{Now, RATE_WINDOW_DAYS, daily_rate};
 use domain::meter::MeterKind;
 use time::{Date, Duration, OffsetDateTime, UtcOffset};
+use uuid::Uuid;
 
 use crate::error::ResultExt;
 use crate::meters::{Reading, load_offsets, offset_at};
@@ -206,29 +207,122 @@ pub(crate) async fn prune_days(
     Ok(())
 }
 
-/// Computes both of a vehicle's rates and stores them (for vehicles whose
-/// rates were never computed: those from before the rates were kept).
-pub(crate) async fn refresh_rates(
+/// Vehicles per page of [`refresh_tenant_rates`]: their window's days (at
+/// most ~240 rows a vehicle) are held in memory at once.
+const RATE_PAGE: usize = 500;
+
+/// Which vehicles [`refresh_tenant_rates`] rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RateScope {
+    /// Every vehicle with a reading (the rollup rebuild).
+    All,
+    /// Those whose rates were never computed (readings from before rates
+    /// were kept): the due pass rates them once.
+    Unrated,
+}
+
+/// Recomputes and stores the rates of the tenant's vehicles that have a
+/// reading (all, or the unrated), a page of vehicles at a time: one read of the page's days in
+/// order and one batched update, instead of three statements per vehicle
+/// (the rollup rebuild spent ~30,000 round trips on 10,000 vehicles). The
+/// weighting stays in [`daily_rate`], the one place that defines it.
+/// Returns the number of vehicles rated.
+pub(crate) async fn refresh_tenant_rates(
     tx: &mut Tx,
     tenant: TenantId,
-    vehicle: VehicleId,
     today: Date,
-) -> Result<(), StoreError> {
-    let km = rate(tx, tenant, vehicle, MeterKind::Odometer, today).await?;
-    let hours = rate(tx, tenant, vehicle, MeterKind::Hours, today).await?;
-    execute_tx!(
-        tx,
-        sqlx::query(
-            "UPDATE vehicles SET km_per_day = $3, hours_per_day = $4, usage_on = $5
-              WHERE tenant_id = $1 AND id = $2"
+    scope: RateScope,
+) -> Result<u64, StoreError> {
+    let unrated = match scope {
+        RateScope::All => "",
+        RateScope::Unrated => " AND usage_on IS NULL",
+    };
+    let vehicles: Vec<Uuid> = on_tx!(tx, |c| sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM vehicles
+          WHERE tenant_id = $1 AND (odometer_at IS NOT NULL OR hours_at IS NOT NULL){unrated} ORDER BY id"
+    )))
+    .bind(tenant.as_uuid())
+    .fetch_all(c)
+    .await)
+    .ctx("listing vehicles with readings")?;
+    let since = today - Duration::days(RATE_WINDOW_DAYS);
+    for page in vehicles.chunks(RATE_PAGE) {
+        let (Some(first), Some(last)) = (page.first(), page.last()) else {
+            continue;
+        };
+        let days: Vec<(Uuid, String, Date, f64)> = on_tx!(tx, |c| sqlx::query_as(
+            "SELECT vehicle_id, kind, day, last_value FROM vehicle_daily_meters
+              WHERE tenant_id = $1 AND vehicle_id >= $2 AND vehicle_id <= $3 AND day >= $4
+              ORDER BY vehicle_id, kind, day"
         )
         .bind(tenant.as_uuid())
-        .bind(vehicle.as_uuid())
-        .bind(km)
-        .bind(hours)
-        .bind(today)
-    )
-    .ctx("storing usage rates")?;
+        .bind(first)
+        .bind(last)
+        .bind(since)
+        .fetch_all(c)
+        .await)
+        .ctx("loading a page of daily meters")?;
+        let mut rates: BTreeMap<Uuid, (Option<f64>, Option<f64>)> =
+            page.iter().map(|v| (*v, (None, None))).collect();
+        for group in days.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+            let (vehicle, kind) = (group[0].0, group[0].1.as_str());
+            let series: Vec<(Date, f64)> = group.iter().map(|d| (d.2, d.3)).collect();
+            let rate = daily_rate(&series, today);
+            if let Some(entry) = rates.get_mut(&vehicle) {
+                if kind == MeterKind::Odometer.as_str() {
+                    entry.0 = rate;
+                } else if kind == MeterKind::Hours.as_str() {
+                    entry.1 = rate;
+                }
+            }
+        }
+        store_rates(tx, tenant, today, &rates).await?;
+    }
+    Ok(vehicles.len() as u64)
+}
+
+/// Writes a page of vehicles' rates in one statement.
+async fn store_rates(
+    tx: &mut Tx,
+    tenant: TenantId,
+    today: Date,
+    rates: &BTreeMap<Uuid, (Option<f64>, Option<f64>)>,
+) -> Result<(), StoreError> {
+    match tx {
+        Tx::Postgres(t) => {
+            let ids: Vec<Uuid> = rates.keys().copied().collect();
+            let km: Vec<Option<f64>> = rates.values().map(|r| r.0).collect();
+            let hours: Vec<Option<f64>> = rates.values().map(|r| r.1).collect();
+            sqlx::query(
+                "UPDATE vehicles AS v SET km_per_day = u.km, hours_per_day = u.hours, usage_on = $2
+                   FROM unnest($3::uuid[], $4::float8[], $5::float8[]) AS u(id, km, hours)
+                  WHERE v.tenant_id = $1 AND v.id = u.id",
+            )
+            .bind(tenant.as_uuid())
+            .bind(today)
+            .bind(ids)
+            .bind(km)
+            .bind(hours)
+            .execute(&mut **t)
+            .await
+            .ctx("storing usage rates")?;
+        }
+        Tx::Sqlite(t) => {
+            let mut q = sqlx::QueryBuilder::new("WITH u(id, km, hours) AS (");
+            q.push_values(rates, |mut row, (id, (km, hours))| {
+                row.push_bind(*id).push_bind(*km).push_bind(*hours);
+            });
+            q.push(") UPDATE vehicles SET km_per_day = u.km, hours_per_day = u.hours, usage_on = ");
+            q.push_bind(today);
+            q.push(" FROM u WHERE vehicles.tenant_id = ");
+            q.push_bind(tenant.as_uuid());
+            q.push(" AND vehicles.id = u.id");
+            q.build()
+                .execute(&mut **t)
+                .await
+                .ctx("storing usage rates")?;
+        }
+    }
     Ok(())
 }
 

@@ -325,6 +325,49 @@ async fn row_level_security_hides_other_tenants_even_without_a_predicate() {
     assert_eq!(count(Some(b.id)).await.0, 5);
     assert_eq!(count(None).await.0, 0, "no tenant set: no rows");
 
+    // `tenant_vehicle` (one vehicle in one statement) sets the tenant for its
+    // own statement only: the connection goes back to the pool without one.
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let a_vehicle: VehicleId = s
+        .list_vehicles(
+            a.id,
+            &VehicleFilter {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    let found: Vec<String> = sqlx::query_scalar("SELECT name FROM tenant_vehicle($1, $2)")
+        .bind(a.id.as_uuid())
+        .bind(a_vehicle.as_uuid())
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let after: Option<String> =
+        sqlx::query_scalar("SELECT nullif(current_setting('app.tenant_id', true), '')")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(after, None, "the tenant outlived the statement");
+    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM vehicles")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(visible, 0);
+    // Another tenant's vehicle through the function: not found.
+    let crossed: Vec<String> = sqlx::query_scalar("SELECT name FROM tenant_vehicle($1, $2)")
+        .bind(b.id.as_uuid())
+        .bind(a_vehicle.as_uuid())
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert!(crossed.is_empty());
+
     // Writing a row into another tenant from A's transaction is refused too.
     let Tx::Postgres(mut tx) = s.begin(Mode::Write, Some(a.id)).await.unwrap() else {
         unreachable!()

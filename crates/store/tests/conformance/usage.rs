@@ -155,6 +155,25 @@ async fn voiding_readings_recomputes_the_rate_and_a_rebuild_agrees() {
             .await
             .unwrap();
         assert_eq!(s.schedule(t.id, sched.id).await.unwrap().state, slow);
+
+        // A vehicle from before rates were kept (none stored) is rated by the
+        // next due pass, to the same rate and forecast.
+        db.owner_execute(
+            "UPDATE vehicles SET km_per_day = NULL, hours_per_day = NULL, usage_on = NULL;
+             UPDATE maintenance_schedules SET recheck_on = '0001-01-01', forecast_on = NULL",
+        )
+        .await;
+        let rechecked = s
+            .reevaluate_all_schedules(OffsetDateTime::now_utc().date())
+            .await
+            .unwrap();
+        assert!(rechecked >= 1, "{:?}", db.kind);
+        assert_eq!(
+            s.schedule(t.id, sched.id).await.unwrap().state,
+            slow,
+            "{:?}",
+            db.kind
+        );
     }
 }
 
