@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
 use crate::page::{Page, decode_cursor, page_limit};
-use crate::{AuditContext, Mode, Store, StoreError, execute_tx, on_tx};
+use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
 
 /// A document to record; its bytes are already in the file store.
 #[derive(Debug, Clone, PartialEq)]
@@ -211,19 +211,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Document>, StoreError> {
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
-        let rows: Vec<Row> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM {FROM} WHERE d.tenant_id = $1 AND d.deleted_at IS NULL AND v.deleted_at IS NULL
-             AND d.expires_on IS NOT NULL AND d.expires_on <= $2 AND ($4 IS NULL OR d.vehicle_id = $4)
-             ORDER BY d.expires_on, d.id LIMIT $3"
-        )))
-        .bind(tenant.as_uuid())
-        .bind(until)
-        .bind(page_limit(limit))
-        .bind(vehicle.map(|v| v.as_uuid()))
-        .fetch_all(c)
-        .await)
-        .ctx("listing expiring documents")?;
-        rows.into_iter().map(Document::try_from).collect()
+        expiring_documents_in(&mut tx, tenant, vehicle, until, limit).await
     }
 
     /// Soft-deletes a document (its file stays until the orphan sweep finds
@@ -287,4 +275,35 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// [`Store::expiring_documents`] inside the caller's transaction.
+pub(crate) async fn expiring_documents_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: Option<VehicleId>,
+    until: Date,
+    limit: u32,
+) -> Result<Vec<Document>, StoreError> {
+    // One vehicle's documents through the vehicle's own rows: an
+    // `$4 IS NULL OR vehicle_id = $4` filter cannot use an index on the
+    // vehicle (the same trap as in `costs_in`).
+    let scope = if vehicle.is_some() {
+        "AND d.vehicle_id = $4"
+    } else {
+        "AND $4 IS NULL"
+    };
+    let rows: Vec<Row> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE d.tenant_id = $1 AND d.deleted_at IS NULL AND v.deleted_at IS NULL
+         AND d.expires_on IS NOT NULL AND d.expires_on <= $2 {scope}
+         ORDER BY d.expires_on, d.id LIMIT $3"
+    )))
+    .bind(tenant.as_uuid())
+    .bind(until)
+    .bind(page_limit(limit))
+    .bind(vehicle.map(|v| v.as_uuid()))
+    .fetch_all(c)
+    .await)
+    .ctx("listing expiring documents")?;
+    rows.into_iter().map(Document::try_from).collect()
 }

@@ -381,82 +381,121 @@ impl Store {
     ) -> Result<Vec<FuelStats>, StoreError> {
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
         self.vehicle_in(&mut tx, tenant, vehicle).await?;
-        let (t, v) = (tenant.as_uuid(), vehicle.as_uuid());
-        // Each fuel type in order of first use, with its latest closed
-        // segment: a few index lookups, where reading the whole history made
-        // a 5-year vehicle's page six times slower than a 1-year one's.
-        let types: Vec<(String, OffsetDateTime)> = on_tx!(&mut tx, |c| sqlx::query_as(
-            "SELECT fuel_type, min(filled_at) FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2
-              GROUP BY fuel_type ORDER BY 2, 1"
-        )
+        fuel_stats_in(&mut tx, tenant, vehicle, from, to).await
+    }
+}
+
+/// [`Store::fuel_stats`] inside the caller's transaction (which has checked
+/// the vehicle).
+pub(crate) async fn fuel_stats_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    from: Option<OffsetDateTime>,
+    to: Option<OffsetDateTime>,
+) -> Result<Vec<FuelStats>, StoreError> {
+    let (t, v) = (tenant.as_uuid(), vehicle.as_uuid());
+    // Each fuel type in order of first use, with its latest closed
+    // segment: a few index lookups, where reading the whole history made
+    // a 5-year vehicle's page six times slower than a 1-year one's.
+    let types: Vec<(String, OffsetDateTime)> = on_tx!(tx, |c| {
+        sqlx::query_as(
+        "SELECT fuel_type, min(filled_at) FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2
+          GROUP BY fuel_type ORDER BY 2, 1"
+    )
+    .bind(t)
+    .bind(v)
+    .fetch_all(c)
+    .await
+    })
+    .ctx("listing a vehicle's fuel types")?;
+    let mut stats: Vec<FuelStats> = Vec::with_capacity(types.len());
+    for (fuel_type, _) in types {
+        let last: Option<EntryRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM fuel_entries
+                  WHERE tenant_id = $1 AND vehicle_id = $2 AND fuel_type = $3
+                    AND seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL
+                  ORDER BY filled_at DESC, id DESC LIMIT 1"
+        )))
         .bind(t)
         .bind(v)
-        .fetch_all(c)
+        .bind(&fuel_type)
+        .fetch_optional(c)
         .await)
-        .ctx("listing a vehicle's fuel types")?;
-        let mut stats: Vec<FuelStats> = Vec::with_capacity(types.len());
-        for (fuel_type, _) in types {
-            let last: Option<EntryRow> =
-                on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM fuel_entries
-                      WHERE tenant_id = $1 AND vehicle_id = $2 AND fuel_type = $3
-                        AND seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL
-                      ORDER BY filled_at DESC, id DESC LIMIT 1"
-                )))
-                .bind(t)
-                .bind(v)
-                .bind(&fuel_type)
-                .fetch_optional(c)
-                .await)
-                .ctx("loading the latest fuel segment")?;
-            stats.push(FuelStats {
-                fuel_type: FuelType::from_str(&fuel_type).map_err(StoreError::Corrupt)?,
-                entries: 0,
-                quantity: 0.0,
-                spend: vec![],
-                measured: None,
-                last: last
-                    .map(FuelEntry::try_from)
-                    .transpose()?
-                    .and_then(|e| e.segment),
-            });
-        }
-        let (from, to) = (
-            from.unwrap_or(OffsetDateTime::UNIX_EPOCH - time::Duration::days(365 * 100)),
-            to.unwrap_or(OffsetDateTime::UNIX_EPOCH + time::Duration::days(365 * 300)),
-        );
-        let rows: Vec<EntryRow> =
-            on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2
-               AND filled_at >= $3 AND filled_at < $4 ORDER BY filled_at, id"
-            )))
-            .bind(t)
-            .bind(v)
-            .bind(from)
-            .bind(to)
-            .fetch_all(c)
-            .await)
-            .ctx("loading fuel entries for statistics")?;
-        for row in rows {
-            let entry = FuelEntry::try_from(row)?;
-            let e = &entry.entry;
-            let Some(s) = stats.iter_mut().find(|s| s.fuel_type == e.fuel_type) else {
-                continue;
-            };
-            s.entries += 1;
-            s.quantity += e.quantity_canonical;
-            if let Some(total) = e.total_minor {
-                match s.spend.iter_mut().find(|(c, _)| c == e.currency.as_str()) {
-                    Some((_, sum)) => *sum += total,
-                    None => s.spend.push((e.currency.as_str().to_string(), total)),
-                }
-            }
-            if let Some(seg) = entry.segment {
-                s.measured = domain::fuel::total(s.measured.into_iter().chain([seg]));
-            }
-        }
-        Ok(stats)
+        .ctx("loading the latest fuel segment")?;
+        stats.push(FuelStats {
+            fuel_type: FuelType::from_str(&fuel_type).map_err(StoreError::Corrupt)?,
+            entries: 0,
+            quantity: 0.0,
+            spend: vec![],
+            measured: None,
+            last: last
+                .map(FuelEntry::try_from)
+                .transpose()?
+                .and_then(|e| e.segment),
+        });
     }
+    let (from, to) = (
+        from.unwrap_or(OffsetDateTime::UNIX_EPOCH - time::Duration::days(365 * 100)),
+        to.unwrap_or(OffsetDateTime::UNIX_EPOCH + time::Duration::days(365 * 300)),
+    );
+    // The period's figures summed by the database, per fuel type and
+    // currency: a few rows instead of every fill of the period decoded (the
+    // vehicle page's largest read). A segment counts when both its distance
+    // and quantity are known; its cost only when every counted segment has one.
+    #[derive(sqlx::FromRow)]
+    struct PeriodSums {
+        fuel_type: String,
+        currency: String,
+        entries: i64,
+        quantity: f64,
+        spend: Option<i64>,
+        segments: i64,
+        costed: i64,
+        seg_distance: Option<f64>,
+        seg_quantity: Option<f64>,
+        seg_cost: Option<i64>,
+    }
+    let sums: Vec<PeriodSums> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT fuel_type, currency, count(*) AS entries, sum(quantity_canonical) AS quantity,
+                CAST(sum(total_minor) AS BIGINT) AS spend,
+                count(*) FILTER (WHERE seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL) AS segments,
+                count(seg_cost_minor) FILTER (WHERE seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL) AS costed,
+                sum(seg_distance_km) FILTER (WHERE seg_quantity IS NOT NULL) AS seg_distance,
+                sum(seg_quantity) FILTER (WHERE seg_distance_km IS NOT NULL) AS seg_quantity,
+                CAST(sum(seg_cost_minor) FILTER (WHERE seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL) AS BIGINT) AS seg_cost
+           FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2 AND filled_at >= $3 AND filled_at < $4
+          GROUP BY fuel_type, currency ORDER BY fuel_type, min(filled_at)"
+    )
+    .bind(t)
+    .bind(v)
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await)
+    .ctx("summing the period's fuel entries")?;
+    for sum in sums {
+        let fuel_type = FuelType::from_str(&sum.fuel_type).map_err(StoreError::Corrupt)?;
+        let Some(s) = stats.iter_mut().find(|s| s.fuel_type == fuel_type) else {
+            continue;
+        };
+        s.entries += sum.entries;
+        s.quantity += sum.quantity;
+        if let Some(spend) = sum.spend {
+            s.spend.push((sum.currency, spend));
+        }
+        if let (true, Some(distance_km), Some(quantity)) =
+            (sum.segments > 0, sum.seg_distance, sum.seg_quantity)
+        {
+            let part = Segment {
+                distance_km,
+                quantity,
+                cost_minor: sum.seg_cost.filter(|_| sum.costed == sum.segments),
+            };
+            s.measured = domain::fuel::total(s.measured.into_iter().chain([part]));
+        }
+    }
+    Ok(stats)
 }
 
 /// Records a fill and its odometer reading inside the caller's transaction,

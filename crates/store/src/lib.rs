@@ -47,6 +47,7 @@ mod telemetry;
 pub mod testing;
 mod tx;
 mod usage;
+mod vehicle_page;
 mod vehicles;
 
 pub use audit::{Actor, AuditContext, AuditEntry, AuditFilter, INSTANCE_TENANT};
@@ -80,6 +81,7 @@ pub use sync_logs::{SyncFinish, SyncLog};
 pub use telematics::{Connection, ConnectionPatch, ExternalDevice, NewConnection};
 pub use telemetry::{ItemOutcome, TelemetryItem, VehicleRef};
 pub use tx::{Mode, Tx};
+pub use vehicle_page::VehiclePage;
 pub use vehicles::{
     CurrentMeters, HealthSummary, Vehicle, VehicleCursor, VehicleFilter, VehicleSort,
 };

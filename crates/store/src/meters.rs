@@ -574,29 +574,7 @@ impl Store {
     ) -> Result<Option<f64>, StoreError> {
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
         self.vehicle_in(&mut tx, tenant, vehicle).await?;
-        let offsets = load_offsets(&mut tx, tenant, vehicle, MeterKind::Odometer).await?;
-        let mut ends = Vec::new();
-        for sql in [
-            "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = 'odometer'
-             AND void = $3 AND read_at >= $4 AND read_at < $5 ORDER BY read_at ASC LIMIT 1",
-            "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = 'odometer'
-             AND void = $3 AND read_at >= $4 AND read_at < $5 ORDER BY read_at DESC LIMIT 1",
-        ] {
-            let end: Option<(OffsetDateTime, f64)> = on_tx!(&mut tx, |c| sqlx::query_as(sql)
-                .bind(tenant.as_uuid())
-                .bind(vehicle.as_uuid())
-                .bind(false)
-                .bind(to_second(from))
-                .bind(to_second(to))
-                .fetch_optional(c)
-                .await)
-            .ctx("reading the period's odometer")?;
-            ends.extend(end.map(|(at, v)| v + offset_at(&offsets, at)));
-        }
-        Ok(match ends.as_slice() {
-            [first, last] if last > first => Some(last - first),
-            _ => None,
-        })
+        distance_km_in(&mut tx, tenant, vehicle, from, to).await
     }
 
     /// Fails with NotFound unless the vehicle is live in the tenant.
@@ -612,6 +590,41 @@ impl Store {
             Err(StoreError::NotFound)
         }
     }
+}
+
+/// The distance driven in `[from, to)` (km, offsets applied): the last
+/// odometer reading of the period minus the first, inside the caller's
+/// transaction (which has checked the vehicle).
+pub(crate) async fn distance_km_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Option<f64>, StoreError> {
+    let offsets = load_offsets(tx, tenant, vehicle, MeterKind::Odometer).await?;
+    let mut ends = Vec::new();
+    for sql in [
+        "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = 'odometer'
+         AND void = $3 AND read_at >= $4 AND read_at < $5 ORDER BY read_at ASC LIMIT 1",
+        "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = 'odometer'
+         AND void = $3 AND read_at >= $4 AND read_at < $5 ORDER BY read_at DESC LIMIT 1",
+    ] {
+        let end: Option<(OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(sql)
+            .bind(tenant.as_uuid())
+            .bind(vehicle.as_uuid())
+            .bind(false)
+            .bind(to_second(from))
+            .bind(to_second(to))
+            .fetch_optional(c)
+            .await)
+        .ctx("reading the period's odometer")?;
+        ends.extend(end.map(|(at, v)| v + offset_at(&offsets, at)));
+    }
+    Ok(match ends.as_slice() {
+        [first, last] if last > first => Some(last - first),
+        _ => None,
+    })
 }
 
 /// Whether the vehicle exists in the tenant and is not deleted.

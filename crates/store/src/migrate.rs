@@ -105,6 +105,16 @@ const SQLITE: &[Migration] = &[
         description: "the day a schedule's due state can next move",
         sql: include_str!("../migrations/sqlite/0017_schedule_recheck.sql"),
     },
+    Migration {
+        version: 18,
+        description: "one vehicle of a tenant in one statement (PostgreSQL only)",
+        sql: include_str!("../migrations/sqlite/0018_tenant_vehicle.sql"),
+    },
+    Migration {
+        version: 19,
+        description: "a vehicle's fills by fuel type in time order",
+        sql: include_str!("../migrations/sqlite/0019_fuel_type_time_index.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -193,11 +203,15 @@ const POSTGRES: &[Migration] = &[
         description: "the day a schedule's due state can next move",
         sql: include_str!("../migrations/postgres/0017_schedule_recheck.sql"),
     },
-    // PostgreSQL only: SQLite reads one vehicle without a transaction.
     Migration {
         version: 18,
         description: "one vehicle of a tenant in one statement",
         sql: include_str!("../migrations/postgres/0018_tenant_vehicle.sql"),
+    },
+    Migration {
+        version: 19,
+        description: "a vehicle's fills by fuel type in time order",
+        sql: include_str!("../migrations/postgres/0019_fuel_type_time_index.sql"),
     },
 ];
 

@@ -384,17 +384,7 @@ impl Store {
     ) -> Result<Vec<Schedule>, StoreError> {
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
         self.vehicle_in(&mut tx, tenant, vehicle).await?;
-        let rows: Vec<ScheduleRow> =
-            on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM {FROM} WHERE s.tenant_id = $1 AND s.vehicle_id = $2
-             ORDER BY s.urgency, s.forecast_sort, s.id"
-            )))
-            .bind(tenant.as_uuid())
-            .bind(vehicle.as_uuid())
-            .fetch_all(c)
-            .await)
-            .ctx("listing a vehicle's schedules")?;
-        rows.into_iter().map(Schedule::try_from).collect()
+        schedules_in(&mut tx, tenant, vehicle).await
     }
 
     /// Everything due soon or overdue across the tenant (of live vehicles),
@@ -438,4 +428,23 @@ impl Store {
             )
         }))
     }
+}
+
+/// A vehicle's schedules, most urgent first, inside the caller's transaction
+/// (which has checked the vehicle).
+pub(crate) async fn schedules_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+) -> Result<Vec<Schedule>, StoreError> {
+    let rows: Vec<ScheduleRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE s.tenant_id = $1 AND s.vehicle_id = $2
+         ORDER BY s.urgency, s.forecast_sort, s.id"
+    )))
+    .bind(tenant.as_uuid())
+    .bind(vehicle.as_uuid())
+    .fetch_all(c)
+    .await)
+    .ctx("listing a vehicle's schedules")?;
+    rows.into_iter().map(Schedule::try_from).collect()
 }

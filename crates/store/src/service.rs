@@ -657,72 +657,84 @@ impl Store {
         if let Some(v) = vehicle {
             self.vehicle_in(&mut tx, tenant, v).await?;
         }
-        let vehicle = vehicle.map(|v| v.as_uuid());
-        let (from_at, to_at) = (from.midnight().assume_utc(), to.midnight().assume_utc());
-        // One vehicle's costs must use the (tenant, vehicle, date) indexes: an
-        // `$2 IS NULL OR vehicle_id = $2` filter cannot, and scanned a whole
-        // 10,000-vehicle tenant's year for one vehicle page (2.2 s).
-        let scope = if vehicle.is_some() {
-            "AND vehicle_id = $2"
-        } else {
-            "AND $2 IS NULL"
-        };
-        let fuel: Vec<(OffsetDateTime, String, i64)> =
-            on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT filled_at, currency, total_minor FROM fuel_entries WHERE tenant_id = $1
-             {scope} AND filled_at >= $3 AND filled_at < $4 AND total_minor IS NOT NULL"
-            )))
-            .bind(tenant.as_uuid())
-            .bind(vehicle)
-            .bind(from_at)
-            .bind(to_at)
-            .fetch_all(c)
-            .await)
-            .ctx("summing fuel costs")?;
-        let services: Vec<(Date, String, i64)> = on_tx!(&mut tx, |c| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT performed_on, currency, total_minor FROM service_records WHERE tenant_id = $1
-             {scope} AND performed_on >= $3 AND performed_on < $4"
-        )))
-            .bind(tenant.as_uuid())
-            .bind(vehicle)
-            .bind(from)
-            .bind(to)
-            .fetch_all(c)
-            .await
-        })
-        .ctx("summing service costs")?;
-        let expenses: Vec<(Date, String, String, i64)> = on_tx!(&mut tx, |c| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT spent_on, category, currency, amount_minor FROM expenses WHERE tenant_id = $1
-             {scope} AND spent_on >= $3 AND spent_on < $4"
-        )))
-            .bind(tenant.as_uuid())
-            .bind(vehicle)
-            .bind(from)
-            .bind(to)
-            .fetch_all(c)
-            .await
-        })
-        .ctx("summing expenses")?;
-        let mut lines = BTreeMap::new();
-        for (at, currency, amount) in fuel {
-            add_cost(&mut lines, month(at.date()), "fuel", &currency, amount);
-        }
-        for (on, currency, amount) in services {
-            add_cost(&mut lines, month(on), "service", &currency, amount);
-        }
-        for (on, category, currency, amount) in expenses {
-            add_cost(&mut lines, month(on), &category, &currency, amount);
-        }
-        Ok(lines
-            .into_iter()
-            .map(|((month, category, currency), amount_minor)| CostLine {
-                month,
-                category,
-                currency,
-                amount_minor,
-            })
-            .collect())
+        costs_in(&mut tx, tenant, vehicle, from, to).await
     }
+}
+
+/// [`Store::costs`] inside the caller's transaction (which has checked the
+/// vehicle, if one is given).
+pub(crate) async fn costs_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: Option<VehicleId>,
+    from: Date,
+    to: Date,
+) -> Result<Vec<CostLine>, StoreError> {
+    let vehicle = vehicle.map(|v| v.as_uuid());
+    let (from_at, to_at) = (from.midnight().assume_utc(), to.midnight().assume_utc());
+    // One vehicle's costs must use the (tenant, vehicle, date) indexes: an
+    // `$2 IS NULL OR vehicle_id = $2` filter cannot, and scanned a whole
+    // 10,000-vehicle tenant's year for one vehicle page (2.2 s).
+    let scope = if vehicle.is_some() {
+        "AND vehicle_id = $2"
+    } else {
+        "AND $2 IS NULL"
+    };
+    let fuel: Vec<(OffsetDateTime, String, i64)> =
+        on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT filled_at, currency, total_minor FROM fuel_entries WHERE tenant_id = $1
+         {scope} AND filled_at >= $3 AND filled_at < $4 AND total_minor IS NOT NULL"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(vehicle)
+        .bind(from_at)
+        .bind(to_at)
+        .fetch_all(c)
+        .await)
+        .ctx("summing fuel costs")?;
+    let services: Vec<(Date, String, i64)> = on_tx!(tx, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT performed_on, currency, total_minor FROM service_records WHERE tenant_id = $1
+         {scope} AND performed_on >= $3 AND performed_on < $4"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(vehicle)
+        .bind(from)
+        .bind(to)
+        .fetch_all(c)
+        .await
+    })
+    .ctx("summing service costs")?;
+    let expenses: Vec<(Date, String, String, i64)> = on_tx!(tx, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT spent_on, category, currency, amount_minor FROM expenses WHERE tenant_id = $1
+         {scope} AND spent_on >= $3 AND spent_on < $4"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(vehicle)
+        .bind(from)
+        .bind(to)
+        .fetch_all(c)
+        .await
+    })
+    .ctx("summing expenses")?;
+    let mut lines = BTreeMap::new();
+    for (at, currency, amount) in fuel {
+        add_cost(&mut lines, month(at.date()), "fuel", &currency, amount);
+    }
+    for (on, currency, amount) in services {
+        add_cost(&mut lines, month(on), "service", &currency, amount);
+    }
+    for (on, category, currency, amount) in expenses {
+        add_cost(&mut lines, month(on), &category, &currency, amount);
+    }
+    Ok(lines
+        .into_iter()
+        .map(|((month, category, currency), amount_minor)| CostLine {
+            month,
+            category,
+            currency,
+            amount_minor,
+        })
+        .collect())
 }

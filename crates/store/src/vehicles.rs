@@ -542,6 +542,24 @@ impl Store {
     }
 }
 
+/// A live vehicle of the tenant inside the caller's transaction (NotFound
+/// otherwise).
+pub(crate) async fn live_vehicle_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: VehicleId,
+) -> Result<Vehicle, StoreError> {
+    let row: Option<VehicleRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+    )))
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(c)
+    .await)
+    .ctx("loading a vehicle")?;
+    row.ok_or(StoreError::NotFound)?.try_into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,8 +96,6 @@ pub async fn vehicle_summary(
 ) -> Result<Json<VehicleSummary>, ApiError> {
     principal.require(Role::Viewer)?;
     let id: VehicleId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let tenant = principal.tenant_id;
-    let vehicle = state.store.vehicle(tenant, id).await?;
     let today = OffsetDateTime::now_utc().date();
     let to = q.to.unwrap_or_else(|| today.next_day().unwrap_or(today));
     let from = q.from.unwrap_or(to - Duration::days(365));
@@ -107,18 +105,18 @@ pub async fn vehicle_summary(
             message: "from must be before to".into(),
         });
     }
-    let (from_at, to_at) = (from.midnight().assume_utc(), to.midnight().assume_utc());
-    let distance_km = state.store.distance_km(tenant, id, from_at, to_at).await?;
-    let fuel = state
+    // One read transaction for the whole page (see `store::VehiclePage`).
+    let page = state
         .store
-        .fuel_stats(tenant, id, Some(from_at), Some(to_at))
+        .vehicle_page(
+            principal.tenant_id,
+            id,
+            from,
+            to,
+            today + Duration::days(60),
+        )
         .await?;
-    let lines = state.store.costs(tenant, Some(id), from, to).await?;
-    let schedules = state.store.list_schedules(tenant, id).await?;
-    let documents = state
-        .store
-        .expiring_documents(tenant, Some(id), today + Duration::days(60), 20)
-        .await?;
+    let (distance_km, lines) = (page.distance_km, page.costs);
 
     let mut by_currency: BTreeMap<String, [i64; 3]> = BTreeMap::new();
     for l in &lines {
@@ -152,14 +150,18 @@ pub async fn vehicle_summary(
         .collect();
     let spend_by_month = lines.into_iter().map(Into::into).collect();
     Ok(Json(VehicleSummary {
-        vehicle: vehicle.into(),
+        vehicle: page.vehicle.into(),
         from,
         to,
         distance_km,
-        fuel: fuel.into_iter().map(Into::into).collect(),
+        fuel: page.fuel.into_iter().map(Into::into).collect(),
         costs,
         spend_by_month,
-        next_due: schedules.into_iter().take(5).map(Into::into).collect(),
-        documents_expiring: documents.into_iter().map(Into::into).collect(),
+        next_due: page.schedules.into_iter().take(5).map(Into::into).collect(),
+        documents_expiring: page
+            .documents_expiring
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     }))
 }
