@@ -96,19 +96,20 @@ SELECT tenant_id, vehicle_id, month, currency, sum(amount) FROM (
       FROM expenses WHERE tenant_id = $1
 ) GROUP BY tenant_id, vehicle_id, month, currency";
 
+/// Each day's last reading in one sorted pass (`DISTINCT ON`): looking the
+/// value up again per day, as the SQLite query does, was ~2 M index probes
+/// into 100 M readings, 200 of the rebuild's 334 s on PostgreSQL.
 const PG_DAILY: &str = "
 INSERT INTO vehicle_daily_meters (tenant_id, vehicle_id, kind, day, last_at, last_value)
-SELECT s.tenant_id, s.vehicle_id, s.kind, s.day, extract(epoch FROM s.last_at)::bigint,
-       (SELECT max(r.canonical) FROM meter_readings r
-         WHERE r.tenant_id = s.tenant_id AND r.vehicle_id = s.vehicle_id AND r.kind = s.kind
-           AND r.read_at = s.last_at AND NOT r.void)
+SELECT d.tenant_id, d.vehicle_id, d.kind, d.day, extract(epoch FROM d.read_at)::bigint,
+       d.canonical
        + COALESCE((SELECT sum(o.offset_value) FROM meter_offsets o
-         WHERE o.tenant_id = s.tenant_id AND o.vehicle_id = s.vehicle_id AND o.kind = s.kind
-           AND o.effective_at <= s.last_at), 0)
-  FROM (SELECT tenant_id, vehicle_id, kind, (read_at AT TIME ZONE 'UTC')::date AS day, max(read_at) AS last_at
+         WHERE o.tenant_id = d.tenant_id AND o.vehicle_id = d.vehicle_id AND o.kind = d.kind
+           AND o.effective_at <= d.read_at), 0)
+  FROM (SELECT DISTINCT ON (vehicle_id, kind, (read_at AT TIME ZONE 'UTC')::date)
+               tenant_id, vehicle_id, kind, (read_at AT TIME ZONE 'UTC')::date AS day, read_at, canonical
           FROM meter_readings WHERE tenant_id = $1 AND NOT void AND read_at >= $2
-         GROUP BY 1, 2, 3, 4) AS s";
-
+         ORDER BY vehicle_id, kind, (read_at AT TIME ZONE 'UTC')::date, read_at DESC, canonical DESC) AS d";
 const SQLITE_DAILY: &str = "
 INSERT INTO vehicle_daily_meters (tenant_id, vehicle_id, kind, day, last_at, last_value)
 SELECT s.tenant_id, s.vehicle_id, s.kind, s.day, CAST(strftime('%s', s.last_at) AS INTEGER),
@@ -128,6 +129,12 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn rebuild_rollups(&self, tenant: TenantId) -> Result<RollupRebuild, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        if let Tx::Postgres(_) = &tx {
+            // The daily pass sorts the window's readings (a third of the
+            // table): in memory where it fits, not in 4 MB runs on disk.
+            execute_tx!(&mut tx, sqlx::query("SET LOCAL work_mem = '256MB'"))
+                .ctx("sizing the rebuild's sorts")?;
+        }
         let t = tenant.as_uuid();
         for table in [
             "vehicle_monthly_distance",
