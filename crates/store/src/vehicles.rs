@@ -327,14 +327,12 @@ impl Store {
             // predicate: SQLite needs no transaction here. (BEGIN and the
             // ROLLBACK of dropping one were two of the four round trips to
             // sqlx's SQLite worker thread that `GET` one vehicle made.)
-            crate::Backend::Sqlite(pool) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
-            )))
-            .bind(tenant.as_uuid())
-            .bind(id.as_uuid())
-            .fetch_optional(pool)
-            .await
-            .ctx("loading a vehicle")?,
+            crate::Backend::Sqlite(pool) => sqlx::query_as(sqlx::AssertSqlSafe(live_vehicle_sql()))
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_optional(pool)
+                .await
+                .ctx("loading a vehicle")?,
             // Row-level security needs the tenant set for the statement: the
             // function sets it and reads, in one round trip instead of three
             // (migration 18).
@@ -542,6 +540,13 @@ impl Store {
     }
 }
 
+/// One live vehicle of a tenant by id (`$1` tenant, `$2` id).
+fn live_vehicle_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+    )
+}
+
 /// A live vehicle of the tenant inside the caller's transaction (NotFound
 /// otherwise).
 pub(crate) async fn live_vehicle_in(
@@ -549,9 +554,9 @@ pub(crate) async fn live_vehicle_in(
     tenant: TenantId,
     id: VehicleId,
 ) -> Result<Vehicle, StoreError> {
-    let row: Option<VehicleRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
-    )))
+    let row: Option<VehicleRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(
+        live_vehicle_sql()
+    ))
     .bind(tenant.as_uuid())
     .bind(id.as_uuid())
     .fetch_optional(c)
