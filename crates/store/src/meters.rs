@@ -594,7 +594,9 @@ impl Store {
 
 /// The distance driven in `[from, to)` (km, offsets applied): the last
 /// odometer reading of the period minus the first, inside the caller's
-/// transaction (which has checked the vehicle).
+/// transaction (which has checked the vehicle). One statement brings both
+/// ends and the vehicle's odometer offsets (`part` 0, 1 and 2): the vehicle
+/// page is a string of such reads, and each costs a round trip.
 pub(crate) async fn distance_km_in(
     tx: &mut Tx,
     tenant: TenantId,
@@ -602,27 +604,40 @@ pub(crate) async fn distance_km_in(
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> Result<Option<f64>, StoreError> {
-    let offsets = load_offsets(tx, tenant, vehicle, MeterKind::Odometer).await?;
-    let mut ends = Vec::new();
-    for sql in [
-        "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = 'odometer'
-         AND void = $3 AND read_at >= $4 AND read_at < $5 ORDER BY read_at ASC LIMIT 1",
-        "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = 'odometer'
-         AND void = $3 AND read_at >= $4 AND read_at < $5 ORDER BY read_at DESC LIMIT 1",
-    ] {
-        let end: Option<(OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(sql)
-            .bind(tenant.as_uuid())
-            .bind(vehicle.as_uuid())
-            .bind(false)
-            .bind(to_second(from))
-            .bind(to_second(to))
-            .fetch_optional(c)
-            .await)
-        .ctx("reading the period's odometer")?;
-        ends.extend(end.map(|(at, v)| v + offset_at(&offsets, at)));
-    }
-    Ok(match ends.as_slice() {
-        [first, last] if last > first => Some(last - first),
+    let rows: Vec<(i32, OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT 0 AS part, read_at AS at, canonical AS value FROM (
+             SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2
+                AND kind = 'odometer' AND void = $3 AND read_at >= $4 AND read_at < $5
+              ORDER BY read_at ASC LIMIT 1) AS first_reading
+         UNION ALL
+         SELECT 1, read_at, canonical FROM (
+             SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2
+                AND kind = 'odometer' AND void = $3 AND read_at >= $4 AND read_at < $5
+              ORDER BY read_at DESC LIMIT 1) AS last_reading
+         UNION ALL
+         SELECT 2, effective_at, offset_value FROM meter_offsets
+          WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = 'odometer'"
+    )
+    .bind(tenant.as_uuid())
+    .bind(vehicle.as_uuid())
+    .bind(false)
+    .bind(to_second(from))
+    .bind(to_second(to))
+    .fetch_all(c)
+    .await)
+    .ctx("reading the period's odometer")?;
+    let offsets: Vec<(OffsetDateTime, f64)> = rows
+        .iter()
+        .filter(|r| r.0 == 2)
+        .map(|r| (r.1, r.2))
+        .collect();
+    let end = |part: i32| {
+        rows.iter()
+            .find(|r| r.0 == part)
+            .map(|r| r.2 + offset_at(&offsets, r.1))
+    };
+    Ok(match (end(0), end(1)) {
+        (Some(first), Some(last)) if last > first => Some(last - first),
         _ => None,
     })
 }

@@ -359,10 +359,6 @@ pub(crate) async fn insert_expense_in(
     Ok(id)
 }
 
-fn month(d: Date) -> String {
-    format!("{:04}-{:02}", d.year(), u8::from(d.month()))
-}
-
 fn add_cost(
     lines: &mut BTreeMap<(String, String, String), i64>,
     month: String,
@@ -680,53 +676,44 @@ pub(crate) async fn costs_in(
     } else {
         "AND $2 IS NULL"
     };
-    let fuel: Vec<(OffsetDateTime, String, i64)> =
+    // Fuel, service and every expense category summed by month in one
+    // statement (each read is a round trip of the vehicle page).
+    let (fill_month, day_month) = match tx {
+        Tx::Postgres(_) => (
+            "to_char(filled_at AT TIME ZONE 'UTC', 'YYYY-MM')",
+            "to_char({day}, 'YYYY-MM')",
+        ),
+        Tx::Sqlite(_) => ("substr(filled_at, 1, 7)", "substr({day}, 1, 7)"),
+    };
+    let service_month = day_month.replace("{day}", "performed_on");
+    let expense_month = day_month.replace("{day}", "spent_on");
+    let sums: Vec<(String, String, String, i64)> =
         on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT filled_at, currency, total_minor FROM fuel_entries WHERE tenant_id = $1
-         {scope} AND filled_at >= $3 AND filled_at < $4 AND total_minor IS NOT NULL"
+            "SELECT month, category, currency, CAST(sum(amount) AS BIGINT) FROM (
+                 SELECT {fill_month} AS month, 'fuel' AS category, currency, total_minor AS amount
+                   FROM fuel_entries WHERE tenant_id = $1 {scope}
+                    AND filled_at >= $3 AND filled_at < $4 AND total_minor IS NOT NULL
+                 UNION ALL
+                 SELECT {service_month}, 'service', currency, total_minor
+                   FROM service_records WHERE tenant_id = $1 {scope}
+                    AND performed_on >= $5 AND performed_on < $6
+                 UNION ALL
+                 SELECT {expense_month}, category, currency, amount_minor
+                   FROM expenses WHERE tenant_id = $1 {scope} AND spent_on >= $5 AND spent_on < $6
+             ) AS spent GROUP BY month, category, currency"
         )))
         .bind(tenant.as_uuid())
         .bind(vehicle)
         .bind(from_at)
         .bind(to_at)
+        .bind(from)
+        .bind(to)
         .fetch_all(c)
         .await)
-        .ctx("summing fuel costs")?;
-    let services: Vec<(Date, String, i64)> = on_tx!(tx, |c| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT performed_on, currency, total_minor FROM service_records WHERE tenant_id = $1
-         {scope} AND performed_on >= $3 AND performed_on < $4"
-        )))
-        .bind(tenant.as_uuid())
-        .bind(vehicle)
-        .bind(from)
-        .bind(to)
-        .fetch_all(c)
-        .await
-    })
-    .ctx("summing service costs")?;
-    let expenses: Vec<(Date, String, String, i64)> = on_tx!(tx, |c| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT spent_on, category, currency, amount_minor FROM expenses WHERE tenant_id = $1
-         {scope} AND spent_on >= $3 AND spent_on < $4"
-        )))
-        .bind(tenant.as_uuid())
-        .bind(vehicle)
-        .bind(from)
-        .bind(to)
-        .fetch_all(c)
-        .await
-    })
-    .ctx("summing expenses")?;
+        .ctx("summing costs")?;
     let mut lines = BTreeMap::new();
-    for (at, currency, amount) in fuel {
-        add_cost(&mut lines, month(at.date()), "fuel", &currency, amount);
-    }
-    for (on, currency, amount) in services {
-        add_cost(&mut lines, month(on), "service", &currency, amount);
-    }
-    for (on, category, currency, amount) in expenses {
-        add_cost(&mut lines, month(on), &category, &currency, amount);
+    for (month, category, currency, amount) in sums {
+        add_cost(&mut lines, month, &category, &currency, amount);
     }
     Ok(lines
         .into_iter()

@@ -1061,6 +1061,18 @@ mod meters {
             )
             .clone();
             assert_eq!(after.effective, 13_050.0);
+            // Distance across the replacement counts the offset: 13,000 → 50 + 13,000.
+            assert_eq!(
+                s.distance_km(t.id, v, day(13), day(16)).await.unwrap(),
+                Some(50.0),
+                "{:?}",
+                db.kind
+            );
+            assert_eq!(
+                s.distance_km(t.id, v, day(14), day(16)).await.unwrap(),
+                None,
+                "one reading is no distance"
+            );
             let meters = s.vehicle(t.id, v).await.unwrap().meters;
             assert_eq!(
                 (meters.odometer_km, meters.odometer_at),
