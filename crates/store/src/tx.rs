@@ -13,6 +13,11 @@ use domain::ids::TenantId;
 pub enum Mode {
     Read,
     Write,
+    /// A read whose statements must all see one snapshot (a page of figures
+    /// that must agree). SQLite's read transactions always do; PostgreSQL's
+    /// default (read committed) gives each statement its own, so this one is
+    /// `REPEATABLE READ READ ONLY` (which never fails to serialize).
+    Snapshot,
 }
 
 /// An open transaction on one backend. Dropping it without
@@ -64,7 +69,7 @@ impl Store {
             Backend::Sqlite(pool) => {
                 let tx = match mode {
                     Mode::Write => pool.begin_with("BEGIN IMMEDIATE").await,
-                    Mode::Read => pool.begin().await,
+                    Mode::Read | Mode::Snapshot => pool.begin().await,
                 }
                 .ctx("starting a transaction")?;
                 Ok(Tx::Sqlite(tx))
@@ -76,9 +81,13 @@ impl Store {
                 // its time on. The tenant is a UUID, formatted by us, so
                 // writing it into the SQL cannot inject anything.
                 let tenant = tenant.map(|t| t.as_uuid().to_string()).unwrap_or_default();
+                let begin = match mode {
+                    Mode::Snapshot => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                    Mode::Read | Mode::Write => "BEGIN",
+                };
                 let tx = pool
                     .begin_with(sqlx::AssertSqlSafe(format!(
-                        "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)"
+                        "{begin}; SELECT set_config('app.tenant_id', '{tenant}', true)"
                     )))
                     .await
                     .ctx("starting a transaction")?;

@@ -2,9 +2,10 @@
 //!
 //! The page used to make six store calls, each its own transaction (and on
 //! PostgreSQL its own BEGIN and ROLLBACK), four of them re-checking that the
-//! vehicle exists. One read transaction does the same reads once, and the
-//! page's figures all come from one snapshot: a fill recorded mid-request
-//! cannot show in the costs but not in the fuel statistics.
+//! vehicle exists. One read transaction ([`Mode::Snapshot`]) does the same
+//! reads once, and the page's figures all come from one snapshot: a fill
+//! recorded mid-request cannot show in the costs but not in the fuel
+//! statistics.
 
 use domain::ids::{TenantId, VehicleId};
 use time::Date;
@@ -44,7 +45,7 @@ impl Store {
         to: Date,
         documents_until: Date,
     ) -> Result<VehiclePage, StoreError> {
-        let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        let mut tx = self.begin(Mode::Snapshot, Some(tenant)).await?;
         let vehicle = crate::vehicles::live_vehicle_in(&mut tx, tenant, id).await?;
         let (from_at, to_at) = (from.midnight().assume_utc(), to.midnight().assume_utc());
         let distance_km =

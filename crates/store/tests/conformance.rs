@@ -396,6 +396,36 @@ async fn row_level_security_hides_other_tenants_even_without_a_predicate() {
 }
 
 #[tokio::test]
+async fn a_snapshot_transaction_does_not_see_later_commits() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "snapshot").await;
+        s.create_vehicle(t.id, &spec("first", None, None, "X"), &ctx())
+            .await
+            .unwrap();
+        async fn count(tx: &mut Tx, t: TenantId) -> i64 {
+            on_tx!(tx, |c| sqlx::query_scalar(
+                "SELECT count(*) FROM vehicles WHERE tenant_id = $1"
+            )
+            .bind(t.as_uuid())
+            .fetch_one(c)
+            .await)
+            .unwrap()
+        }
+        let mut tx = s.begin(Mode::Snapshot, Some(t.id)).await.unwrap();
+        assert_eq!(count(&mut tx, t.id).await, 1);
+        // Committed by another transaction while the snapshot is open.
+        s.create_vehicle(t.id, &spec("second", None, None, "X"), &ctx())
+            .await
+            .unwrap();
+        assert_eq!(count(&mut tx, t.id).await, 1, "{:?}", db.kind);
+        drop(tx);
+        let mut fresh = s.begin(Mode::Read, Some(t.id)).await.unwrap();
+        assert_eq!(count(&mut fresh, t.id).await, 2);
+    }
+}
+
+#[tokio::test]
 async fn keyset_pagination_visits_every_vehicle_once_in_order() {
     for db in TestDatabase::all().await {
         let s = &db.store;
