@@ -245,6 +245,20 @@ async fn a_tenant_never_sees_another_tenants_vehicles() {
             s.vehicle(b.id, va.id).await,
             Err(StoreError::NotFound)
         ));
+        let today = time::OffsetDateTime::now_utc().date();
+        let year_ago = today - time::Duration::days(365);
+        assert!(matches!(
+            s.vehicle_page(b.id, va.id, year_ago, today, today).await,
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(
+            s.vehicle_page(a.id, va.id, year_ago, today, today)
+                .await
+                .unwrap()
+                .vehicle
+                .id,
+            va.id
+        );
         assert!(matches!(
             s.update_vehicle(b.id, va.id, &spec("stolen", None, None, "X"), &ctx())
                 .await,
