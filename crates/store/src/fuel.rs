@@ -398,16 +398,13 @@ pub(crate) async fn fuel_stats_in(
     // Each fuel type in order of first use, with its latest closed
     // segment: a few index lookups, where reading the whole history made
     // a 5-year vehicle's page six times slower than a 1-year one's.
-    let types: Vec<(String, OffsetDateTime)> = on_tx!(tx, |c| {
-        sqlx::query_as(
-        "SELECT fuel_type, min(filled_at) FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2
-          GROUP BY fuel_type ORDER BY 2, 1"
-    )
-    .bind(t)
-    .bind(v)
-    .fetch_all(c)
-    .await
-    })
+    const TYPES: &str = "SELECT fuel_type, min(filled_at) FROM fuel_entries
+        WHERE tenant_id = $1 AND vehicle_id = $2 GROUP BY fuel_type ORDER BY 2, 1";
+    let types: Vec<(String, OffsetDateTime)> = on_tx!(tx, |c| sqlx::query_as(TYPES)
+        .bind(t)
+        .bind(v)
+        .fetch_all(c)
+        .await)
     .ctx("listing a vehicle's fuel types")?;
     let mut stats: Vec<FuelStats> = Vec::with_capacity(types.len());
     for (fuel_type, _) in types {

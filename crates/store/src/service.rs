@@ -4,7 +4,6 @@
 //! (source `service`) in the same transaction, and the tasks it lists advance
 //! (or complete) the vehicle's maintenance schedules for them.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use domain::ids::{TenantId, VehicleId};
@@ -359,18 +358,6 @@ pub(crate) async fn insert_expense_in(
     Ok(id)
 }
 
-fn add_cost(
-    lines: &mut BTreeMap<(String, String, String), i64>,
-    month: String,
-    category: &str,
-    currency: &str,
-    amount: i64,
-) {
-    *lines
-        .entry((month, category.to_string(), currency.to_string()))
-        .or_default() += amount;
-}
-
 impl Store {
     /// The tenant's task catalog, by name.
     pub async fn list_service_tasks(
@@ -678,15 +665,18 @@ pub(crate) async fn costs_in(
     };
     // Fuel, service and every expense category summed by month in one
     // statement (each read is a round trip of the vehicle page).
-    let (fill_month, day_month) = match tx {
+    let (fill_month, service_month, expense_month) = match tx {
         Tx::Postgres(_) => (
             "to_char(filled_at AT TIME ZONE 'UTC', 'YYYY-MM')",
-            "to_char({day}, 'YYYY-MM')",
+            "to_char(performed_on, 'YYYY-MM')",
+            "to_char(spent_on, 'YYYY-MM')",
         ),
-        Tx::Sqlite(_) => ("substr(filled_at, 1, 7)", "substr({day}, 1, 7)"),
+        Tx::Sqlite(_) => (
+            "substr(filled_at, 1, 7)",
+            "substr(performed_on, 1, 7)",
+            "substr(spent_on, 1, 7)",
+        ),
     };
-    let service_month = day_month.replace("{day}", "performed_on");
-    let expense_month = day_month.replace("{day}", "spent_on");
     let sums: Vec<(String, String, String, i64)> =
         on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT month, category, currency, CAST(sum(amount) AS BIGINT) FROM (
@@ -711,17 +701,19 @@ pub(crate) async fn costs_in(
         .fetch_all(c)
         .await)
         .ctx("summing costs")?;
-    let mut lines = BTreeMap::new();
-    for (month, category, currency, amount) in sums {
-        add_cost(&mut lines, month, &category, &currency, amount);
-    }
-    Ok(lines
+    // Grouped by the database; ordered here, by byte order whatever the
+    // database's collation.
+    let mut lines: Vec<CostLine> = sums
         .into_iter()
-        .map(|((month, category, currency), amount_minor)| CostLine {
+        .map(|(month, category, currency, amount_minor)| CostLine {
             month,
             category,
             currency,
             amount_minor,
         })
-        .collect())
+        .collect();
+    lines.sort_by(|a, b| {
+        (&a.month, &a.category, &a.currency).cmp(&(&b.month, &b.category, &b.currency))
+    });
+    Ok(lines)
 }

@@ -222,11 +222,11 @@ pub(crate) enum RateScope {
 }
 
 /// Recomputes and stores the rates of the tenant's vehicles that have a
-/// reading (all, or the unrated), a page of vehicles at a time: one read of the page's days in
-/// order and one batched update, instead of three statements per vehicle
-/// (the rollup rebuild spent ~30,000 round trips on 10,000 vehicles). The
-/// weighting stays in [`daily_rate`], the one place that defines it.
-/// Returns the number of vehicles rated.
+/// reading (all, or the unrated), a page of vehicles at a time: one read of
+/// the page's days in order and one batched update, instead of three
+/// statements per vehicle (the rollup rebuild spent ~30,000 round trips on
+/// 10,000 vehicles). The weighting stays in [`daily_rate`], the one place
+/// that defines it. Returns the number of vehicles rated.
 pub(crate) async fn refresh_tenant_rates(
     tx: &mut Tx,
     tenant: TenantId,
