@@ -11,16 +11,21 @@
 //! and profile changes, deleting a tenant) increments the one-row
 //! `credential_epoch` table in its own transaction
 //! ([`crate::Store::commit_credential_change`]). A cached entry remembers
-//! the epoch read before it was resolved, and each request reads the
-//! current epoch (one primary-key read, no transaction) before using it. So
-//! a change made by any process — another replica, the `motorpool admin`
-//! CLI — applies to the very next request; the time limit only bounds how
-//! long an unused entry is kept, and expiry is checked on every hit.
+//! the epoch read before it was resolved, and each request checks the
+//! current epoch before using it: on SQLite it reads it (one primary-key
+//! read, no transaction); on PostgreSQL the epoch is pushed to the server
+//! (`credential_epoch.rs`). So a change made by this process applies to the
+//! very next request, and one made by another — a replica, the `motorpool
+//! admin` CLI — on SQLite to the very next request too, on PostgreSQL as soon
+//! as its notification arrives (a request reads the epoch itself whenever
+//! the listener is not connected). The time limit only bounds how long an
+//! unused entry is kept, and expiry is checked on every hit.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::credential_epoch::EpochWatch;
 use crate::sessions::Credential;
 
 /// Entries kept at most; a full cache is emptied rather than aged entry by
@@ -32,6 +37,9 @@ pub(crate) struct CredentialCache {
     /// How long an entry may be used; zero disables the cache.
     ttl: Duration,
     entries: Mutex<HashMap<String, Entry>>,
+    /// On PostgreSQL, the epoch as notified (`credential_epoch.rs`), so a
+    /// request need not read it.
+    pushed: Option<Arc<EpochWatch>>,
 }
 
 #[derive(Debug)]
@@ -45,10 +53,25 @@ struct Entry {
 }
 
 impl CredentialCache {
-    pub(crate) fn new(ttl: Duration) -> Self {
+    pub(crate) fn new(ttl: Duration, pushed: Option<Arc<EpochWatch>>) -> Self {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            pushed,
+        }
+    }
+
+    /// The current epoch as pushed to this server, if it is being kept
+    /// current; otherwise the caller reads it.
+    pub(crate) fn pushed_epoch(&self) -> Option<i64> {
+        self.pushed.as_ref().and_then(|w| w.current())
+    }
+
+    /// Records an epoch this process has just committed, so its own next
+    /// request does not wait for the notification.
+    pub(crate) fn committed(&self, epoch: i64) {
+        if let Some(watch) = &self.pushed {
+            watch.advance(epoch);
         }
     }
 
@@ -127,7 +150,7 @@ mod tests {
 
     #[test]
     fn hits_only_at_the_same_epoch_and_before_expiry() {
-        let cache = CredentialCache::new(Duration::from_secs(60));
+        let cache = CredentialCache::new(Duration::from_secs(60), None);
         cache.put("h", &credential(), Some(1_000), 7);
         assert_eq!(cache.get("h", 7, 999), Some(credential()));
         assert_eq!(cache.get("h", 7, 1_000), None, "expired credentials miss");
@@ -137,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_disabled_cache_never_hits() {
-        let cache = CredentialCache::new(Duration::ZERO);
+        let cache = CredentialCache::new(Duration::ZERO, None);
         cache.put("h", &credential(), None, 0);
         assert_eq!(cache.get("h", 0, 0), None);
     }

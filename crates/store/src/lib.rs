@@ -14,6 +14,7 @@
 mod audit;
 mod cost_report;
 mod credential_cache;
+mod credential_epoch;
 mod distance;
 mod documents;
 mod due_state;
@@ -234,6 +235,7 @@ impl Store {
             backend,
             credentials: std::sync::Arc::new(credential_cache::CredentialCache::new(
                 Duration::ZERO,
+                None,
             )),
             overviews: Default::default(),
         };
@@ -244,8 +246,20 @@ impl Store {
     /// Keeps resolved credentials for up to `ttl` (zero: not at all), as a
     /// server does; see `credential_cache.rs` for why a change made anywhere
     /// applies to the next request all the same.
+    ///
+    /// On PostgreSQL, and within a Tokio runtime, the store also starts
+    /// following the credential epoch by LISTEN/NOTIFY on a connection of
+    /// its own, so a request need not read it (`credential_epoch.rs`).
     pub fn with_credential_cache(mut self, ttl: Duration) -> Self {
-        self.credentials = std::sync::Arc::new(credential_cache::CredentialCache::new(ttl));
+        let pushed = match &self.backend {
+            Backend::Postgres(pool)
+                if !ttl.is_zero() && tokio::runtime::Handle::try_current().is_ok() =>
+            {
+                Some(credential_epoch::EpochWatch::spawn(pool.clone()))
+            }
+            _ => None,
+        };
+        self.credentials = std::sync::Arc::new(credential_cache::CredentialCache::new(ttl, pushed));
         self
     }
 
@@ -253,17 +267,22 @@ impl Store {
     /// after moving the credential epoch on in it: every server's cached
     /// credentials stop being used when it commits.
     pub(crate) async fn commit_credential_change(&self, mut tx: Tx) -> Result<(), StoreError> {
-        execute_tx!(
-            &mut tx,
-            sqlx::query("UPDATE credential_epoch SET epoch = epoch + 1 WHERE id = 1")
-        )
-        .ctx("moving the credential epoch")?;
-        tx.commit().await
+        const SQL: &str =
+            "UPDATE credential_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch";
+        let epoch: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(SQL).fetch_one(c).await)
+            .ctx("moving the credential epoch")?;
+        tx.commit().await?;
+        self.credentials.committed(epoch);
+        Ok(())
     }
 
-    /// The current credential epoch: one primary-key read outside any
-    /// transaction (see `credential_cache.rs`).
+    /// The current credential epoch: as pushed to this server where it is
+    /// (PostgreSQL, see `credential_epoch.rs`), otherwise one primary-key
+    /// read outside any transaction (see `credential_cache.rs`).
     pub(crate) async fn credential_epoch(&self) -> Result<i64, StoreError> {
+        if let Some(epoch) = self.credentials.pushed_epoch() {
+            return Ok(epoch);
+        }
         const SQL: &str = "SELECT epoch FROM credential_epoch WHERE id = 1";
         match &self.backend {
             Backend::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,

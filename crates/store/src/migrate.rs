@@ -115,6 +115,11 @@ const SQLITE: &[Migration] = &[
         description: "a vehicle's fills by fuel type in time order",
         sql: include_str!("../migrations/sqlite/0019_fuel_type_time_index.sql"),
     },
+    Migration {
+        version: 20,
+        description: "credential epoch changes announced",
+        sql: include_str!("../migrations/sqlite/0020_credential_epoch_notify.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -212,6 +217,11 @@ const POSTGRES: &[Migration] = &[
         version: 19,
         description: "a vehicle's fills by fuel type in time order",
         sql: include_str!("../migrations/postgres/0019_fuel_type_time_index.sql"),
+    },
+    Migration {
+        version: 20,
+        description: "credential epoch changes announced",
+        sql: include_str!("../migrations/postgres/0020_credential_epoch_notify.sql"),
     },
 ];
 
