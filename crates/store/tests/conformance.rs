@@ -1478,6 +1478,74 @@ mod fuel {
             ));
         }
     }
+
+    /// A vehicle burning two fuels: one statistic per fuel type in order of
+    /// first use, each with its own latest closed segment (none yet for a
+    /// type whose chain has not closed one).
+    #[tokio::test]
+    async fn fuel_statistics_per_fuel_type_with_the_latest_segment_of_each() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "fuel-types").await;
+            let v = s
+                .create_vehicle(t.id, &spec("Flex", None, None, "Ford"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - Duration::days(30);
+            let day = |n: i64| t0 + Duration::days(n);
+            let e85 = |mut f: NewFuelEntry| {
+                f.fuel_type = FuelType::E85;
+                f
+            };
+            let mut last_gasoline = None;
+            for (n, miles) in [(0, 1_000.0), (2, 1_200.0), (4, 1_450.0)] {
+                let e = s
+                    .create_fuel_entry(t.id, &fill(v, day(n), miles, 8.0, 3000, true), MAX, &ctx())
+                    .await
+                    .unwrap();
+                last_gasoline = e.segment;
+            }
+            // E85 starts later, and its one fill closes nothing.
+            s.create_fuel_entry(
+                t.id,
+                &e85(fill(v, day(5), 1_500.0, 9.0, 2500, true)),
+                MAX,
+                &ctx(),
+            )
+            .await
+            .unwrap();
+            let stats = s.fuel_stats(t.id, v, None, None).await.unwrap();
+            let kinds: Vec<_> = stats.iter().map(|s| (s.fuel_type, s.entries)).collect();
+            assert_eq!(
+                kinds,
+                vec![(FuelType::Gasoline, 3), (FuelType::E85, 1)],
+                "{:?}",
+                db.kind
+            );
+            assert!(last_gasoline.is_some());
+            assert_eq!(stats[0].last, last_gasoline, "{:?}", db.kind);
+            assert_eq!(stats[1].last, None, "{:?}", db.kind);
+
+            // A second E85 fill closes its first segment: 150 miles on 9 gallons.
+            let closed = s
+                .create_fuel_entry(
+                    t.id,
+                    &e85(fill(v, day(6), 1_650.0, 9.0, 2600, true)),
+                    MAX,
+                    &ctx(),
+                )
+                .await
+                .unwrap()
+                .segment
+                .unwrap();
+            let stats = s.fuel_stats(t.id, v, None, None).await.unwrap();
+            assert_eq!(stats[1].last, Some(closed), "{:?}", db.kind);
+            assert_eq!(stats[0].last, last_gasoline, "{:?}", db.kind);
+            let miles = closed.distance_km / domain::meter::KM_PER_MILE;
+            assert!((miles - 150.0).abs() < 1e-6, "{miles}");
+        }
+    }
 }
 
 mod maintenance {
