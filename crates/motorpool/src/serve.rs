@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use store::{BackendKind, ConnectOptions, Store};
 use tokio::sync::watch;
-use web::{AppState, Application, Metrics, MetricsSource, WebSettings};
+use web::{AppServices, AppState, Application, Metrics, MetricsSource, WebSettings};
 
 use crate::config::{Common, DatabaseUrl, ServeSettings, load_keyring};
 
@@ -139,13 +139,13 @@ pub async fn serve(common: &Common, settings: &ServeSettings, demo: bool) -> any
         trust_forwarded_for: settings.trust_forwarded_for,
         ..WebSettings::default()
     };
-    let state = AppState {
+    let state = AppState::new(AppServices {
         store: store.clone(),
         files,
         settings: Arc::new(web_settings),
         metrics: Arc::new(metrics),
         keyring,
-    };
+    });
     let app = Application::build(settings.listen, state)
         .await
         .with_context(|| format!("cannot listen on {} (setting `listen`)", settings.listen))?;

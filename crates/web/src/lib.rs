@@ -73,9 +73,29 @@ impl WebSettings {
     }
 }
 
-/// Shared by every handler. Cheap to clone.
+/// Shared by every handler: one `Arc`, because axum clones the state for
+/// every middleware layer and every `State` extractor of every request (a
+/// clone of the parts was eight reference counts, contended between the
+/// runtime's threads, several times a request). Derefs to the parts.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppServices>);
+
+impl AppState {
+    pub fn new(services: AppServices) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppServices;
+
+    fn deref(&self) -> &AppServices {
+        &self.0
+    }
+}
+
+/// What the handlers use, built once at start-up (see [`AppState`]).
+pub struct AppServices {
     pub store: Store,
     /// Where document files live.
     pub files: store::FileStore,

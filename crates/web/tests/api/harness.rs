@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use domain::credentials::{Password, SecretToken, TokenKind, hash_password};
 use domain::tenancy::{Email, Role, Slug, TenantKind};
-use motorpool_web::{AppState, Application, Metrics, WebSettings};
+use motorpool_web::{AppServices, AppState, Application, Metrics, WebSettings};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 use store::testing::TestDatabase;
@@ -49,13 +49,13 @@ impl TestApp {
             uuid::Uuid::now_v7().simple()
         )))
         .unwrap();
-        let state = AppState {
+        let state = AppState::new(AppServices {
             store: db.store.clone(),
             files,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
             keyring: Arc::new(domain::sealed::Keyring::new([42; 32], vec![])),
-        };
+        });
         let app = Application::build("127.0.0.1:0".parse().unwrap(), state)
             .await
             .unwrap();
