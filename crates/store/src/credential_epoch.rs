@@ -36,6 +36,15 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 /// The channel migration 20's trigger notifies.
 const CHANNEL: &str = "motorpool_credential_epoch";
 
+/// The epoch as committed now: read by a request where the epoch is not
+/// pushed, and by the listener (on connecting and every recheck).
+pub(crate) const READ_EPOCH: &str = "SELECT epoch FROM credential_epoch WHERE id = 1";
+
+/// Moves the epoch on inside a credential change's transaction, returning
+/// the new epoch (migration 20's trigger announces it at commit).
+pub(crate) const ADVANCE_EPOCH: &str =
+    "UPDATE credential_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch";
+
 /// How often the watcher reads the epoch itself while listening: the bound
 /// on staleness should notifications be lost without the connection failing.
 pub(crate) const RECHECK_EVERY: Duration = Duration::from_secs(1);
@@ -91,9 +100,7 @@ impl EpochWatch {
 
 /// The epoch as committed now.
 async fn read_epoch(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT epoch FROM credential_epoch WHERE id = 1")
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar(READ_EPOCH).fetch_one(pool).await
 }
 
 /// The listener task: connect, LISTEN, read the epoch, then follow
@@ -191,12 +198,10 @@ mod tests {
     }
 
     async fn bump(pool: &PgPool) -> i64 {
-        sqlx::query_scalar(
-            "UPDATE credential_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap()
+        sqlx::query_scalar(ADVANCE_EPOCH)
+            .fetch_one(pool)
+            .await
+            .unwrap()
     }
 
     #[tokio::test]

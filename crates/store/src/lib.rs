@@ -267,10 +267,12 @@ impl Store {
     /// after moving the credential epoch on in it: every server's cached
     /// credentials stop being used when it commits.
     pub(crate) async fn commit_credential_change(&self, mut tx: Tx) -> Result<(), StoreError> {
-        const SQL: &str =
-            "UPDATE credential_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch";
-        let epoch: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(SQL).fetch_one(c).await)
-            .ctx("moving the credential epoch")?;
+        let epoch: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+            credential_epoch::ADVANCE_EPOCH
+        )
+        .fetch_one(c)
+        .await)
+        .ctx("moving the credential epoch")?;
         tx.commit().await?;
         self.credentials.committed(epoch);
         Ok(())
@@ -283,7 +285,7 @@ impl Store {
         if let Some(epoch) = self.credentials.pushed_epoch() {
             return Ok(epoch);
         }
-        const SQL: &str = "SELECT epoch FROM credential_epoch WHERE id = 1";
+        const SQL: &str = credential_epoch::READ_EPOCH;
         match &self.backend {
             Backend::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
             Backend::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
