@@ -11,8 +11,9 @@ use time::Date;
 use uuid::Uuid;
 
 use crate::error::ResultExt;
+use crate::json_rows::{array, blob, real};
 use crate::page::{Page, decode_cursor, page_limit};
-use crate::{Mode, Store, StoreError, on_tx};
+use crate::{Mode, Store, StoreError, fetch_rows};
 
 /// One vehicle's months in the report.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,15 +54,13 @@ impl Store {
         let limit = page_limit(limit);
         let t = tenant.as_uuid();
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
-        let vehicles: Vec<(Uuid, String)> = on_tx!(&mut tx, |c| sqlx::query_as(
+        let vehicles: Vec<(Uuid, String)> = fetch_rows!(
+            &mut tx,
             "SELECT id, name FROM vehicles WHERE tenant_id = $1 AND deleted_at IS NULL
-               AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+               AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+            sqlite(array(&[&blob("id"), "name"]), "id"),
+            |q| q.bind(t).bind(after).bind(limit + 1)
         )
-        .bind(t)
-        .bind(after)
-        .bind(limit + 1)
-        .fetch_all(c)
-        .await)
         .ctx("listing the report's vehicles")?;
         let shown = &vehicles[..vehicles.len().min(limit as usize)];
         let (Some(first), Some(last)) = (shown.first(), shown.last()) else {
@@ -72,46 +71,41 @@ impl Store {
         // The page's vehicles are a contiguous id range: one range scan per
         // rollup instead of a list of ids.
         let (low, high) = (first.0, last.0);
-        let distance: Vec<(Uuid, Date, f64, f64)> = on_tx!(&mut tx, |c| sqlx::query_as(
+        let distance: Vec<(Uuid, Date, f64, f64)> = fetch_rows!(
+            &mut tx,
             "SELECT vehicle_id, month, first_km, last_km FROM vehicle_monthly_distance
               WHERE tenant_id = $1 AND vehicle_id >= $2 AND vehicle_id <= $3 AND month >= $4 AND month < $5
-              ORDER BY vehicle_id, month"
+              ORDER BY vehicle_id, month",
+            sqlite(
+                array(&[&blob("vehicle_id"), "month", &real("first_km"), &real("last_km")]),
+                "vehicle_id, month"
+            ),
+            |q| q.bind(t).bind(low).bind(high).bind(from).bind(to)
         )
-        .bind(t)
-        .bind(low)
-        .bind(high)
-        .bind(from)
-        .bind(to)
-        .fetch_all(c)
-        .await)
         .ctx("reading monthly distance")?;
         // Each vehicle's last value before the range, so the range's first
         // month counts the driving since then.
-        let before: Vec<(Uuid, f64)> = on_tx!(&mut tx, |c| sqlx::query_as(
+        let before: Vec<(Uuid, f64)> = fetch_rows!(
+            &mut tx,
             "SELECT d.vehicle_id, d.last_km FROM vehicle_monthly_distance d
               WHERE d.tenant_id = $1 AND d.vehicle_id >= $2 AND d.vehicle_id <= $3
                 AND d.month = (SELECT max(p.month) FROM vehicle_monthly_distance p
-                                WHERE p.tenant_id = d.tenant_id AND p.vehicle_id = d.vehicle_id AND p.month < $4)"
+                                WHERE p.tenant_id = d.tenant_id AND p.vehicle_id = d.vehicle_id AND p.month < $4)",
+            sqlite(array(&[&blob("vehicle_id"), &real("last_km")]), "vehicle_id"),
+            |q| q.bind(t).bind(low).bind(high).bind(from)
         )
-        .bind(t)
-        .bind(low)
-        .bind(high)
-        .bind(from)
-        .fetch_all(c)
-        .await)
         .ctx("reading the distance before the range")?;
-        let spend: Vec<(Uuid, Date, String, i64)> = on_tx!(&mut tx, |c| sqlx::query_as(
+        let spend: Vec<(Uuid, Date, String, i64)> = fetch_rows!(
+            &mut tx,
             "SELECT vehicle_id, month, currency, amount_minor FROM vehicle_monthly_spend
               WHERE tenant_id = $1 AND vehicle_id >= $2 AND vehicle_id <= $3 AND month >= $4 AND month < $5
-              ORDER BY vehicle_id, month, currency"
+              ORDER BY vehicle_id, month, currency",
+            sqlite(
+                array(&[&blob("vehicle_id"), "month", "currency", "amount_minor"]),
+                "vehicle_id, month, currency"
+            ),
+            |q| q.bind(t).bind(low).bind(high).bind(from).bind(to)
         )
-        .bind(t)
-        .bind(low)
-        .bind(high)
-        .bind(from)
-        .bind(to)
-        .fetch_all(c)
-        .await)
         .ctx("reading monthly spend")?;
         drop(tx);
 

@@ -23,7 +23,7 @@ use crate::{Mode, Store, StoreError, Tx, on_tx};
 
 /// A schedule's settings and stored due state: what the API's schedule rows
 /// and evaluation both read.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct DueColumns {
     interval_km: Option<f64>,
     interval_hours: Option<f64>,

@@ -32,6 +32,7 @@ mod idempotency;
 mod identity;
 mod import;
 mod jobs;
+mod json_rows;
 mod meters;
 mod migrate;
 mod page;

@@ -7,6 +7,8 @@
 //! calendar. The tenant-wide due list is then one indexed query, however
 //! large the fleet.
 
+use std::sync::LazyLock;
+
 use domain::ids::{TenantId, VehicleId};
 use domain::maintenance::{Baseline, DueState, DueStatus, Interval};
 use serde_json::json;
@@ -16,9 +18,10 @@ use uuid::Uuid;
 use crate::audit::{Change, record};
 use crate::due_state::{DueColumns, reevaluate_vehicle};
 use crate::error::ResultExt;
+use crate::json_rows::{self, Kind};
 use crate::page::{Page, decode_cursor, page_limit};
 use crate::service::NewServiceRecord;
-use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
+use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, fetch_rows, on_tx};
 
 /// A schedule to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +51,9 @@ pub struct Schedule {
     pub updated_at: OffsetDateTime,
 }
 
-#[derive(sqlx::FromRow)]
+/// A schedule as stored: a row, or on SQLite an object of a vehicle's
+/// schedules fetched as one JSON row ([`schedules_in`], `json_rows`).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct ScheduleRow {
     id: Uuid,
     vehicle_id: Uuid,
@@ -57,7 +62,9 @@ struct ScheduleRow {
     task_name: String,
     one_off: bool,
     #[sqlx(flatten)]
+    #[serde(flatten)]
     due: DueColumns,
+    #[serde(with = "time::serde::rfc3339")]
     updated_at: OffsetDateTime,
 }
 
@@ -437,14 +444,39 @@ pub(crate) async fn schedules_in(
     tenant: TenantId,
     vehicle: VehicleId,
 ) -> Result<Vec<Schedule>, StoreError> {
-    let rows: Vec<ScheduleRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE s.tenant_id = $1 AND s.vehicle_id = $2
-         ORDER BY s.urgency, s.forecast_sort, s.id"
-    )))
-    .bind(tenant.as_uuid())
-    .bind(vehicle.as_uuid())
-    .fetch_all(c)
-    .await)
+    static SELECT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {COLUMNS}, s.urgency, s.forecast_sort FROM {FROM}
+              WHERE s.tenant_id = $1 AND s.vehicle_id = $2
+              ORDER BY s.urgency, s.forecast_sort, s.id"
+        )
+    });
+    static SQLITE_ROW: LazyLock<String> = LazyLock::new(|| {
+        let real = |name| (name, Kind::Real);
+        json_rows::object(
+            COLUMNS,
+            &[
+                ("id", Kind::Blob),
+                ("vehicle_id", Kind::Blob),
+                ("task_id", Kind::Blob),
+                ("one_off", Kind::Bool),
+                real("interval_km"),
+                real("interval_hours"),
+                real("window_km"),
+                real("window_hours"),
+                real("last_done_km"),
+                real("last_done_hours"),
+                real("next_due_km"),
+                real("next_due_hours"),
+            ],
+        )
+    });
+    let rows: Vec<ScheduleRow> = fetch_rows!(
+        tx,
+        &SELECT,
+        sqlite(&*SQLITE_ROW, "urgency, forecast_sort, id"),
+        |q| q.bind(tenant.as_uuid()).bind(vehicle.as_uuid())
+    )
     .ctx("listing a vehicle's schedules")?;
     rows.into_iter().map(Schedule::try_from).collect()
 }

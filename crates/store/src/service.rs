@@ -22,7 +22,7 @@ use crate::error::ResultExt;
 use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, record_readings_in};
 use crate::page::{Page, decode_cursor, page_limit};
 use crate::schedules::advance_for_service;
-use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
+use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, fetch_rows, on_tx};
 
 /// A kind of row that belongs to a vehicle, for the shared delete path.
 struct OwnedRow {
@@ -677,30 +677,36 @@ pub(crate) async fn costs_in(
             "substr(spent_on, 1, 7)",
         ),
     };
-    let sums: Vec<(String, String, String, i64)> =
-        on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT month, category, currency, CAST(sum(amount) AS BIGINT) FROM (
-                 SELECT {fill_month} AS month, 'fuel' AS category, currency, total_minor AS amount
-                   FROM fuel_entries WHERE tenant_id = $1 {scope}
-                    AND filled_at >= $3 AND filled_at < $4 AND total_minor IS NOT NULL
-                 UNION ALL
-                 SELECT {service_month}, 'service', currency, total_minor
-                   FROM service_records WHERE tenant_id = $1 {scope}
-                    AND performed_on >= $5 AND performed_on < $6
-                 UNION ALL
-                 SELECT {expense_month}, category, currency, amount_minor
-                   FROM expenses WHERE tenant_id = $1 {scope} AND spent_on >= $5 AND spent_on < $6
-             ) AS spent GROUP BY month, category, currency"
-        )))
-        .bind(tenant.as_uuid())
-        .bind(vehicle)
-        .bind(from_at)
-        .bind(to_at)
-        .bind(from)
-        .bind(to)
-        .fetch_all(c)
-        .await)
-        .ctx("summing costs")?;
+    let select = format!(
+        "SELECT month, category, currency, CAST(sum(amount) AS BIGINT) AS amount FROM (
+             SELECT {fill_month} AS month, 'fuel' AS category, currency, total_minor AS amount
+               FROM fuel_entries WHERE tenant_id = $1 {scope}
+                AND filled_at >= $3 AND filled_at < $4 AND total_minor IS NOT NULL
+             UNION ALL
+             SELECT {service_month}, 'service', currency, total_minor
+               FROM service_records WHERE tenant_id = $1 {scope}
+                AND performed_on >= $5 AND performed_on < $6
+             UNION ALL
+             SELECT {expense_month}, category, currency, amount_minor
+               FROM expenses WHERE tenant_id = $1 {scope} AND spent_on >= $5 AND spent_on < $6
+         ) AS spent GROUP BY month, category, currency"
+    );
+    let sums: Vec<(String, String, String, i64)> = fetch_rows!(
+        tx,
+        &select,
+        sqlite(
+            crate::json_rows::array(&["month", "category", "currency", "amount"]),
+            "month, category, currency"
+        ),
+        |q| q
+            .bind(tenant.as_uuid())
+            .bind(vehicle)
+            .bind(from_at)
+            .bind(to_at)
+            .bind(from)
+            .bind(to)
+    )
+    .ctx("summing costs")?;
     // Grouped by the database; ordered here, by byte order whatever the
     // database's collation.
     let mut lines: Vec<CostLine> = sums

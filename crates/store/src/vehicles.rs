@@ -3,6 +3,7 @@
 //! soft delete, keyset pagination).
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use domain::health::RiskLevel;
 use domain::ids::{TenantId, VehicleId};
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
+use crate::json_rows::{self, Kind};
 use crate::page::{Page, decode_cursor, page_limit};
 use crate::{AuditContext, BackendKind, Mode, Store, StoreError, Tx, execute_tx, on_tx};
 
@@ -55,13 +57,17 @@ pub struct HealthSummary {
     pub risk: RiskLevel,
 }
 
-#[derive(sqlx::FromRow)]
+/// A vehicle as stored: a row on PostgreSQL, a JSON object of a listed page
+/// on SQLite ([`list_json_object`]).
+#[derive(sqlx::FromRow, Deserialize)]
 struct VehicleRow {
     health_score: i16,
     risk_rank: i16,
     odometer_km: Option<f64>,
+    #[serde(with = "time::serde::rfc3339::option")]
     odometer_at: Option<OffsetDateTime>,
     engine_hours: Option<f64>,
+    #[serde(with = "time::serde::rfc3339::option")]
     hours_at: Option<OffsetDateTime>,
     id: Uuid,
     tenant_id: Uuid,
@@ -81,13 +87,35 @@ struct VehicleRow {
     status: String,
     tags: Json<Vec<String>>,
     custom_fields: Json<Map<String, Value>>,
+    #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     updated_at: OffsetDateTime,
 }
 
 const COLUMNS: &str = "id, tenant_id, name, unit_number, vin, vin_warning, plate, year, make, model, trim,
     vehicle_type, fuel_types, odometer_unit, in_service_date, status, tags, custom_fields, created_at, updated_at,
     odometer_km, odometer_at, engine_hours, hours_at, health_score, risk_rank";
+
+/// [`COLUMNS`] as the JSON object SQLite returns for each vehicle of a
+/// listed page (see `json_rows`).
+fn list_json_object() -> &'static str {
+    static OBJECT: LazyLock<String> = LazyLock::new(|| {
+        json_rows::object(
+            COLUMNS,
+            &[
+                ("id", Kind::Blob),
+                ("tenant_id", Kind::Blob),
+                ("odometer_km", Kind::Real),
+                ("engine_hours", Kind::Real),
+                ("fuel_types", Kind::Json),
+                ("tags", Kind::Json),
+                ("custom_fields", Kind::Json),
+            ],
+        )
+    });
+    &OBJECT
+}
 
 impl TryFrom<VehicleRow> for Vehicle {
     type Error = StoreError;
@@ -451,10 +479,24 @@ impl Store {
             filter.cursor.as_deref().map(decode_cursor).transpose()?;
         let limit = page_limit(filter.limit);
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
+        // SQLite returns the page as one JSON row (see `json_rows`): the
+        // page's SELECT becomes a subquery of the aggregate.
+        let as_json = matches!(tx, Tx::Sqlite(_));
+        let dir = if desc { "DESC" } else { "ASC" };
+        let order = match key {
+            Some(expr) => format!("{expr} {dir}, id {dir}"),
+            None => format!("id {dir}"),
+        };
         let rows: Vec<VehicleRow> = on_tx!(&mut tx, |c| {
-            let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT {COLUMNS} FROM vehicles WHERE tenant_id = "
-            ));
+            let select = format!("SELECT {COLUMNS} FROM vehicles WHERE tenant_id = ");
+            let mut q = sqlx::QueryBuilder::new(if as_json {
+                format!(
+                    "SELECT json_group_array({} ORDER BY {order}) FROM ({select}",
+                    list_json_object()
+                )
+            } else {
+                select
+            });
             q.push_bind(tenant.as_uuid())
                 .push(" AND deleted_at IS NULL");
             if let Some(status) = filter.status {
@@ -511,13 +553,17 @@ impl Store {
                     _ => {}
                 }
             }
-            let dir = if desc { "DESC" } else { "ASC" };
-            match key {
-                Some(expr) => q.push(format!(" ORDER BY {expr} {dir}, id {dir} LIMIT ")),
-                None => q.push(format!(" ORDER BY id {dir} LIMIT ")),
-            };
-            q.push_bind(limit + 1);
-            q.build_query_as().fetch_all(c).await
+            q.push(format!(" ORDER BY {order} LIMIT "))
+                .push_bind(limit + 1);
+            if as_json {
+                q.push(") AS page");
+                q.build_query_scalar::<String>()
+                    .fetch_one(c)
+                    .await
+                    .and_then(|text| json_rows::decode(&text))
+            } else {
+                q.build_query_as().fetch_all(c).await
+            }
         })
         .ctx("listing vehicles")?;
         let items = rows

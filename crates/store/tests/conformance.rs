@@ -1572,6 +1572,122 @@ mod maintenance {
         assert!(matches!(out[0], ReadingOutcome::Created(_)), "{out:?}");
     }
 
+    /// SQLite returns a listed page as one JSON row (`json_rows`), PostgreSQL
+    /// row by row: either way every field, nulls and the last digit of the
+    /// meters included, is the vehicle read by id.
+    #[tokio::test]
+    async fn a_listed_vehicle_is_the_vehicle_read_by_id() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "listed").await;
+            let mut custom = serde_json::Map::new();
+            custom.insert("depot".into(), "Nørth \"B\"".into());
+            custom.insert(
+                "axles".into(),
+                serde_json::json!({"count": 3, "lift": [true, null]}),
+            );
+            let full = VehicleSpec::validate(
+                VehicleDraft {
+                    name: "Tractor 7 ☃".into(),
+                    unit_number: Some("U-7".into()),
+                    vin: Some("1M8GDM9AXKP042788".into()),
+                    plate: Some("AB 123".into()),
+                    year: Some(2019),
+                    make: Some("Kenworth".into()),
+                    model: Some("T680".into()),
+                    trim: Some("Day cab".into()),
+                    vehicle_type: VehicleType::Car,
+                    fuel_types: vec![FuelType::Diesel, FuelType::Def],
+                    odometer_unit: OdometerUnit::Miles,
+                    in_service_date: Some(time::macros::date!(2019 - 03 - 04)),
+                    status: VehicleStatus::OutOfService,
+                    tags: vec!["night shift".into(), "'quoted'".into()],
+                    custom_fields: custom,
+                },
+                2026,
+            )
+            .unwrap();
+            let v = s.create_vehicle(t.id, &full, &ctx()).await.unwrap();
+            let bare = s
+                .create_vehicle(t.id, &spec("Bare", None, None, "X"), &ctx())
+                .await
+                .unwrap();
+            let at = OffsetDateTime::now_utc() - Duration::days(1);
+            odometer(s, t.id, v.id, at, 123_456.789_012_345_6 / 3.0).await;
+            let hours = NewReading {
+                vehicle_id: v.id,
+                kind: MeterKind::Hours,
+                read_at: at + Duration::microseconds(1),
+                value: meter_value(MeterKind::Hours, 0.1 + 0.2, MeterUnit::Hours).unwrap(),
+                source: MeterSource::Manual,
+                note: None,
+                void: false,
+            };
+            s.record_readings(t.id, &[hours], MAX, &ctx())
+                .await
+                .unwrap();
+
+            let listed = s
+                .list_vehicles(
+                    t.id,
+                    &VehicleFilter {
+                        sort: VehicleSort::Name,
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let by_id = vec![
+                s.vehicle(t.id, bare.id).await.unwrap(),
+                s.vehicle(t.id, v.id).await.unwrap(),
+            ];
+            assert_eq!(
+                by_id[1].meters.engine_hours,
+                Some(0.1 + 0.2),
+                "{:?}",
+                db.kind
+            );
+            assert_eq!(listed.items, by_id, "{:?}", db.kind);
+
+            // The same for a vehicle's schedules (one JSON row on SQLite)
+            // against each read by id, reals with every digit in use.
+            let tasks = s.list_service_tasks(t.id).await.unwrap();
+            let mut ids = Vec::new();
+            for (i, task) in tasks.iter().take(3).enumerate() {
+                let odd = Interval {
+                    km: Some(10_000.0 / 3.0 + i as f64),
+                    hours: Some(0.1 + 0.2),
+                    days: (i == 1).then_some(90),
+                };
+                let new = NewSchedule {
+                    task_id: task.id,
+                    one_off: i == 2,
+                    interval: odd,
+                    window: odd.default_window(),
+                    last_done: None,
+                };
+                ids.push(
+                    s.create_schedule(t.id, v.id, &new, &ctx())
+                        .await
+                        .unwrap()
+                        .id,
+                );
+            }
+            let listed = s.list_schedules(t.id, v.id).await.unwrap();
+            assert_eq!(listed.len(), 3);
+            for schedule in &listed {
+                assert_eq!(
+                    schedule,
+                    &s.schedule(t.id, schedule.id).await.unwrap(),
+                    "{:?}",
+                    db.kind
+                );
+            }
+            assert!(listed.iter().any(|s| s.one_off), "{:?}", db.kind);
+        }
+    }
+
     fn service(v: VehicleId, on: time::Date, km: f64, tasks: Vec<uuid::Uuid>) -> NewServiceRecord {
         NewServiceRecord {
             vehicle_id: v,
