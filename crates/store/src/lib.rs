@@ -51,6 +51,7 @@ mod tx;
 mod usage;
 mod vehicle_page;
 mod vehicles;
+mod warm_connections;
 
 pub use audit::{Actor, AuditContext, AuditEntry, AuditFilter, INSTANCE_TENANT};
 pub use cost_report::{MonthCosts, VehicleCosts};
@@ -95,7 +96,9 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
+
+use crate::warm_connections::WarmConnections;
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +148,50 @@ pub struct Store {
     /// Fleet overviews, kept briefly by a server (disabled elsewhere); see
     /// [`Store::with_overview_cache`].
     overviews: std::sync::Arc<fleet::OverviewCache>,
+    /// Connections kept between one-statement reads ([`on_warm!`],
+    /// `warm_connections.rs`); only the backend's own is used.
+    warm_sqlite: std::sync::Arc<WarmConnections<Sqlite>>,
+    warm_postgres: std::sync::Arc<WarmConnections<Postgres>>,
+}
+
+/// Runs one statement outside any transaction on a kept connection of the
+/// store's backend (see `warm_connections.rs`), with `$conn` bound to the
+/// backend's connection; the connection is kept again only if the
+/// statement succeeded. Like [`on_tx!`], the expression is compiled once per
+/// backend and evaluates to a `Result<_, sqlx::Error>`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_warm {
+    ($store:expr, |$conn:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite(pool) => match $store.warm_sqlite.take(pool).await {
+                Ok(mut taken) => {
+                    let out = {
+                        let $conn = &mut *taken;
+                        $body
+                    };
+                    if out.is_ok() {
+                        taken.keep();
+                    }
+                    out
+                }
+                Err(e) => Err(e),
+            },
+            $crate::Backend::Postgres(pool) => match $store.warm_postgres.take(pool).await {
+                Ok(mut taken) => {
+                    let out = {
+                        let $conn = &mut *taken;
+                        $body
+                    };
+                    if out.is_ok() {
+                        taken.keep();
+                    }
+                    out
+                }
+                Err(e) => Err(e),
+            },
+        }
+    };
 }
 
 #[derive(Clone, Debug)]
@@ -239,6 +286,14 @@ impl Store {
                 None,
             )),
             overviews: Default::default(),
+            warm_sqlite: std::sync::Arc::new(WarmConnections::new(
+                options.max_connections,
+                warm_connections::FRESH_FOR,
+            )),
+            warm_postgres: std::sync::Arc::new(WarmConnections::new(
+                options.max_connections,
+                warm_connections::FRESH_FOR,
+            )),
         };
         tracing::Span::current().record("backend", store.kind().as_str());
         Ok(store)
@@ -286,11 +341,9 @@ impl Store {
         if let Some(epoch) = self.credentials.pushed_epoch() {
             return Ok(epoch);
         }
-        const SQL: &str = credential_epoch::READ_EPOCH;
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
-            Backend::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
-        }
+        on_warm!(self, |c| sqlx::query_scalar(credential_epoch::READ_EPOCH)
+            .fetch_one(c)
+            .await)
         .ctx("reading the credential epoch")
     }
 
@@ -311,14 +364,15 @@ impl Store {
 
     pub fn pool_stats(&self) -> PoolStats {
         match &self.backend {
+            // Kept connections (`warm_connections.rs`) are idle too.
             Backend::Sqlite(p) => PoolStats {
                 size: p.size(),
-                idle: p.num_idle(),
+                idle: p.num_idle() + self.warm_sqlite.len(),
                 max: p.options().get_max_connections(),
             },
             Backend::Postgres(p) => PoolStats {
                 size: p.size(),
-                idle: p.num_idle(),
+                idle: p.num_idle() + self.warm_postgres.len(),
                 max: p.options().get_max_connections(),
             },
         }
@@ -335,6 +389,9 @@ impl Store {
 
     /// Closes every pooled connection, waiting for those in use.
     pub async fn close(&self) {
+        // The pool waits for every connection it handed out, kept ones too.
+        self.warm_sqlite.release_all();
+        self.warm_postgres.release_all();
         match &self.backend {
             Backend::Sqlite(p) => p.close().await,
             Backend::Postgres(p) => p.close().await,

@@ -19,7 +19,7 @@ use crate::audit::{Change, record};
 use crate::error::ResultExt;
 use crate::json_rows::{self, Kind};
 use crate::page::{Page, decode_cursor, page_limit};
-use crate::{AuditContext, BackendKind, Mode, Store, StoreError, Tx, execute_tx, on_tx};
+use crate::{AuditContext, BackendKind, Mode, Store, StoreError, Tx, execute_tx, on_tx, on_warm};
 
 /// A stored vehicle: its validated fields plus identity and timestamps.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -350,29 +350,23 @@ impl Store {
     /// A live vehicle of the tenant; another tenant's id is simply not found.
     #[tracing::instrument(skip_all)]
     pub async fn vehicle(&self, tenant: TenantId, id: VehicleId) -> Result<Vehicle, StoreError> {
-        let row: Option<VehicleRow> = match &self.backend {
-            // One statement is its own snapshot, and the tenant is in the
-            // predicate: SQLite needs no transaction here. (BEGIN and the
-            // ROLLBACK of dropping one were two of the four round trips to
-            // sqlx's SQLite worker thread that `GET` one vehicle made.)
-            crate::Backend::Sqlite(pool) => sqlx::query_as(sqlx::AssertSqlSafe(live_vehicle_sql()))
-                .bind(tenant.as_uuid())
-                .bind(id.as_uuid())
-                .fetch_optional(pool)
-                .await
-                .ctx("loading a vehicle")?,
-            // Row-level security needs the tenant set for the statement: the
-            // function sets it and reads, in one round trip instead of three
-            // (migration 18).
-            crate::Backend::Postgres(pool) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM tenant_vehicle($1, $2)"
-            )))
+        // One statement, on a kept connection (`warm_connections.rs`). It
+        // is its own snapshot and names the tenant: SQLite needs no
+        // transaction (BEGIN and the ROLLBACK of dropping one were two of
+        // the four round trips to sqlx's SQLite worker thread that `GET` one
+        // vehicle made). On PostgreSQL row-level security needs the tenant
+        // set for the statement: the function sets it and reads, in one
+        // round trip instead of three (migration 18).
+        let sql = match self.kind() {
+            BackendKind::Sqlite => live_vehicle_sql(),
+            BackendKind::Postgres => format!("SELECT {COLUMNS} FROM tenant_vehicle($1, $2)"),
+        };
+        let row: Option<VehicleRow> = on_warm!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tenant.as_uuid())
             .bind(id.as_uuid())
-            .fetch_optional(pool)
-            .await
-            .ctx("loading a vehicle")?,
-        };
+            .fetch_optional(c)
+            .await)
+        .ctx("loading a vehicle")?;
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 

@@ -218,6 +218,34 @@ async fn vehicles_crud_vin_uniqueness_and_audit() {
     }
 }
 
+/// `GET` one vehicle runs on a connection kept out of the pool between
+/// reads (`warm_connections.rs`): it is reused, counted idle, and handed
+/// back so the store can still close (a pool waits for every connection).
+#[tokio::test]
+async fn one_statement_reads_keep_their_connection_and_the_store_still_closes() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "warm").await;
+        let v = s
+            .create_vehicle(t.id, &spec("Warm", None, None, "X"), &ctx())
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            assert_eq!(s.vehicle(t.id, v.id).await.unwrap().id, v.id);
+        }
+        let other = tenant(s, "cold").await;
+        assert!(matches!(
+            s.vehicle(other.id, v.id).await,
+            Err(StoreError::NotFound)
+        ));
+        let stats = s.pool_stats();
+        assert!(stats.idle >= 1, "{:?}: {stats:?}", db.kind);
+        tokio::time::timeout(std::time::Duration::from_secs(30), s.close())
+            .await
+            .unwrap_or_else(|_| panic!("{:?}: the store closes", db.kind));
+    }
+}
+
 #[tokio::test]
 async fn a_tenant_never_sees_another_tenants_vehicles() {
     for db in TestDatabase::all().await {
