@@ -164,32 +164,27 @@ pub struct Store {
 macro_rules! on_warm {
     ($store:expr, |$conn:ident| $body:expr) => {
         match &$store.backend {
-            $crate::Backend::Sqlite(pool) => match $store.warm_sqlite.take(pool).await {
-                Ok(mut taken) => {
-                    let out = {
-                        let $conn = &mut *taken;
-                        $body
-                    };
-                    if out.is_ok() {
-                        taken.keep();
-                    }
-                    out
+            $crate::Backend::Sqlite(pool) => {
+                $crate::on_warm!(@on $store.warm_sqlite.take(pool), |$conn| $body)
+            }
+            $crate::Backend::Postgres(pool) => {
+                $crate::on_warm!(@on $store.warm_postgres.take(pool), |$conn| $body)
+            }
+        }
+    };
+    (@on $take:expr, |$conn:ident| $body:expr) => {
+        match $take.await {
+            Ok(mut taken) => {
+                let out = {
+                    let $conn = &mut *taken;
+                    $body
+                };
+                if out.is_ok() {
+                    taken.keep();
                 }
-                Err(e) => Err(e),
-            },
-            $crate::Backend::Postgres(pool) => match $store.warm_postgres.take(pool).await {
-                Ok(mut taken) => {
-                    let out = {
-                        let $conn = &mut *taken;
-                        $body
-                    };
-                    if out.is_ok() {
-                        taken.keep();
-                    }
-                    out
-                }
-                Err(e) => Err(e),
-            },
+                out
+            }
+            Err(e) => Err(e),
         }
     };
 }
