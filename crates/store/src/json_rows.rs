@@ -45,7 +45,8 @@ pub(crate) enum Kind {
 /// A row as a JSON object of the output columns of a select list
 /// (`"s.id, v.name AS vehicle_name"`), each keyed by its output name (for
 /// structs, decoded by field name). `special` gives the columns, by output
-/// name, that are not text or integers.
+/// name, that are not text or integers. The list is split at commas: plain
+/// or aliased columns only, no function calls.
 pub(crate) fn object(select_list: &str, special: &[(&str, Kind)]) -> String {
     let pairs: Vec<String> = select_list
         .split(',')
