@@ -13,6 +13,8 @@
 #     `admin rebuild-rollups`;
 #  5. the 50,000-row Fuelly import (scripts/bench/import.sh).
 # RESUME=1 reuses the database of an earlier run (after a failure in step 3 or later).
+# BATCH=N sets the telemetry items per ingest transaction (default 2,000, as the
+# telematics job; the API takes up to 10,000 a request).
 # GENERATE_ONLY=1 stops after steps 1 and 2; RAW_BASELINE=0 skips the raw insert
 # baseline (the 100 M-event fleet: `RAW_BASELINE=0 GENERATE_ONLY=1 suite.sh postgres
 # 10000 17`, then the measurements with `RESUME=1 suite.sh postgres`).
@@ -63,7 +65,7 @@ if [ "$BACKEND" = postgres ] && [ "$(psql -At -h 127.0.0.1 -U postgres -c 'SHOW 
   ANALYZER=$!
 fi
 /usr/bin/time -f 'peak RSS %M kB, %e s' "$B" bench generate --vehicles "$VEHICLES" --days 365 \
-  --per-tenant "$VEHICLES" --seed 1 --readings-per-day "$PER_DAY"
+  --per-tenant "$VEHICLES" --seed 1 --readings-per-day "$PER_DAY" --batch "${BATCH:-2000}"
 [ -z "$ANALYZER" ] || kill "$ANALYZER"
 READINGS=$(python3 -c 'import glob, json, os, sys; f = max(glob.glob("target/bench/generate-*.json"), key=os.path.getmtime); print(json.load(open(f))["readings"])')
 if [ "${RAW_BASELINE:-1}" != 0 ]; then

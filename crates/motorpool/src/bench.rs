@@ -62,6 +62,10 @@ pub struct GenerateArgs {
     /// evenly spaced: 1 is a daily noon reading; 288 is every 5 minutes.
     #[arg(long, default_value_t = 1)]
     pub readings_per_day: u32,
+    /// Telemetry items per ingest transaction: the telematics job's 2,000
+    /// by default; the API takes up to 10,000 a request.
+    #[arg(long, default_value_t = 2000)]
+    pub batch: usize,
 }
 
 /// What a run generated, and how fast (written as JSON).
@@ -99,9 +103,6 @@ const FAULT_MIX: [(u32, u8); 10] = [
     (3364, 4),
 ];
 
-/// Telemetry items per ingest transaction.
-const BATCH: usize = 2000;
-
 pub async fn run(common: &Common, command: BenchCommand) -> anyhow::Result<()> {
     let args = match command {
         BenchCommand::Generate(args) => args,
@@ -112,6 +113,9 @@ pub async fn run(common: &Common, command: BenchCommand) -> anyhow::Result<()> {
     }
     if !(1..=1440).contains(&args.readings_per_day) {
         bail!("--readings-per-day must be 1 to 1440");
+    }
+    if !(1..=10_000).contains(&args.batch) {
+        bail!("--batch must be 1 to 10000 (the API's most items a request)");
     }
     let store = crate::serve::connect_for_command(&common.database_url).await?;
     if store.kind() == store::BackendKind::Sqlite {
@@ -194,6 +198,8 @@ struct Telemetry<'a> {
     store: &'a Store,
     tenant: TenantId,
     batch: Vec<TelemetryItem>,
+    /// Items per ingest transaction (`--batch`).
+    batch_size: usize,
     readings: u64,
     messages: u64,
     spent: std::time::Duration,
@@ -206,7 +212,7 @@ impl Telemetry<'_> {
             _ => self.messages += 1,
         }
         self.batch.push(item);
-        if self.batch.len() >= BATCH {
+        if self.batch.len() >= self.batch_size {
             self.flush().await?;
         }
         Ok(())
@@ -278,7 +284,8 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
         let mut telemetry = Telemetry {
             store,
             tenant: tenant.id,
-            batch: Vec::with_capacity(BATCH),
+            batch: Vec::with_capacity(args.batch),
+            batch_size: args.batch,
             readings: 0,
             messages: 0,
             spent: std::time::Duration::ZERO,

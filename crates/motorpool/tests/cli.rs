@@ -585,6 +585,9 @@ async fn bench_generate_smoke_run() {
             "7",
             "--readings-per-day",
             "2",
+            // Many small ingest transactions, the last one partial.
+            "--batch",
+            "97",
             "--out-dir",
             out.to_str().unwrap(),
         ];
