@@ -21,8 +21,17 @@ use serde::de::DeserializeOwned;
 /// `row`s ([`array`] or [`object`] of expressions over `select`'s output),
 /// in `order` (an aggregate is not bound by a subquery's `ORDER BY`).
 pub(crate) fn aggregate_sql(row: &str, order: &str, select: &str) -> String {
-    format!("SELECT json_group_array({row} ORDER BY {order}) FROM ({select}) AS page")
+    format!("{}{select}{AGGREGATE_CLOSE}", aggregate_open(row, order))
 }
+
+/// [`aggregate_sql`] up to the subquery, for a select built piece by piece
+/// (a `QueryBuilder`); close it with [`AGGREGATE_CLOSE`].
+pub(crate) fn aggregate_open(row: &str, order: &str) -> String {
+    format!("SELECT json_group_array({row} ORDER BY {order}) FROM (")
+}
+
+/// Closes what [`aggregate_open`] opened.
+pub(crate) const AGGREGATE_CLOSE: &str = ") AS page";
 
 /// A row as a JSON array of `columns` (for tuples, decoded by position).
 pub(crate) fn array(columns: &[&str]) -> String {

@@ -357,11 +357,15 @@ impl Store {
         // vehicle made). On PostgreSQL row-level security needs the tenant
         // set for the statement: the function sets it and reads, in one
         // round trip instead of three (migration 18).
-        let sql = match self.kind() {
-            BackendKind::Sqlite => live_vehicle_sql(),
-            BackendKind::Postgres => format!("SELECT {COLUMNS} FROM tenant_vehicle($1, $2)"),
+        // Built once: this runs on every `GET` of a vehicle.
+        static SQLITE: LazyLock<String> = LazyLock::new(live_vehicle_sql);
+        static POSTGRES: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {COLUMNS} FROM tenant_vehicle($1, $2)"));
+        let sql: &'static str = match self.kind() {
+            BackendKind::Sqlite => &SQLITE,
+            BackendKind::Postgres => &POSTGRES,
         };
-        let row: Option<VehicleRow> = on_warm!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let row: Option<VehicleRow> = on_warm!(self, |c| sqlx::query_as(sql)
             .bind(tenant.as_uuid())
             .bind(id.as_uuid())
             .fetch_optional(c)
@@ -484,10 +488,7 @@ impl Store {
         let rows: Vec<VehicleRow> = on_tx!(&mut tx, |c| {
             let select = format!("SELECT {COLUMNS} FROM vehicles WHERE tenant_id = ");
             let mut q = sqlx::QueryBuilder::new(if as_json {
-                format!(
-                    "SELECT json_group_array({} ORDER BY {order}) FROM ({select}",
-                    list_json_object()
-                )
+                json_rows::aggregate_open(list_json_object(), &order) + &select
             } else {
                 select
             });
@@ -550,7 +551,7 @@ impl Store {
             q.push(format!(" ORDER BY {order} LIMIT "))
                 .push_bind(limit + 1);
             if as_json {
-                q.push(") AS page");
+                q.push(json_rows::AGGREGATE_CLOSE);
                 q.build_query_scalar::<String>()
                     .fetch_one(c)
                     .await

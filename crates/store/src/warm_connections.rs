@@ -96,10 +96,11 @@ impl<DB: Database> Taken<'_, DB> {
             }
             _ => false,
         };
-        // Kept, or (above) returned to the pool by the drop of `conn`; in
-        // both cases `self` no longer counts as circulating.
-        self.circulating = false;
+        // Kept: it circulates as a kept connection now, not as `self`.
+        // Otherwise `conn` went back to the pool and `self`'s drop stops
+        // counting it.
         if kept {
+            self.circulating = false;
             warm.available.add_permits(1);
         }
     }
