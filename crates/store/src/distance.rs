@@ -63,11 +63,47 @@ pub(crate) async fn record_distance(
     upsert(tx, tenant, &rows).await
 }
 
+/// Every right-hand side of the upsert reads the row as it was: the order
+/// of the assignments does not matter.
+const WIDEN_MONTH: &str = " ON CONFLICT (tenant_id, vehicle_id, month) DO UPDATE SET
+    first_km = CASE WHEN excluded.first_at < d.first_at THEN excluded.first_km ELSE d.first_km END,
+    first_at = CASE WHEN excluded.first_at < d.first_at THEN excluded.first_at ELSE d.first_at END,
+    last_km = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_km ELSE d.last_km END,
+    last_at = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_at ELSE d.last_at END";
+
 async fn upsert(
     tx: &mut Tx,
     tenant: TenantId,
     rows: &[((VehicleId, Date), Span)],
 ) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if let Tx::Postgres(t) = tx {
+        // Arrays, so the statement is prepared once per connection whatever
+        // the row count (as the readings' insert).
+        let times =
+            |f: &dyn Fn(&Span) -> i64| -> Vec<i64> { rows.iter().map(|(_, s)| f(s)).collect() };
+        let kms =
+            |f: &dyn Fn(&Span) -> f64| -> Vec<f64> { rows.iter().map(|(_, s)| f(s)).collect() };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO vehicle_monthly_distance AS d
+                 (tenant_id, vehicle_id, month, first_at, first_km, last_at, last_km)
+             SELECT $1, u.* FROM unnest($2::uuid[], $3::date[], $4::int8[], $5::float8[], $6::int8[], $7::float8[])
+                 AS u(vehicle_id, month, first_at, first_km, last_at, last_km){WIDEN_MONTH}"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(rows.iter().map(|((v, _), _)| v.as_uuid()).collect::<Vec<uuid::Uuid>>())
+        .bind(rows.iter().map(|((_, month), _)| *month).collect::<Vec<Date>>())
+        .bind(times(&|s| s.0))
+        .bind(kms(&|s| s.1))
+        .bind(times(&|s| s.2))
+        .bind(kms(&|s| s.3))
+        .execute(&mut **t)
+        .await
+        .ctx("recording monthly distance")?;
+        return Ok(());
+    }
     for chunk in rows.chunks(UPSERT_CHUNK) {
         on_tx!(tx, |c| {
             let mut q = sqlx::QueryBuilder::new(
@@ -83,15 +119,7 @@ async fn upsert(
                     .push_bind(span.2)
                     .push_bind(span.3);
             });
-            // Every right-hand side reads the row as it was: the order of
-            // the assignments does not matter.
-            q.push(
-                " ON CONFLICT (tenant_id, vehicle_id, month) DO UPDATE SET
-                   first_km = CASE WHEN excluded.first_at < d.first_at THEN excluded.first_km ELSE d.first_km END,
-                   first_at = CASE WHEN excluded.first_at < d.first_at THEN excluded.first_at ELSE d.first_at END,
-                   last_km = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_km ELSE d.last_km END,
-                   last_at = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_at ELSE d.last_at END",
-            );
+            q.push(WIDEN_MONTH);
             q.build().execute(c).await.map(|r| r.rows_affected())
         })
         .ctx("recording monthly distance")?;

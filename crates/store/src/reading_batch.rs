@@ -4,7 +4,9 @@
 //! written with multi-row INSERTs — a few queries per meter instead of
 //! several per reading.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
 use domain::meter::{MeterKind, Neighbour, check_order, jump_flag};
@@ -13,8 +15,8 @@ use uuid::Uuid;
 
 use crate::error::ResultExt;
 use crate::meters::{
-    CurrentMeters, NewReading, READING_COLUMNS, Reading, ReadingOutcome, ReadingRow, load_offsets,
-    neighbour, offset_at, refresh_current, to_second, vehicle_is_live,
+    CurrentMeters, NewReading, READING_COLUMNS, Reading, ReadingOutcome, ReadingRow, offset_at,
+    refresh_current, to_second,
 };
 use crate::{StoreError, Tx, on_tx};
 
@@ -37,10 +39,17 @@ pub(crate) async fn record_readings_in(
             .push(i);
     }
     let now = OffsetDateTime::now_utc();
+    // One query each for the whole batch: which vehicles are live, and every
+    // meter's offsets (a batch from a fleet spans many vehicles).
+    let mut vehicles: Vec<VehicleId> = groups.keys().map(|(v, _)| *v).collect();
+    vehicles.dedup();
+    let live = live_vehicles(tx, tenant, &vehicles).await?;
+    let mut all_offsets = offsets_of(tx, tenant, &vehicles).await?;
     let mut moved = std::collections::BTreeSet::new();
+    let mut all_accepted = Vec::new();
     for ((vehicle, _), mut indexes) in groups {
         indexes.sort_by_key(|i| items[*i].read_at);
-        if !vehicle_is_live(tx, tenant, vehicle).await? {
+        if !live.contains(&vehicle) {
             for i in indexes {
                 outcomes[i] = Some(ReadingOutcome::Rejected {
                     field: "vehicle_id",
@@ -50,7 +59,7 @@ pub(crate) async fn record_readings_in(
             continue;
         }
         let kind = items[indexes[0]].kind;
-        let offsets = load_offsets(tx, tenant, vehicle, kind).await?;
+        let offsets = all_offsets.remove(&(vehicle, kind)).unwrap_or_default();
         let max_per_day = if kind == MeterKind::Hours {
             domain::meter::MAX_DAILY_HOURS
         } else {
@@ -117,13 +126,16 @@ pub(crate) async fn record_readings_in(
             outcomes[i] = Some(ReadingOutcome::Created(reading.clone()));
             accepted.push(reading);
         }
-        insert_readings(tx, tenant, &accepted, now).await?;
-        crate::distance::record_distance(tx, tenant, &accepted).await?;
-        crate::usage::record_days(tx, tenant, &accepted).await?;
         if !accepted.is_empty() {
             moved.insert(vehicle);
         }
+        all_accepted.append(&mut accepted);
     }
+    // Written once for the whole batch: each meter's items were checked
+    // against its own window above, and the summaries merge by vehicle.
+    insert_readings(tx, tenant, &all_accepted, now).await?;
+    crate::distance::record_distance(tx, tenant, &all_accepted).await?;
+    crate::usage::record_days(tx, tenant, &all_accepted).await?;
     if current == CurrentMeters::Refresh {
         for vehicle in moved {
             refresh_current(tx, tenant, vehicle).await?;
@@ -157,28 +169,20 @@ impl Window {
         to: OffsetDateTime,
         offsets: &[(OffsetDateTime, f64)],
     ) -> Result<Self, StoreError> {
-        let effective = |(t, v): (OffsetDateTime, f64)| Neighbour {
-            at: t,
-            value: v + offset_at(offsets, t),
-        };
-        let before = neighbour(tx, tenant, vehicle, kind, from, true).await?;
-        let after = neighbour(tx, tenant, vehicle, kind, to, false).await?;
-        let rows: Vec<ReadingRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {READING_COLUMNS} FROM meter_readings
-             WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 AND read_at >= $4 AND read_at <= $5
-             ORDER BY read_at"
-        )))
-        .bind(tenant.as_uuid())
-        .bind(vehicle.as_uuid())
-        .bind(kind.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_all(c)
-        .await)
+        let rows: Vec<WindowRow> = on_tx!(tx, |c| sqlx::query_as(WINDOW_SQL.as_str())
+            .bind(tenant.as_uuid())
+            .bind(vehicle.as_uuid())
+            .bind(kind.as_str())
+            .bind(from)
+            .bind(to)
+            .fetch_all(c)
+            .await)
         .ctx("loading the readings around a batch")?;
-        let mut live: Vec<Neighbour> = before.map(effective).into_iter().collect();
+        // Rows come ordered by part, then time: the live reading before, the
+        // span, the live reading after.
+        let mut live: Vec<Neighbour> = Vec::with_capacity(rows.len());
         let mut stored = std::collections::HashMap::with_capacity(rows.len());
-        for row in rows {
+        for WindowRow { part, row } in rows {
             let reading = row.into_reading(offsets)?;
             if !reading.void {
                 live.push(Neighbour {
@@ -186,9 +190,10 @@ impl Window {
                     value: reading.effective,
                 });
             }
-            stored.insert((reading.read_at, reading.source.as_str()), reading);
+            if part == WINDOW_SPAN {
+                stored.insert((reading.read_at, reading.source.as_str()), reading);
+            }
         }
-        live.extend(after.map(effective));
         Ok(Self { live, stored })
     }
 
@@ -217,6 +222,95 @@ impl Window {
         self.stored
             .insert((r.read_at, r.source.as_str()), r.clone());
     }
+}
+
+/// The `part` of a window row inside the batch's span (the others are the
+/// live neighbours just outside it).
+const WINDOW_SPAN: i32 = 1;
+
+/// A meter's window in one statement: the live reading before `$4`, every
+/// reading from `$4` to `$5`, the live reading after `$5`.
+static WINDOW_SQL: LazyLock<String> = LazyLock::new(|| {
+    let meter = "tenant_id = $1 AND vehicle_id = $2 AND kind = $3";
+    format!(
+        "SELECT 0 AS part, {READING_COLUMNS} FROM (SELECT {READING_COLUMNS} FROM meter_readings
+              WHERE {meter} AND NOT void AND read_at < $4 ORDER BY read_at DESC LIMIT 1) AS before_span
+         UNION ALL
+         SELECT {WINDOW_SPAN}, {READING_COLUMNS} FROM meter_readings
+          WHERE {meter} AND read_at >= $4 AND read_at <= $5
+         UNION ALL
+         SELECT 2, {READING_COLUMNS} FROM (SELECT {READING_COLUMNS} FROM meter_readings
+              WHERE {meter} AND NOT void AND read_at > $5 ORDER BY read_at LIMIT 1) AS after_span
+         ORDER BY part, read_at"
+    )
+});
+
+#[derive(sqlx::FromRow)]
+struct WindowRow {
+    part: i32,
+    #[sqlx(flatten)]
+    row: ReadingRow,
+}
+
+/// Rows per `IN (…)` list of vehicle ids (well under both backends' limits
+/// on parameters).
+const IN_LIST_CHUNK: usize = 1000;
+
+/// Which of `vehicles` exist and are not deleted.
+async fn live_vehicles(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicles: &[VehicleId],
+) -> Result<HashSet<VehicleId>, StoreError> {
+    let mut live = HashSet::with_capacity(vehicles.len());
+    for chunk in vehicles.chunks(IN_LIST_CHUNK) {
+        let ids: Vec<Uuid> = on_tx!(tx, |c| {
+            let mut q = sqlx::QueryBuilder::new("SELECT id FROM vehicles WHERE tenant_id = ");
+            q.push_bind(tenant.as_uuid())
+                .push(" AND deleted_at IS NULL AND id IN (");
+            let mut ids = q.separated(", ");
+            for v in chunk {
+                ids.push_bind(v.as_uuid());
+            }
+            q.push(")");
+            q.build_query_scalar().fetch_all(c).await
+        })
+        .ctx("checking the batch's vehicles")?;
+        live.extend(ids.into_iter().map(VehicleId::from));
+    }
+    Ok(live)
+}
+
+/// Every meter offset of `vehicles`, by (vehicle, meter), in time order.
+async fn offsets_of(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicles: &[VehicleId],
+) -> Result<HashMap<(VehicleId, MeterKind), Vec<(OffsetDateTime, f64)>>, StoreError> {
+    let mut offsets: HashMap<_, Vec<_>> = HashMap::new();
+    for chunk in vehicles.chunks(IN_LIST_CHUNK) {
+        let rows: Vec<(Uuid, String, OffsetDateTime, f64)> = on_tx!(tx, |c| {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT vehicle_id, kind, effective_at, offset_value FROM meter_offsets WHERE tenant_id = ",
+            );
+            q.push_bind(tenant.as_uuid()).push(" AND vehicle_id IN (");
+            let mut ids = q.separated(", ");
+            for v in chunk {
+                ids.push_bind(v.as_uuid());
+            }
+            q.push(") ORDER BY vehicle_id, kind, effective_at");
+            q.build_query_as().fetch_all(c).await
+        })
+        .ctx("loading the batch's meter offsets")?;
+        for (vehicle, kind, at, offset) in rows {
+            let kind = MeterKind::from_str(&kind).map_err(StoreError::Corrupt)?;
+            offsets
+                .entry((VehicleId::from(vehicle), kind))
+                .or_default()
+                .push((at, offset));
+        }
+    }
+    Ok(offsets)
 }
 
 /// Rows per multi-row INSERT on SQLite (13 parameters each: well under its limit).

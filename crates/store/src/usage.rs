@@ -67,7 +67,35 @@ pub(crate) async fn record_days(
 
 type DayRow = ((VehicleId, &'static str, Date), (i64, f64));
 
+/// Both right-hand sides of the upsert read the row as it was.
+const KEEP_LATER_DAY: &str = " ON CONFLICT (tenant_id, vehicle_id, kind, day) DO UPDATE SET
+    last_value = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_value ELSE d.last_value END,
+    last_at = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_at ELSE d.last_at END";
+
 async fn upsert(tx: &mut Tx, tenant: TenantId, rows: &[DayRow]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if let Tx::Postgres(t) = tx {
+        // One statement of arrays: the same text whatever the row count, so
+        // it is prepared once per connection (a VALUES list of a batch's
+        // thousand days was a new statement to parse and plan every time).
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO vehicle_daily_meters AS d (tenant_id, vehicle_id, kind, day, last_at, last_value)
+             SELECT $1, u.* FROM unnest($2::uuid[], $3::text[], $4::date[], $5::int8[], $6::float8[])
+                 AS u(vehicle_id, kind, day, last_at, last_value){KEEP_LATER_DAY}"
+        )))
+        .bind(tenant.as_uuid())
+        .bind(rows.iter().map(|((v, _, _), _)| v.as_uuid()).collect::<Vec<uuid::Uuid>>())
+        .bind(rows.iter().map(|((_, k, _), _)| *k).collect::<Vec<&str>>())
+        .bind(rows.iter().map(|((_, _, day), _)| *day).collect::<Vec<Date>>())
+        .bind(rows.iter().map(|(_, (at, _))| *at).collect::<Vec<i64>>())
+        .bind(rows.iter().map(|(_, (_, value))| *value).collect::<Vec<f64>>())
+        .execute(&mut **t)
+        .await
+        .ctx("recording daily meters")?;
+        return Ok(());
+    }
     for chunk in rows.chunks(UPSERT_CHUNK) {
         on_tx!(tx, |c| {
             let mut q = sqlx::QueryBuilder::new(
@@ -82,12 +110,7 @@ async fn upsert(tx: &mut Tx, tenant: TenantId, rows: &[DayRow]) -> Result<(), St
                     .push_bind(*at)
                     .push_bind(*value);
             });
-            // Both right-hand sides read the row as it was.
-            q.push(
-                " ON CONFLICT (tenant_id, vehicle_id, kind, day) DO UPDATE SET
-                   last_value = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_value ELSE d.last_value END,
-                   last_at = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_at ELSE d.last_at END",
-            );
+            q.push(KEEP_LATER_DAY);
             q.build().execute(c).await.map(|r| r.rows_affected())
         })
         .ctx("recording daily meters")?;

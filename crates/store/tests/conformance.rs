@@ -1225,6 +1225,95 @@ mod meters {
         }
     }
 
+    /// One batch across vehicles and meters: each meter's items are checked
+    /// against its own stored neighbours (inside the batch's span and just
+    /// outside it) and its own offsets; a deleted vehicle's items are refused.
+    #[tokio::test]
+    async fn a_batch_across_vehicles_checks_each_meter_against_its_own_history() {
+        for db in TestDatabase::all().await {
+            let s = &db.store;
+            let t = tenant(s, "mixed").await;
+            let mut ids = Vec::new();
+            for name in ["Replaced", "Steady", "Sold"] {
+                let spec = spec(name, None, None, "X");
+                ids.push(s.create_vehicle(t.id, &spec, &ctx()).await.unwrap().id);
+            }
+            let [v, w, x] = ids[..] else { unreachable!() };
+            let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - Duration::days(60);
+            let day = |n: i64| t0 + Duration::days(n);
+            let stored = [
+                reading(v, day(10), 10_000.0),
+                reading(w, day(10), 500.0),
+                reading(w, day(30), 900.0),
+            ];
+            let out = s.record_readings(t.id, &stored, MAX, &ctx()).await.unwrap();
+            assert!(out.iter().all(|o| matches!(o, ReadingOutcome::Created(_))));
+            let replacement = NewMeterOffset {
+                kind: MeterKind::Odometer,
+                effective_at: day(20),
+                offset: 10_000.0,
+                reason: "new cluster".into(),
+            };
+            s.add_meter_offset(t.id, v, &replacement, &ctx())
+                .await
+                .unwrap();
+            s.delete_vehicle(t.id, x, &ctx()).await.unwrap();
+
+            let hours = NewReading {
+                kind: MeterKind::Hours,
+                value: meter_value(MeterKind::Hours, 100.0, MeterUnit::Hours).unwrap(),
+                ..reading(w, day(20), 0.0)
+            };
+            let batch = [
+                reading(w, day(25), 1_000.0), // above w's stored day 30
+                reading(v, day(25), 200.0),   // 200 + the 10,000 offset
+                reading(x, day(1), 1.0),      // a deleted vehicle
+                reading(w, day(10), 500.0),   // stored already
+                hours,
+                reading(v, day(5), 20_000.0), // above v's stored day 10
+                reading(w, day(20), 700.0),
+            ];
+            let out = s.record_readings(t.id, &batch, MAX, &ctx()).await.unwrap();
+            let kind = db.kind;
+            assert!(
+                rejected(&out[0]).contains("higher"),
+                "{kind:?}: {:?}",
+                out[0]
+            );
+            assert_eq!(created(&out[1]).effective, 10_200.0, "{kind:?}");
+            assert!(
+                matches!(
+                    &out[2],
+                    ReadingOutcome::Rejected {
+                        field: "vehicle_id",
+                        ..
+                    }
+                ),
+                "{kind:?}: {:?}",
+                out[2]
+            );
+            assert!(matches!(&out[3], ReadingOutcome::Duplicate(_)), "{kind:?}");
+            assert_eq!(created(&out[4]).kind, MeterKind::Hours, "{kind:?}");
+            assert!(
+                rejected(&out[5]).contains("higher"),
+                "{kind:?}: {:?}",
+                out[5]
+            );
+            assert_eq!(created(&out[6]).effective, 700.0, "{kind:?}");
+
+            let meters = |id| async move { s.vehicle(t.id, id).await.unwrap().meters };
+            assert_eq!(meters(v).await.odometer_km, Some(10_200.0), "{kind:?}");
+            assert_eq!(meters(w).await.odometer_km, Some(900.0), "{kind:?}");
+            assert_eq!(meters(w).await.engine_hours, Some(100.0), "{kind:?}");
+            let listed = s
+                .list_readings(t.id, w, MeterKind::Odometer, None, 10)
+                .await
+                .unwrap();
+            let values: Vec<f64> = listed.items.iter().map(|r| r.canonical).collect();
+            assert_eq!(values, [900.0, 700.0, 500.0], "{kind:?}");
+        }
+    }
+
     #[tokio::test]
     async fn bulk_batches_arrive_unsorted_and_page_newest_first() {
         for db in TestDatabase::all().await {
