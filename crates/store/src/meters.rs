@@ -3,7 +3,9 @@
 //! they jump implausibly, and folded into each vehicle's current meters on
 //! write (so a vehicle page never scans its history).
 
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
 use domain::meter::{
@@ -164,6 +166,86 @@ pub(crate) async fn load_offsets(
     .ctx("loading meter offsets")
 }
 
+/// A vehicle's latest live odometer and engine-hour readings: (kind, time, raw canonical value).
+static LATEST_OF_BOTH_SQL: LazyLock<String> = LazyLock::new(|| {
+    let latest = |kind: MeterKind| {
+        format!(
+            "SELECT kind, read_at, canonical FROM (SELECT kind, read_at, canonical FROM meter_readings
+                 WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = '{}' AND NOT void
+                 ORDER BY read_at DESC LIMIT 1) AS latest_{}",
+            kind.as_str(),
+            kind.as_str()
+        )
+    };
+    format!(
+        "{} UNION ALL {}",
+        latest(MeterKind::Odometer),
+        latest(MeterKind::Hours)
+    )
+});
+
+/// Rows per `IN (…)` list of vehicle ids (well under both backends' limits
+/// on parameters).
+const IN_LIST_CHUNK: usize = 1000;
+
+/// Every meter offset of `vehicles`, by (vehicle, meter), in time order: one
+/// statement for a whole batch.
+pub(crate) async fn offsets_of(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicles: &[VehicleId],
+) -> Result<HashMap<(VehicleId, MeterKind), Vec<(OffsetDateTime, f64)>>, StoreError> {
+    let mut offsets: HashMap<_, Vec<_>> = HashMap::new();
+    for chunk in vehicles.chunks(IN_LIST_CHUNK) {
+        let rows: Vec<(Uuid, String, OffsetDateTime, f64)> = on_tx!(tx, |c| {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT vehicle_id, kind, effective_at, offset_value FROM meter_offsets WHERE tenant_id = ",
+            );
+            q.push_bind(tenant.as_uuid()).push(" AND vehicle_id IN (");
+            let mut ids = q.separated(", ");
+            for v in chunk {
+                ids.push_bind(v.as_uuid());
+            }
+            q.push(") ORDER BY vehicle_id, kind, effective_at");
+            q.build_query_as().fetch_all(c).await
+        })
+        .ctx("loading meter offsets")?;
+        for (vehicle, kind, at, offset) in rows {
+            let kind = MeterKind::from_str(&kind).map_err(StoreError::Corrupt)?;
+            offsets
+                .entry((VehicleId::from(vehicle), kind))
+                .or_default()
+                .push((at, offset));
+        }
+    }
+    Ok(offsets)
+}
+
+/// Which of `vehicles` exist and are not deleted: one statement for a batch.
+pub(crate) async fn live_vehicles(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicles: &[VehicleId],
+) -> Result<HashSet<VehicleId>, StoreError> {
+    let mut live = HashSet::with_capacity(vehicles.len());
+    for chunk in vehicles.chunks(IN_LIST_CHUNK) {
+        let ids: Vec<Uuid> = on_tx!(tx, |c| {
+            let mut q = sqlx::QueryBuilder::new("SELECT id FROM vehicles WHERE tenant_id = ");
+            q.push_bind(tenant.as_uuid())
+                .push(" AND deleted_at IS NULL AND id IN (");
+            let mut ids = q.separated(", ");
+            for v in chunk {
+                ids.push_bind(v.as_uuid());
+            }
+            q.push(")");
+            q.build_query_scalar().fetch_all(c).await
+        })
+        .ctx("checking vehicles")?;
+        live.extend(ids.into_iter().map(VehicleId::from));
+    }
+    Ok(live)
+}
+
 /// The live reading just before (`before = true`) or just after `at`.
 pub(crate) async fn neighbour(
     tx: &mut Tx,
@@ -256,25 +338,23 @@ pub(crate) async fn refresh_current(
     tenant: TenantId,
     vehicle: VehicleId,
 ) -> Result<(), StoreError> {
+    // Both meters' offsets, and both latest live readings, in one statement each.
+    let mut offsets = offsets_of(tx, tenant, &[vehicle]).await?;
+    let latest: Vec<(String, OffsetDateTime, f64)> =
+        on_tx!(tx, |c| sqlx::query_as(LATEST_OF_BOTH_SQL.as_str())
+            .bind(tenant.as_uuid())
+            .bind(vehicle.as_uuid())
+            .fetch_all(c)
+            .await)
+        .ctx("loading the latest readings")?;
     let mut current = [(None, None), (None, None)];
     for (slot, kind) in current
         .iter_mut()
         .zip([MeterKind::Odometer, MeterKind::Hours])
     {
-        let offsets = load_offsets(tx, tenant, vehicle, kind).await?;
-        let latest: Option<(OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(
-            "SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3
-             AND void = $4 ORDER BY read_at DESC LIMIT 1"
-        )
-        .bind(tenant.as_uuid())
-        .bind(vehicle.as_uuid())
-        .bind(kind.as_str())
-        .bind(false)
-        .fetch_optional(c)
-        .await)
-        .ctx("loading the latest reading")?;
-        if let Some((at, raw)) = latest {
-            *slot = (Some(raw + offset_at(&offsets, at)), Some(at));
+        let offsets = offsets.remove(&(vehicle, kind)).unwrap_or_default();
+        if let Some((_, at, raw)) = latest.iter().find(|(k, _, _)| k == kind.as_str()) {
+            *slot = (Some(raw + offset_at(&offsets, *at)), Some(*at));
         }
     }
     let [(km, km_at), (hours, hours_at)] = current;
@@ -282,8 +362,7 @@ pub(crate) async fn refresh_current(
     // the meters, in one row version (see `CurrentMeters`).
     let today = OffsetDateTime::now_utc().date();
     crate::usage::prune_days(tx, tenant, vehicle, today).await?;
-    let km_per_day = crate::usage::rate(tx, tenant, vehicle, MeterKind::Odometer, today).await?;
-    let hours_per_day = crate::usage::rate(tx, tenant, vehicle, MeterKind::Hours, today).await?;
+    let (km_per_day, hours_per_day) = crate::usage::rates(tx, tenant, vehicle, today).await?;
     execute_tx!(
         tx,
         sqlx::query(

@@ -187,26 +187,34 @@ pub(crate) async fn refresh_days(
     upsert(tx, tenant, &rows).await
 }
 
-/// A meter's usage per day as of `today`, from its days in the window.
-pub(crate) async fn rate(
+/// A vehicle's usage per day as of `today` (odometer, engine hours), from
+/// both meters' days in the window, read in one statement.
+pub(crate) async fn rates(
     tx: &mut Tx,
     tenant: TenantId,
     vehicle: VehicleId,
-    kind: MeterKind,
     today: Date,
-) -> Result<Option<f64>, StoreError> {
-    let days: Vec<(Date, f64)> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT day, last_value FROM vehicle_daily_meters
-          WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 AND day >= $4 ORDER BY day"
+) -> Result<(Option<f64>, Option<f64>), StoreError> {
+    let days: Vec<(String, Date, f64)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT kind, day, last_value FROM vehicle_daily_meters
+          WHERE tenant_id = $1 AND vehicle_id = $2 AND day >= $3 ORDER BY kind, day"
     )
     .bind(tenant.as_uuid())
     .bind(vehicle.as_uuid())
-    .bind(kind.as_str())
     .bind(today - Duration::days(RATE_WINDOW_DAYS))
     .fetch_all(c)
     .await)
     .ctx("loading daily meters")?;
-    Ok(daily_rate(&days, today))
+    let of = |kind: MeterKind| -> Vec<(Date, f64)> {
+        days.iter()
+            .filter(|(k, _, _)| k == kind.as_str())
+            .map(|(_, day, value)| (*day, *value))
+            .collect()
+    };
+    Ok((
+        daily_rate(&of(MeterKind::Odometer), today),
+        daily_rate(&of(MeterKind::Hours), today),
+    ))
 }
 
 /// Drops a vehicle's days that have left the window (a few rows of one
