@@ -42,6 +42,9 @@ pub enum ItemOutcome {
 }
 
 /// Finds the vehicle an item names; `Err` is the reason to reject it.
+/// Why an item naming no live vehicle of the tenant is refused.
+const NO_VEHICLE: &str = "matches no vehicle";
+
 async fn resolve(
     tx: &mut Tx,
     tenant: TenantId,
@@ -101,7 +104,7 @@ async fn resolve(
     };
     Ok(match ids.as_slice() {
         [id] => Ok(VehicleId::from(*id)),
-        [] => Err((field, "matches no vehicle".into())),
+        [] => Err((field, NO_VEHICLE.into())),
         _ => Err((
             field,
             "matches more than one vehicle; name it by id or VIN".into(),
@@ -161,10 +164,26 @@ impl Store {
 
         let mut vehicles: HashMap<&VehicleRef, Result<VehicleId, (&'static str, String)>> =
             HashMap::new();
+        // Vehicles named by id (what telematics sends) are looked up in one
+        // statement for the batch; the other references one by one.
+        let mut by_id: Vec<VehicleId> = items
+            .iter()
+            .filter_map(|i| match i.vehicle() {
+                VehicleRef::Id(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        by_id.sort_unstable();
+        by_id.dedup();
+        let live = crate::meters::live_vehicles(&mut tx, tenant, &by_id).await?;
         for item in items {
             let r = item.vehicle();
             if !vehicles.contains_key(r) {
-                let found = resolve(&mut tx, tenant, r).await?;
+                let found = match r {
+                    VehicleRef::Id(id) if live.contains(id) => Ok(*id),
+                    VehicleRef::Id(_) => Err(("vehicle_id", NO_VEHICLE.to_string())),
+                    _ => resolve(&mut tx, tenant, r).await?,
+                };
                 vehicles.insert(r, found);
             }
         }
