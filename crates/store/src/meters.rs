@@ -201,12 +201,9 @@ pub(crate) async fn offsets_of(
             let mut q = sqlx::QueryBuilder::new(
                 "SELECT vehicle_id, kind, effective_at, offset_value FROM meter_offsets WHERE tenant_id = ",
             );
-            q.push_bind(tenant.as_uuid()).push(" AND vehicle_id IN (");
-            let mut ids = q.separated(", ");
-            for v in chunk {
-                ids.push_bind(v.as_uuid());
-            }
-            q.push(") ORDER BY vehicle_id, kind, effective_at");
+            q.push_bind(tenant.as_uuid()).push(" AND vehicle_id");
+            push_in_list(&mut q, chunk);
+            q.push(" ORDER BY vehicle_id, kind, effective_at");
             q.build_query_as().fetch_all(c).await
         })
         .ctx("loading meter offsets")?;
@@ -221,6 +218,19 @@ pub(crate) async fn offsets_of(
     Ok(offsets)
 }
 
+/// Appends ` IN ($n, …)` binding each vehicle's id (on either backend).
+fn push_in_list<DB: sqlx::Database>(q: &mut sqlx::QueryBuilder<DB>, vehicles: &[VehicleId])
+where
+    for<'t> Uuid: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    q.push(" IN (");
+    let mut ids = q.separated(", ");
+    for v in vehicles {
+        ids.push_bind(v.as_uuid());
+    }
+    q.push(")");
+}
+
 /// Which of `vehicles` exist and are not deleted: one statement for a batch.
 pub(crate) async fn live_vehicles(
     tx: &mut Tx,
@@ -232,12 +242,8 @@ pub(crate) async fn live_vehicles(
         let ids: Vec<Uuid> = on_tx!(tx, |c| {
             let mut q = sqlx::QueryBuilder::new("SELECT id FROM vehicles WHERE tenant_id = ");
             q.push_bind(tenant.as_uuid())
-                .push(" AND deleted_at IS NULL AND id IN (");
-            let mut ids = q.separated(", ");
-            for v in chunk {
-                ids.push_bind(v.as_uuid());
-            }
-            q.push(")");
+                .push(" AND deleted_at IS NULL AND id");
+            push_in_list(&mut q, chunk);
             q.build_query_scalar().fetch_all(c).await
         })
         .ctx("checking vehicles")?;

@@ -1,8 +1,11 @@
-//! Recording meter readings in bulk: per meter, the stored readings around
-//! the batch are loaded once, every item is checked in memory (duplicates,
-//! the monotonic rule, jump flags) in time order, and the accepted ones are
-//! written with multi-row INSERTs — a few queries per meter instead of
-//! several per reading.
+//! Recording meter readings in bulk: the batch's vehicles and their meter
+//! offsets are read once, each meter's stored readings around the batch in
+//! one statement, every item is checked in memory (duplicates, the monotonic
+//! rule, jump flags) in time order, and the accepted ones are written once
+//! for the whole batch — one statement per meter plus a few per batch,
+//! instead of several per reading. Every statement is a round trip, and on
+//! PostgreSQL the round trips, not the rows, were the ingest's cost
+//! (docs/PERFORMANCE.md, session 8).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
