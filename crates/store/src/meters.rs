@@ -3,7 +3,6 @@
 //! they jump implausibly, and folded into each vehicle's current meters on
 //! write (so a vehicle page never scans its history).
 
-use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::LazyLock;
 
@@ -184,74 +183,6 @@ static LATEST_OF_BOTH_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Rows per `IN (…)` list of vehicle ids (well under both backends' limits
-/// on parameters).
-const IN_LIST_CHUNK: usize = 1000;
-
-/// Every meter offset of `vehicles`, by (vehicle, meter), in time order: one
-/// statement for a whole batch.
-pub(crate) async fn offsets_of(
-    tx: &mut Tx,
-    tenant: TenantId,
-    vehicles: &[VehicleId],
-) -> Result<HashMap<(VehicleId, MeterKind), Vec<(OffsetDateTime, f64)>>, StoreError> {
-    let mut offsets: HashMap<_, Vec<_>> = HashMap::new();
-    for chunk in vehicles.chunks(IN_LIST_CHUNK) {
-        let rows: Vec<(Uuid, String, OffsetDateTime, f64)> = on_tx!(tx, |c| {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT vehicle_id, kind, effective_at, offset_value FROM meter_offsets WHERE tenant_id = ",
-            );
-            q.push_bind(tenant.as_uuid()).push(" AND vehicle_id");
-            push_in_list(&mut q, chunk);
-            q.push(" ORDER BY vehicle_id, kind, effective_at");
-            q.build_query_as().fetch_all(c).await
-        })
-        .ctx("loading meter offsets")?;
-        for (vehicle, kind, at, offset) in rows {
-            let kind = MeterKind::from_str(&kind).map_err(StoreError::Corrupt)?;
-            offsets
-                .entry((VehicleId::from(vehicle), kind))
-                .or_default()
-                .push((at, offset));
-        }
-    }
-    Ok(offsets)
-}
-
-/// Appends ` IN ($n, …)` binding each vehicle's id (on either backend).
-fn push_in_list<DB: sqlx::Database>(q: &mut sqlx::QueryBuilder<DB>, vehicles: &[VehicleId])
-where
-    for<'t> Uuid: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    q.push(" IN (");
-    let mut ids = q.separated(", ");
-    for v in vehicles {
-        ids.push_bind(v.as_uuid());
-    }
-    q.push(")");
-}
-
-/// Which of `vehicles` exist and are not deleted: one statement for a batch.
-pub(crate) async fn live_vehicles(
-    tx: &mut Tx,
-    tenant: TenantId,
-    vehicles: &[VehicleId],
-) -> Result<HashSet<VehicleId>, StoreError> {
-    let mut live = HashSet::with_capacity(vehicles.len());
-    for chunk in vehicles.chunks(IN_LIST_CHUNK) {
-        let ids: Vec<Uuid> = on_tx!(tx, |c| {
-            let mut q = sqlx::QueryBuilder::new("SELECT id FROM vehicles WHERE tenant_id = ");
-            q.push_bind(tenant.as_uuid())
-                .push(" AND deleted_at IS NULL AND id");
-            push_in_list(&mut q, chunk);
-            q.build_query_scalar().fetch_all(c).await
-        })
-        .ctx("checking vehicles")?;
-        live.extend(ids.into_iter().map(VehicleId::from));
-    }
-    Ok(live)
-}
-
 /// The live reading just before (`before = true`) or just after `at`.
 pub(crate) async fn neighbour(
     tx: &mut Tx,
@@ -345,7 +276,7 @@ pub(crate) async fn refresh_current(
     vehicle: VehicleId,
 ) -> Result<(), StoreError> {
     // Both meters' offsets, and both latest live readings, in one statement each.
-    let mut offsets = offsets_of(tx, tenant, &[vehicle]).await?;
+    let mut offsets = crate::reading_batch::offsets_of(tx, tenant, &[vehicle]).await?;
     let latest: Vec<(String, OffsetDateTime, f64)> =
         on_tx!(tx, |c| sqlx::query_as(LATEST_OF_BOTH_SQL.as_str())
             .bind(tenant.as_uuid())

@@ -7,7 +7,8 @@
 //! PostgreSQL the round trips, not the rows, were the ingest's cost
 //! (docs/PERFORMANCE.md, session 8).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
 use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
@@ -17,8 +18,8 @@ use uuid::Uuid;
 
 use crate::error::ResultExt;
 use crate::meters::{
-    CurrentMeters, NewReading, READING_COLUMNS, Reading, ReadingOutcome, ReadingRow, live_vehicles,
-    offset_at, offsets_of, refresh_current, to_second,
+    CurrentMeters, NewReading, READING_COLUMNS, Reading, ReadingOutcome, ReadingRow, offset_at,
+    refresh_current, to_second,
 };
 use crate::{StoreError, Tx, on_tx};
 
@@ -252,6 +253,74 @@ struct WindowRow {
     part: i32,
     #[sqlx(flatten)]
     row: ReadingRow,
+}
+
+/// Rows per `IN (…)` list of vehicle ids (well under both backends' limits
+/// on parameters).
+const IN_LIST_CHUNK: usize = 1000;
+
+/// Every meter offset of `vehicles`, by (vehicle, meter), in time order: one
+/// statement for a whole batch.
+pub(crate) async fn offsets_of(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicles: &[VehicleId],
+) -> Result<HashMap<(VehicleId, MeterKind), Vec<(OffsetDateTime, f64)>>, StoreError> {
+    let mut offsets: HashMap<_, Vec<_>> = HashMap::new();
+    for chunk in vehicles.chunks(IN_LIST_CHUNK) {
+        let rows: Vec<(Uuid, String, OffsetDateTime, f64)> = on_tx!(tx, |c| {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT vehicle_id, kind, effective_at, offset_value FROM meter_offsets WHERE tenant_id = ",
+            );
+            q.push_bind(tenant.as_uuid()).push(" AND vehicle_id");
+            push_in_list(&mut q, chunk);
+            q.push(" ORDER BY vehicle_id, kind, effective_at");
+            q.build_query_as().fetch_all(c).await
+        })
+        .ctx("loading meter offsets")?;
+        for (vehicle, kind, at, offset) in rows {
+            let kind = MeterKind::from_str(&kind).map_err(StoreError::Corrupt)?;
+            offsets
+                .entry((VehicleId::from(vehicle), kind))
+                .or_default()
+                .push((at, offset));
+        }
+    }
+    Ok(offsets)
+}
+
+/// Appends ` IN ($n, …)` binding each vehicle's id (on either backend).
+fn push_in_list<DB: sqlx::Database>(q: &mut sqlx::QueryBuilder<DB>, vehicles: &[VehicleId])
+where
+    for<'t> Uuid: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    q.push(" IN (");
+    let mut ids = q.separated(", ");
+    for v in vehicles {
+        ids.push_bind(v.as_uuid());
+    }
+    q.push(")");
+}
+
+/// Which of `vehicles` exist and are not deleted: one statement for a batch.
+pub(crate) async fn live_vehicles(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicles: &[VehicleId],
+) -> Result<HashSet<VehicleId>, StoreError> {
+    let mut live = HashSet::with_capacity(vehicles.len());
+    for chunk in vehicles.chunks(IN_LIST_CHUNK) {
+        let ids: Vec<Uuid> = on_tx!(tx, |c| {
+            let mut q = sqlx::QueryBuilder::new("SELECT id FROM vehicles WHERE tenant_id = ");
+            q.push_bind(tenant.as_uuid())
+                .push(" AND deleted_at IS NULL AND id");
+            push_in_list(&mut q, chunk);
+            q.build_query_scalar().fetch_all(c).await
+        })
+        .ctx("checking vehicles")?;
+        live.extend(ids.into_iter().map(VehicleId::from));
+    }
+    Ok(live)
 }
 
 /// Rows per multi-row INSERT on SQLite (13 parameters each: well under its limit).

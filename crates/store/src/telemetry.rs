@@ -41,10 +41,10 @@ pub enum ItemOutcome {
     },
 }
 
-/// Finds the vehicle an item names; `Err` is the reason to reject it.
 /// Why an item naming no live vehicle of the tenant is refused.
 const NO_VEHICLE: &str = "matches no vehicle";
 
+/// Finds the vehicle an item names; `Err` is the reason to reject it.
 async fn resolve(
     tx: &mut Tx,
     tenant: TenantId,
@@ -175,7 +175,7 @@ impl Store {
             .collect();
         by_id.sort_unstable();
         by_id.dedup();
-        let live = crate::meters::live_vehicles(&mut tx, tenant, &by_id).await?;
+        let live = crate::reading_batch::live_vehicles(&mut tx, tenant, &by_id).await?;
         for item in items {
             let r = item.vehicle();
             if !vehicles.contains_key(r) {
