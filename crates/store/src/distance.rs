@@ -14,6 +14,7 @@
 //! months from the change on ([`refresh_distance`]).
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
 use domain::meter::MeterKind;
@@ -82,26 +83,34 @@ async fn upsert(
     if let Tx::Postgres(t) = tx {
         // Arrays, so the statement is prepared once per connection whatever
         // the row count (as the readings' insert).
-        let times =
-            |f: &dyn Fn(&Span) -> i64| -> Vec<i64> { rows.iter().map(|(_, s)| f(s)).collect() };
-        let kms =
-            |f: &dyn Fn(&Span) -> f64| -> Vec<f64> { rows.iter().map(|(_, s)| f(s)).collect() };
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO vehicle_monthly_distance AS d
-                 (tenant_id, vehicle_id, month, first_at, first_km, last_at, last_km)
-             SELECT $1, u.* FROM unnest($2::uuid[], $3::date[], $4::int8[], $5::float8[], $6::int8[], $7::float8[])
-                 AS u(vehicle_id, month, first_at, first_km, last_at, last_km){WIDEN_MONTH}"
-        )))
-        .bind(tenant.as_uuid())
-        .bind(rows.iter().map(|((v, _), _)| v.as_uuid()).collect::<Vec<uuid::Uuid>>())
-        .bind(rows.iter().map(|((_, month), _)| *month).collect::<Vec<Date>>())
-        .bind(times(&|s| s.0))
-        .bind(kms(&|s| s.1))
-        .bind(times(&|s| s.2))
-        .bind(kms(&|s| s.3))
-        .execute(&mut **t)
-        .await
-        .ctx("recording monthly distance")?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "INSERT INTO vehicle_monthly_distance AS d
+                     (tenant_id, vehicle_id, month, first_at, first_km, last_at, last_km)
+                 SELECT $1, u.* FROM unnest($2::uuid[], $3::date[], $4::int8[], $5::float8[], $6::int8[], $7::float8[])
+                     AS u(vehicle_id, month, first_at, first_km, last_at, last_km){WIDEN_MONTH}"
+            )
+        });
+        let spans = || rows.iter().map(|(_, span)| span);
+        sqlx::query(SQL.as_str())
+            .bind(tenant.as_uuid())
+            .bind(
+                rows.iter()
+                    .map(|((v, _), _)| v.as_uuid())
+                    .collect::<Vec<uuid::Uuid>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|((_, month), _)| *month)
+                    .collect::<Vec<Date>>(),
+            )
+            .bind(spans().map(|s| s.0).collect::<Vec<i64>>())
+            .bind(spans().map(|s| s.1).collect::<Vec<f64>>())
+            .bind(spans().map(|s| s.2).collect::<Vec<i64>>())
+            .bind(spans().map(|s| s.3).collect::<Vec<f64>>())
+            .execute(&mut **t)
+            .await
+            .ctx("recording monthly distance")?;
         return Ok(());
     }
     for chunk in rows.chunks(UPSERT_CHUNK) {

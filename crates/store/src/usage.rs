@@ -15,6 +15,7 @@
 //! reading inside the window any more is not used (see [`VehicleMeters::now`]).
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
 use domain::maintenance::{Now, RATE_WINDOW_DAYS, daily_rate};
@@ -80,20 +81,35 @@ async fn upsert(tx: &mut Tx, tenant: TenantId, rows: &[DayRow]) -> Result<(), St
         // One statement of arrays: the same text whatever the row count, so
         // it is prepared once per connection (a VALUES list of a batch's
         // thousand days was a new statement to parse and plan every time).
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO vehicle_daily_meters AS d (tenant_id, vehicle_id, kind, day, last_at, last_value)
-             SELECT $1, u.* FROM unnest($2::uuid[], $3::text[], $4::date[], $5::int8[], $6::float8[])
-                 AS u(vehicle_id, kind, day, last_at, last_value){KEEP_LATER_DAY}"
-        )))
-        .bind(tenant.as_uuid())
-        .bind(rows.iter().map(|((v, _, _), _)| v.as_uuid()).collect::<Vec<uuid::Uuid>>())
-        .bind(rows.iter().map(|((_, k, _), _)| *k).collect::<Vec<&str>>())
-        .bind(rows.iter().map(|((_, _, day), _)| *day).collect::<Vec<Date>>())
-        .bind(rows.iter().map(|(_, (at, _))| *at).collect::<Vec<i64>>())
-        .bind(rows.iter().map(|(_, (_, value))| *value).collect::<Vec<f64>>())
-        .execute(&mut **t)
-        .await
-        .ctx("recording daily meters")?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "INSERT INTO vehicle_daily_meters AS d (tenant_id, vehicle_id, kind, day, last_at, last_value)
+                 SELECT $1, u.* FROM unnest($2::uuid[], $3::text[], $4::date[], $5::int8[], $6::float8[])
+                     AS u(vehicle_id, kind, day, last_at, last_value){KEEP_LATER_DAY}"
+            )
+        });
+        sqlx::query(SQL.as_str())
+            .bind(tenant.as_uuid())
+            .bind(
+                rows.iter()
+                    .map(|((v, _, _), _)| v.as_uuid())
+                    .collect::<Vec<Uuid>>(),
+            )
+            .bind(rows.iter().map(|((_, k, _), _)| *k).collect::<Vec<&str>>())
+            .bind(
+                rows.iter()
+                    .map(|((_, _, day), _)| *day)
+                    .collect::<Vec<Date>>(),
+            )
+            .bind(rows.iter().map(|(_, (at, _))| *at).collect::<Vec<i64>>())
+            .bind(
+                rows.iter()
+                    .map(|(_, (_, value))| *value)
+                    .collect::<Vec<f64>>(),
+            )
+            .execute(&mut **t)
+            .await
+            .ctx("recording daily meters")?;
         return Ok(());
     }
     for chunk in rows.chunks(UPSERT_CHUNK) {
