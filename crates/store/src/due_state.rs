@@ -10,6 +10,7 @@
 //! has come. Moved states are written in batches; a vehicle's health is
 //! rescored when one of its schedules enters or leaves "overdue".
 
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 
 use domain::ids::{TenantId, VehicleId};
@@ -18,7 +19,9 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::ResultExt;
+use crate::reading_batch::push_in_list;
 use crate::schedules::far_future;
+use crate::usage::VehicleMeters;
 use crate::{Mode, Store, StoreError, Tx, on_tx};
 
 /// A schedule's settings and stored due state: what the API's schedule rows
@@ -267,17 +270,59 @@ pub(crate) async fn reevaluate_vehicle(
     Ok(())
 }
 
-/// Recomputes a vehicle's due states after its meters moved; its health only
-/// when a schedule entered or left "overdue", the one way meters reach it.
-/// This runs for every vehicle of every ingest batch.
+/// Recomputes the due states of `vehicles` after their meters moved (their
+/// new meters given), in one read of their schedules and one batched write;
+/// a vehicle's health only when one of its schedules entered or left
+/// "overdue", the one way meters reach it. This runs for the vehicles of
+/// every ingest batch (at most [`crate::reading_batch::IN_LIST_CHUNK`] at a time).
 pub(crate) async fn reevaluate_after_meters(
     tx: &mut Tx,
     tenant: TenantId,
-    vehicle: VehicleId,
+    vehicles: &[(VehicleId, VehicleMeters)],
     today: Date,
 ) -> Result<(), StoreError> {
-    if evaluate_vehicle(tx, tenant, vehicle, today).await? {
-        crate::health::refresh(tx, tenant, vehicle, OffsetDateTime::now_utc()).await?;
+    #[derive(sqlx::FromRow)]
+    struct VehicleDueRow {
+        vehicle_id: Uuid,
+        #[sqlx(flatten)]
+        row: DueRow,
+    }
+    let ids: Vec<VehicleId> = vehicles.iter().map(|(v, _)| *v).collect();
+    let select = format!(
+        "SELECT s.vehicle_id, {DUE_COLUMNS} FROM maintenance_schedules s
+          WHERE s.status <> 'completed' AND s.tenant_id = "
+    );
+    let rows: Vec<VehicleDueRow> = on_tx!(tx, |c| {
+        let mut q = sqlx::QueryBuilder::new(select.as_str());
+        q.push_bind(tenant.as_uuid()).push(" AND s.vehicle_id");
+        push_in_list(&mut q, &ids);
+        q.build_query_as().fetch_all(c).await
+    })
+    .ctx("loading the vehicles' schedules")?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let now: HashMap<Uuid, Now> = vehicles
+        .iter()
+        .map(|(v, meters)| (v.as_uuid(), meters.now(today)))
+        .collect();
+    let mut moved = Vec::new();
+    let mut rescore = BTreeSet::new();
+    for VehicleDueRow { vehicle_id, row } in &rows {
+        let Some(now) = now.get(vehicle_id) else {
+            continue;
+        };
+        if let Some(m) = row.evaluate(now)? {
+            if m.overdue_changed {
+                rescore.insert(VehicleId::from(*vehicle_id));
+            }
+            moved.push(m);
+        }
+    }
+    store_states(tx, tenant, &moved).await?;
+    let at = OffsetDateTime::now_utc();
+    for vehicle in rescore {
+        crate::health::refresh(tx, tenant, vehicle, at).await?;
     }
     Ok(())
 }

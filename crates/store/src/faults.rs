@@ -285,45 +285,143 @@ pub(crate) fn code_columns(
 /// Fault times are kept to the second, like meter readings.
 pub(crate) use crate::meters::to_second;
 
-/// Stores one event; `false` if the same event was stored before.
-async fn insert_event(
+/// What makes a fault event unique (the dedup key's columns past the
+/// tenant): vehicle, code key, instant (unix seconds), message.
+type EventKey = (Uuid, String, i64, String);
+
+fn event_key(r: &FaultReport) -> EventKey {
+    (
+        r.vehicle_id.as_uuid(),
+        r.code.key(),
+        to_second(r.observed_at).unix_timestamp(),
+        r.message.as_str().to_string(),
+    )
+}
+
+/// Rows per multi-row INSERT on SQLite (19 parameters each).
+const SQLITE_EVENT_CHUNK: usize = 500;
+
+/// Stores a batch's events in one statement (PostgreSQL, from arrays; on
+/// SQLite one per 500) and returns, per report, whether it was new: the
+/// same event stored before, or earlier in the batch, is not.
+async fn insert_events(
     tx: &mut Tx,
     tenant: TenantId,
-    r: &FaultReport,
+    reports: &[FaultReport],
     origin: Origin,
-) -> Result<bool, StoreError> {
-    let (protocol, spn, fmi, sa, obd) = code_columns(&r.code);
-    let inserted: Option<Uuid> = on_tx!(tx, |c| sqlx::query_scalar(
-        "INSERT INTO fault_events (tenant_id, id, vehicle_id, observed_at, fault_key, protocol, spn, fmi,
-             source_address, obd_code, message, occurrences, lamp_mil, lamp_red_stop, lamp_amber_warning,
-             lamp_protect, legacy_conversion, origin, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-         ON CONFLICT (tenant_id, vehicle_id, fault_key, observed_at, message) DO NOTHING
-         RETURNING id"
-    )
-    .bind(tenant.as_uuid())
-    .bind(Uuid::now_v7())
-    .bind(r.vehicle_id.as_uuid())
-    .bind(to_second(r.observed_at))
-    .bind(r.code.key())
-    .bind(protocol)
-    .bind(spn)
-    .bind(fmi)
-    .bind(sa)
-    .bind(obd)
-    .bind(r.message.as_str())
-    .bind(r.occurrences.map(i16::from))
-    .bind(r.lamps.mil.as_str())
-    .bind(r.lamps.red_stop.as_str())
-    .bind(r.lamps.amber_warning.as_str())
-    .bind(r.lamps.protect.as_str())
-    .bind(r.legacy_conversion)
-    .bind(origin.as_str())
-    .bind(OffsetDateTime::now_utc())
-    .fetch_optional(c)
-    .await)
-    .ctx("recording a fault event")?;
-    Ok(inserted.is_some())
+) -> Result<Vec<bool>, StoreError> {
+    // The first of each event in the batch is written; its repeats are not new.
+    let mut seen = HashSet::new();
+    let firsts: Vec<&FaultReport> = reports
+        .iter()
+        .filter(|r| seen.insert(event_key(r)))
+        .collect();
+    let now = OffsetDateTime::now_utc();
+    let mut inserted: HashSet<EventKey> = HashSet::with_capacity(firsts.len());
+    let mut collect = |rows: Vec<(Uuid, String, OffsetDateTime, String)>| {
+        inserted.extend(
+            rows.into_iter()
+                .map(|(v, key, at, message)| (v, key, at.unix_timestamp(), message)),
+        );
+    };
+    match tx {
+        Tx::Postgres(t) if !firsts.is_empty() => {
+            let codes: Vec<_> = firsts.iter().map(|r| code_columns(&r.code)).collect();
+            let lamp = |f: fn(&Lamps) -> Lamp| -> Vec<&'static str> {
+                firsts.iter().map(|r| f(&r.lamps).as_str()).collect()
+            };
+            let rows = sqlx::query_as(
+                "INSERT INTO fault_events (tenant_id, id, vehicle_id, observed_at, fault_key, protocol, spn, fmi,
+                     source_address, obd_code, message, occurrences, lamp_mil, lamp_red_stop, lamp_amber_warning,
+                     lamp_protect, legacy_conversion, origin, created_at)
+                 SELECT $1, u.id, u.vehicle_id, u.observed_at, u.fault_key, u.protocol, u.spn, u.fmi,
+                        u.source_address, u.obd_code, u.message, u.occurrences, u.lamp_mil, u.lamp_red_stop,
+                        u.lamp_amber_warning, u.lamp_protect, u.legacy_conversion, $2, $3
+                   FROM unnest($4::uuid[], $5::uuid[], $6::timestamptz[], $7::text[], $8::text[], $9::int4[],
+                               $10::int2[], $11::int2[], $12::text[], $13::text[], $14::int2[], $15::text[],
+                               $16::text[], $17::text[], $18::text[], $19::bool[])
+                        AS u(id, vehicle_id, observed_at, fault_key, protocol, spn, fmi, source_address, obd_code,
+                             message, occurrences, lamp_mil, lamp_red_stop, lamp_amber_warning, lamp_protect,
+                             legacy_conversion)
+                 ON CONFLICT (tenant_id, vehicle_id, fault_key, observed_at, message) DO NOTHING
+                 RETURNING vehicle_id, fault_key, observed_at, message",
+            )
+            .bind(tenant.as_uuid())
+            .bind(origin.as_str())
+            .bind(now)
+            .bind(firsts.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+            .bind(firsts.iter().map(|r| r.vehicle_id.as_uuid()).collect::<Vec<_>>())
+            .bind(firsts.iter().map(|r| to_second(r.observed_at)).collect::<Vec<_>>())
+            .bind(firsts.iter().map(|r| r.code.key()).collect::<Vec<_>>())
+            .bind(codes.iter().map(|c| c.0).collect::<Vec<_>>())
+            .bind(codes.iter().map(|c| c.1).collect::<Vec<_>>())
+            .bind(codes.iter().map(|c| c.2).collect::<Vec<_>>())
+            .bind(codes.iter().map(|c| c.3).collect::<Vec<_>>())
+            .bind(codes.iter().map(|c| c.4).collect::<Vec<_>>())
+            .bind(firsts.iter().map(|r| r.message.as_str()).collect::<Vec<_>>())
+            .bind(firsts.iter().map(|r| r.occurrences.map(i16::from)).collect::<Vec<_>>())
+            .bind(lamp(|l| l.mil))
+            .bind(lamp(|l| l.red_stop))
+            .bind(lamp(|l| l.amber_warning))
+            .bind(lamp(|l| l.protect))
+            .bind(firsts.iter().map(|r| r.legacy_conversion).collect::<Vec<_>>())
+            .fetch_all(&mut **t)
+            .await
+            .ctx("recording fault events")?;
+            collect(rows);
+        }
+        Tx::Postgres(_) => {}
+        Tx::Sqlite(t) => {
+            for chunk in firsts.chunks(SQLITE_EVENT_CHUNK) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO fault_events (tenant_id, id, vehicle_id, observed_at, fault_key, protocol, spn, fmi,
+                         source_address, obd_code, message, occurrences, lamp_mil, lamp_red_stop, lamp_amber_warning,
+                         lamp_protect, legacy_conversion, origin, created_at) ",
+                );
+                q.push_values(chunk, |mut row, r| {
+                    let (protocol, spn, fmi, sa, obd) = code_columns(&r.code);
+                    row.push_bind(tenant.as_uuid())
+                        .push_bind(Uuid::now_v7())
+                        .push_bind(r.vehicle_id.as_uuid())
+                        .push_bind(to_second(r.observed_at))
+                        .push_bind(r.code.key())
+                        .push_bind(protocol)
+                        .push_bind(spn)
+                        .push_bind(fmi)
+                        .push_bind(sa)
+                        .push_bind(obd.map(str::to_string))
+                        .push_bind(r.message.as_str())
+                        .push_bind(r.occurrences.map(i16::from))
+                        .push_bind(r.lamps.mil.as_str())
+                        .push_bind(r.lamps.red_stop.as_str())
+                        .push_bind(r.lamps.amber_warning.as_str())
+                        .push_bind(r.lamps.protect.as_str())
+                        .push_bind(r.legacy_conversion)
+                        .push_bind(origin.as_str())
+                        .push_bind(now);
+                });
+                q.push(
+                    " ON CONFLICT (tenant_id, vehicle_id, fault_key, observed_at, message) DO NOTHING
+                     RETURNING vehicle_id, fault_key, observed_at, message",
+                );
+                let rows = q
+                    .build_query_as()
+                    .fetch_all(&mut **t)
+                    .await
+                    .ctx("recording fault events")?;
+                collect(rows);
+            }
+        }
+    }
+    // A report is new when it is the batch's first of its event and was inserted.
+    let mut first_seen = HashSet::new();
+    Ok(reports
+        .iter()
+        .map(|r| {
+            let key = event_key(r);
+            first_seen.insert(key.clone()) && inserted.contains(&key)
+        })
+        .collect())
 }
 
 /// PostgreSQL keeps fault events in monthly partitions, created on demand by
@@ -365,15 +463,12 @@ pub(crate) async fn record_in(
     origin: Origin,
     policy: FaultPolicy,
 ) -> Result<(Vec<bool>, HashSet<VehicleId>), StoreError> {
-    let mut new = Vec::with_capacity(reports.len());
-    let mut fresh = Vec::new();
-    for r in reports {
-        let inserted = insert_event(tx, tenant, r, origin).await?;
-        new.push(inserted);
-        if inserted {
-            fresh.push(r);
-        }
-    }
+    let new = insert_events(tx, tenant, reports, origin).await?;
+    let fresh: Vec<&FaultReport> = reports
+        .iter()
+        .zip(&new)
+        .filter_map(|(r, was_new)| was_new.then_some(r))
+        .collect();
     let mut touched = crate::fault_cycles::apply_events(tx, tenant, &fresh).await?;
     touched.extend(crate::fault_cycles::apply_snapshots(tx, tenant, snapshots, policy).await?);
     Ok((new, touched))

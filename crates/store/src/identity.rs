@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::audit::{Change, INSTANCE_TENANT, record};
 use crate::error::ResultExt;
 use crate::page::{Page, decode_cursor, page_limit};
-use crate::{AuditContext, Mode, Store, StoreError, execute_tx, on_tx};
+use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
 
 /// A tenant: one household, fleet or dealer, and everything it owns.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,14 +179,7 @@ impl Store {
     /// A tenant that is not deleted.
     pub async fn tenant(&self, id: TenantId) -> Result<Tenant, StoreError> {
         let mut tx = self.begin(Mode::Read, None).await?;
-        let row: Option<TenantRow> = on_tx!(&mut tx, |c| sqlx::query_as(
-            "SELECT id, slug, name, kind, settings, created_at FROM tenants WHERE id = $1 AND deleted_at IS NULL"
-        )
-        .bind(id.as_uuid())
-        .fetch_optional(c)
-        .await)
-        .ctx("loading a tenant")?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        tenant_in(&mut tx, id).await
     }
 
     /// A tenant that is not deleted, by slug.
@@ -694,4 +687,17 @@ async fn ensure_an_owner_remains(
         });
     }
     Ok(())
+}
+
+/// A tenant that is not deleted, read inside the caller's transaction (an
+/// ingest batch reads its tenant's settings without a transaction of its own).
+pub(crate) async fn tenant_in(tx: &mut Tx, id: TenantId) -> Result<Tenant, StoreError> {
+    let row: Option<TenantRow> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT id, slug, name, kind, settings, created_at FROM tenants WHERE id = $1 AND deleted_at IS NULL"
+    )
+    .bind(id.as_uuid())
+    .fetch_optional(c)
+    .await)
+    .ctx("loading a tenant")?;
+    row.ok_or(StoreError::NotFound)?.try_into()
 }

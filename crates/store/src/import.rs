@@ -22,7 +22,7 @@ use crate::due_state::reevaluate_vehicle;
 use crate::error::ResultExt;
 use crate::fuel::{NewFuelEntry, recompute_chain};
 use crate::fuel_batch::{FuelRow, insert_fuel_rows};
-use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, refresh_current};
+use crate::meters::{CurrentMeters, NewReading, ReadingOutcome};
 use crate::reading_batch::record_readings_in;
 use crate::service::{NewExpense, NewServiceRecord, insert_expense_in, insert_service_in};
 use crate::{AuditContext, Mode, Store, StoreError, Tx, on_tx};
@@ -441,7 +441,7 @@ impl Store {
             recompute_chain(&mut tx, tenant, vehicle, fuel_type).await?;
         }
         // Readings were recorded with their refresh deferred (see `CurrentMeters`).
-        refresh_current(&mut tx, tenant, vehicle).await?;
+        crate::current_meters::refresh(&mut tx, tenant, &[vehicle]).await?;
         reevaluate_vehicle(&mut tx, tenant, vehicle, OffsetDateTime::now_utc().date()).await?;
         crate::spend::refresh_spend(&mut tx, tenant, vehicle, None).await?;
         report.errors.sort_by_key(|e| e.line);

@@ -15,6 +15,7 @@ mod audit;
 mod cost_report;
 mod credential_cache;
 mod credential_epoch;
+mod current_meters;
 mod distance;
 mod documents;
 mod due_state;

@@ -4,7 +4,6 @@
 //! write (so a vehicle page never scans its history).
 
 use std::str::FromStr;
-use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
 use domain::meter::{
@@ -165,24 +164,6 @@ pub(crate) async fn load_offsets(
     .ctx("loading meter offsets")
 }
 
-/// A vehicle's latest live odometer and engine-hour readings: (kind, time, raw canonical value).
-static LATEST_OF_BOTH_SQL: LazyLock<String> = LazyLock::new(|| {
-    let latest = |kind: MeterKind| {
-        format!(
-            "SELECT kind, read_at, canonical FROM (SELECT kind, read_at, canonical FROM meter_readings
-                 WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = '{}' AND NOT void
-                 ORDER BY read_at DESC LIMIT 1) AS latest_{}",
-            kind.as_str(),
-            kind.as_str()
-        )
-    };
-    format!(
-        "{} UNION ALL {}",
-        latest(MeterKind::Odometer),
-        latest(MeterKind::Hours)
-    )
-});
-
 /// The live reading just before (`before = true`) or just after `at`.
 pub(crate) async fn neighbour(
     tx: &mut Tx,
@@ -266,62 +247,6 @@ pub(crate) async fn odometer_at(
     Ok(Some(raw + offset_at(&offsets, read_at)))
 }
 
-/// Recomputes a vehicle's current meters (both, from their latest live
-/// readings) and its usage rates, in one update of the vehicle row, then its
-/// due states. Once per vehicle of a batch, whichever meters it touched: the
-/// rates and the evaluation read both meters anyway.
-pub(crate) async fn refresh_current(
-    tx: &mut Tx,
-    tenant: TenantId,
-    vehicle: VehicleId,
-) -> Result<(), StoreError> {
-    // Both meters' offsets, and both latest live readings, in one statement each.
-    let mut offsets = crate::reading_batch::offsets_of(tx, tenant, &[vehicle]).await?;
-    let latest: Vec<(String, OffsetDateTime, f64)> =
-        on_tx!(tx, |c| sqlx::query_as(LATEST_OF_BOTH_SQL.as_str())
-            .bind(tenant.as_uuid())
-            .bind(vehicle.as_uuid())
-            .fetch_all(c)
-            .await)
-        .ctx("loading the latest readings")?;
-    let mut current = [(None, None), (None, None)];
-    for (slot, kind) in current
-        .iter_mut()
-        .zip([MeterKind::Odometer, MeterKind::Hours])
-    {
-        let offsets = offsets.remove(&(vehicle, kind)).unwrap_or_default();
-        if let Some((_, at, raw)) = latest.iter().find(|(k, _, _)| k == kind.as_str()) {
-            *slot = (Some(raw + offset_at(&offsets, *at)), Some(*at));
-        }
-    }
-    let [(km, km_at), (hours, hours_at)] = current;
-    // The usage rates move with the readings; both are stored together with
-    // the meters, in one row version (see `CurrentMeters`).
-    let today = OffsetDateTime::now_utc().date();
-    crate::usage::prune_days(tx, tenant, vehicle, today).await?;
-    let (km_per_day, hours_per_day) = crate::usage::rates(tx, tenant, vehicle, today).await?;
-    execute_tx!(
-        tx,
-        sqlx::query(
-            "UPDATE vehicles SET odometer_km = $3, odometer_at = $4, engine_hours = $5, hours_at = $6,
-                 km_per_day = $7, hours_per_day = $8, usage_on = $9
-             WHERE tenant_id = $1 AND id = $2"
-        )
-        .bind(tenant.as_uuid())
-        .bind(vehicle.as_uuid())
-        .bind(km)
-        .bind(km_at)
-        .bind(hours)
-        .bind(hours_at)
-        .bind(km_per_day)
-        .bind(hours_per_day)
-        .bind(today)
-    )
-    .ctx("updating the vehicle's current meters")?;
-    // Meters move due dates: keep the stored due state in step.
-    crate::due_state::reevaluate_after_meters(tx, tenant, vehicle, today).await
-}
-
 /// After live readings changed in place (a reading voided or restored, an
 /// offset added) from `from` on: rebuilds the summaries of what changed (the
 /// days behind the usage rate, the monthly distance), then the current meter.
@@ -336,7 +261,7 @@ pub(crate) async fn refresh_after_change(
     if kind == MeterKind::Odometer {
         crate::distance::refresh_distance(tx, tenant, vehicle, from).await?;
     }
-    refresh_current(tx, tenant, vehicle).await
+    crate::current_meters::refresh(tx, tenant, &[vehicle]).await
 }
 
 /// Whether a write refreshes the vehicle's stored current meters itself.

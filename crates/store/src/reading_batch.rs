@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::error::ResultExt;
 use crate::meters::{
     CurrentMeters, NewReading, READING_COLUMNS, Reading, ReadingOutcome, ReadingRow, offset_at,
-    refresh_current, to_second,
+    to_second,
 };
 use crate::{StoreError, Tx, on_tx};
 
@@ -32,6 +32,24 @@ pub(crate) async fn record_readings_in(
     max_daily_km: f64,
     current: CurrentMeters,
 ) -> Result<Vec<ReadingOutcome>, StoreError> {
+    let mut vehicles: Vec<VehicleId> = items.iter().map(|i| i.vehicle_id).collect();
+    vehicles.sort_unstable();
+    vehicles.dedup();
+    let live = live_vehicles(tx, tenant, &vehicles).await?;
+    record_readings_of_live(tx, tenant, items, max_daily_km, current, &live).await
+}
+
+/// [`record_readings_in`] for a caller that has just checked which vehicles
+/// are live in this transaction (telemetry resolves its items' vehicles
+/// first): `live` holds them, and items of any other vehicle are refused.
+pub(crate) async fn record_readings_of_live(
+    tx: &mut Tx,
+    tenant: TenantId,
+    items: &[NewReading],
+    max_daily_km: f64,
+    current: CurrentMeters,
+    live: &HashSet<VehicleId>,
+) -> Result<Vec<ReadingOutcome>, StoreError> {
     let mut outcomes: Vec<Option<ReadingOutcome>> = vec![None; items.len()];
     // Process each meter's items in time order, so a batch may arrive unsorted.
     let mut groups: BTreeMap<(VehicleId, &str), Vec<usize>> = BTreeMap::new();
@@ -42,11 +60,14 @@ pub(crate) async fn record_readings_in(
             .push(i);
     }
     let now = OffsetDateTime::now_utc();
-    // One query each for the whole batch: which vehicles are live, and every
-    // meter's offsets (a batch from a fleet spans many vehicles).
-    let mut vehicles: Vec<VehicleId> = groups.keys().map(|(v, _)| *v).collect();
+    // One query for the whole batch: every meter's offsets (a batch from a
+    // fleet spans many vehicles).
+    let mut vehicles: Vec<VehicleId> = groups
+        .keys()
+        .map(|(v, _)| *v)
+        .filter(|v| live.contains(v))
+        .collect();
     vehicles.dedup();
-    let live = live_vehicles(tx, tenant, &vehicles).await?;
     let mut all_offsets = offsets_of(tx, tenant, &vehicles).await?;
     let mut moved = std::collections::BTreeSet::new();
     let mut all_accepted = Vec::new();
@@ -140,9 +161,8 @@ pub(crate) async fn record_readings_in(
     crate::distance::record_distance(tx, tenant, &all_accepted).await?;
     crate::usage::record_days(tx, tenant, &all_accepted).await?;
     if current == CurrentMeters::Refresh {
-        for vehicle in moved {
-            refresh_current(tx, tenant, vehicle).await?;
-        }
+        let moved: Vec<VehicleId> = moved.into_iter().collect();
+        crate::current_meters::refresh(tx, tenant, &moved).await?;
     }
     let outcomes: Vec<ReadingOutcome> = outcomes
         .into_iter()
@@ -257,7 +277,7 @@ struct WindowRow {
 
 /// Rows per `IN (…)` list of vehicle ids (well under both backends' limits
 /// on parameters).
-const IN_LIST_CHUNK: usize = 1000;
+pub(crate) const IN_LIST_CHUNK: usize = 1000;
 
 /// Every meter offset of `vehicles`, by (vehicle, meter), in time order: one
 /// statement for a whole batch.
@@ -290,8 +310,10 @@ pub(crate) async fn offsets_of(
 }
 
 /// Appends ` IN ($n, …)` binding each vehicle's id (on either backend).
-fn push_in_list<DB: sqlx::Database>(q: &mut sqlx::QueryBuilder<DB>, vehicles: &[VehicleId])
-where
+pub(crate) fn push_in_list<DB: sqlx::Database>(
+    q: &mut sqlx::QueryBuilder<DB>,
+    vehicles: &[VehicleId],
+) where
     for<'t> Uuid: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     q.push(" IN (");

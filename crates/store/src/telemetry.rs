@@ -21,7 +21,8 @@ use uuid::Uuid;
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
 use crate::faults::{Dm1Snapshot, FaultReport};
-use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, record_readings_in};
+use crate::meters::{CurrentMeters, NewReading, ReadingOutcome};
+use crate::reading_batch::record_readings_of_live;
 use crate::{AuditContext, Mode, Store, StoreError, Tx, on_tx};
 pub use domain::telemetry::{TelemetryItem, VehicleRef};
 
@@ -150,7 +151,6 @@ impl Store {
         max_daily_km: f64,
         ctx: &AuditContext,
     ) -> Result<Vec<ItemOutcome>, StoreError> {
-        let policy = FaultPolicy::from_settings(&self.tenant(tenant).await?.settings);
         crate::faults::ensure_partitions(
             self,
             items
@@ -160,6 +160,9 @@ impl Store {
         )
         .await?;
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        let policy = FaultPolicy::from_settings(
+            &crate::identity::tenant_in(&mut tx, tenant).await?.settings,
+        );
         let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; items.len()];
 
         let mut vehicles: HashMap<&VehicleRef, Result<VehicleId, (&'static str, String)>> =
@@ -229,12 +232,18 @@ impl Store {
                 }
             }
         }
-        let reading_outcomes = record_readings_in(
+        // Every vehicle resolved above exists and is live in this transaction.
+        let resolved: HashSet<VehicleId> = vehicles
+            .values()
+            .filter_map(|v| v.as_ref().ok().copied())
+            .collect();
+        let reading_outcomes = record_readings_of_live(
             &mut tx,
             tenant,
             &readings,
             max_daily_km,
             CurrentMeters::Deferred,
+            &resolved,
         )
         .await?;
         let mut meters_moved = HashSet::new();
@@ -250,9 +259,8 @@ impl Store {
                 }
             });
         }
-        for vehicle in &meters_moved {
-            crate::meters::refresh_current(&mut tx, tenant, *vehicle).await?;
-        }
+        let meters_moved: Vec<VehicleId> = meters_moved.into_iter().collect();
+        crate::current_meters::refresh(&mut tx, tenant, &meters_moved).await?;
 
         // Faults: each item becomes zero or more events; DM1s are also snapshots.
         let mut reports = Vec::new();

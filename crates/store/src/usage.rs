@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::error::ResultExt;
 use crate::meters::{Reading, load_offsets, offset_at};
+use crate::reading_batch::push_in_list;
 use crate::{StoreError, Tx, execute_tx, on_tx};
 
 /// Rows per multi-row upsert (6 parameters each).
@@ -203,53 +204,67 @@ pub(crate) async fn refresh_days(
     upsert(tx, tenant, &rows).await
 }
 
-/// A vehicle's usage per day as of `today` (odometer, engine hours), from
-/// both meters' days in the window, read in one statement.
-pub(crate) async fn rates(
+/// The usage rates of `vehicles` (at most [`crate::reading_batch::IN_LIST_CHUNK`]),
+/// by vehicle id: (km a day, hours a day), from their days in the window in one statement.
+pub(crate) async fn rates_of(
     tx: &mut Tx,
     tenant: TenantId,
-    vehicle: VehicleId,
+    vehicles: &[VehicleId],
     today: Date,
-) -> Result<(Option<f64>, Option<f64>), StoreError> {
-    let days: Vec<(String, Date, f64)> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT kind, day, last_value FROM vehicle_daily_meters
-          WHERE tenant_id = $1 AND vehicle_id = $2 AND day >= $3 ORDER BY kind, day"
-    )
-    .bind(tenant.as_uuid())
-    .bind(vehicle.as_uuid())
-    .bind(today - Duration::days(RATE_WINDOW_DAYS))
-    .fetch_all(c)
-    .await)
+) -> Result<BTreeMap<Uuid, (Option<f64>, Option<f64>)>, StoreError> {
+    let days: Vec<(Uuid, String, Date, f64)> = on_tx!(tx, |c| {
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT vehicle_id, kind, day, last_value FROM vehicle_daily_meters WHERE tenant_id = ",
+        );
+        q.push_bind(tenant.as_uuid())
+            .push(" AND day >= ")
+            .push_bind(today - Duration::days(RATE_WINDOW_DAYS))
+            .push(" AND vehicle_id");
+        push_in_list(&mut q, vehicles);
+        q.push(" ORDER BY vehicle_id, kind, day");
+        q.build_query_as().fetch_all(c).await
+    })
     .ctx("loading daily meters")?;
-    let of = |kind: MeterKind| -> Vec<(Date, f64)> {
-        days.iter()
-            .filter(|(k, _, _)| k == kind.as_str())
-            .map(|(_, day, value)| (*day, *value))
-            .collect()
-    };
-    Ok((
-        daily_rate(&of(MeterKind::Odometer), today),
-        daily_rate(&of(MeterKind::Hours), today),
-    ))
+    Ok(rates_by_vehicle(&days, today))
 }
 
-/// Drops a vehicle's days that have left the window (a few rows of one
-/// vehicle, by its key: cheap enough for every current-meter refresh).
+/// Each vehicle's rates from its days, ordered by vehicle, meter and day:
+/// [`daily_rate`] over each meter's series, the one place that defines it.
+fn rates_by_vehicle(
+    days: &[(Uuid, String, Date, f64)],
+    today: Date,
+) -> BTreeMap<Uuid, (Option<f64>, Option<f64>)> {
+    let mut rates: BTreeMap<Uuid, (Option<f64>, Option<f64>)> = BTreeMap::new();
+    for group in days.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+        let (vehicle, kind) = (group[0].0, group[0].1.as_str());
+        let series: Vec<(Date, f64)> = group.iter().map(|d| (d.2, d.3)).collect();
+        let rate = daily_rate(&series, today);
+        let entry = rates.entry(vehicle).or_default();
+        if kind == MeterKind::Odometer.as_str() {
+            entry.0 = rate;
+        } else if kind == MeterKind::Hours.as_str() {
+            entry.1 = rate;
+        }
+    }
+    rates
+}
+
+/// Drops the days of `vehicles` that have left the window, in one statement.
 pub(crate) async fn prune_days(
     tx: &mut Tx,
     tenant: TenantId,
-    vehicle: VehicleId,
+    vehicles: &[VehicleId],
     today: Date,
 ) -> Result<(), StoreError> {
-    execute_tx!(
-        tx,
-        sqlx::query(
-            "DELETE FROM vehicle_daily_meters WHERE tenant_id = $1 AND vehicle_id = $2 AND day < $3"
-        )
-        .bind(tenant.as_uuid())
-        .bind(vehicle.as_uuid())
-        .bind(window_start(today))
-    )
+    on_tx!(tx, |c| {
+        let mut q = sqlx::QueryBuilder::new("DELETE FROM vehicle_daily_meters WHERE tenant_id = ");
+        q.push_bind(tenant.as_uuid())
+            .push(" AND day < ")
+            .push_bind(window_start(today))
+            .push(" AND vehicle_id");
+        push_in_list(&mut q, vehicles);
+        q.build().execute(c).await.map(|r| r.rows_affected())
+    })
     .ctx("pruning daily meters")?;
     Ok(())
 }
@@ -309,18 +324,13 @@ pub(crate) async fn refresh_tenant_rates(
         .fetch_all(c)
         .await)
         .ctx("loading a page of daily meters")?;
+        // Every vehicle of the page is written, those without days as none;
+        // the id range may hold others (rated already, or without readings).
         let mut rates: BTreeMap<Uuid, (Option<f64>, Option<f64>)> =
             page.iter().map(|v| (*v, (None, None))).collect();
-        for group in days.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
-            let (vehicle, kind) = (group[0].0, group[0].1.as_str());
-            let series: Vec<(Date, f64)> = group.iter().map(|d| (d.2, d.3)).collect();
-            let rate = daily_rate(&series, today);
+        for (vehicle, rate) in rates_by_vehicle(&days, today) {
             if let Some(entry) = rates.get_mut(&vehicle) {
-                if kind == MeterKind::Odometer.as_str() {
-                    entry.0 = rate;
-                } else if kind == MeterKind::Hours.as_str() {
-                    entry.1 = rate;
-                }
+                *entry = rate;
             }
         }
         store_rates(tx, tenant, today, &rates).await?;

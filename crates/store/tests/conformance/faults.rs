@@ -200,6 +200,72 @@ async fn a_red_stop_truck_with_three_codes_is_critical_and_reingesting_changes_n
     }
 }
 
+/// A batch that repeats an event (the same DM1 at the same second) stores
+/// it once: the first item is created, its repeat a duplicate, and a later
+/// batch's new event beside a stored one is told apart.
+#[tokio::test]
+async fn an_event_repeated_inside_a_batch_is_stored_once() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "faults-repeat").await;
+        let v = s
+            .create_vehicle(t.id, &truck_spec("Truck 9", "T-9", None), &ctx())
+            .await
+            .unwrap()
+            .id;
+        let t0 = start();
+        let me = VehicleRef::Id(v);
+        let codes = vec![dtc(110, 0, 1), dtc(3251, 2, 4)];
+        let batch = vec![
+            dm1(me.clone(), t0, Lamp::On, codes.clone()),
+            dm1(me.clone(), t0, Lamp::On, codes.clone()),
+        ];
+        let first = s
+            .ingest_telemetry(t.id, &batch, Origin::Api, MAX, &ctx())
+            .await
+            .unwrap();
+        let kind = db.kind;
+        assert_eq!(
+            first,
+            vec![ItemOutcome::Created, ItemOutcome::Duplicate],
+            "{kind:?}"
+        );
+        assert_eq!(
+            event_count(s, t.id, v).await,
+            2,
+            "{kind:?}: one event a code"
+        );
+        assert!(
+            cycles(s, t.id, v).await.iter().all(|c| c.reports == 1),
+            "{kind:?}"
+        );
+
+        let later = vec![
+            dm1(me.clone(), t0, Lamp::On, codes.clone()),
+            dm1(
+                me.clone(),
+                t0 + Duration::seconds(10),
+                Lamp::On,
+                codes.clone(),
+            ),
+        ];
+        let second = s
+            .ingest_telemetry(t.id, &later, Origin::Api, MAX, &ctx())
+            .await
+            .unwrap();
+        assert_eq!(
+            second,
+            vec![ItemOutcome::Duplicate, ItemOutcome::Created],
+            "{kind:?}"
+        );
+        assert_eq!(event_count(s, t.id, v).await, 4, "{kind:?}");
+        assert!(
+            cycles(s, t.id, v).await.iter().all(|c| c.reports == 2),
+            "{kind:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn cycles_go_inactive_come_back_and_reopen_after_resolution() {
     for db in TestDatabase::all().await {

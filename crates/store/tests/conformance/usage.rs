@@ -272,3 +272,72 @@ async fn the_fleet_pass_moves_due_states_and_rescores_only_what_went_overdue() {
         );
     }
 }
+
+/// One batch across vehicles: each vehicle's meters, rate and due state
+/// follow its own readings (the batch refreshes them all together), and its
+/// health counts its own overdue schedule only.
+#[tokio::test]
+async fn a_batch_across_vehicles_moves_each_due_state_by_its_own_meters() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let t = tenant(s, "usage-batch").await;
+        let mut vehicles = Vec::new();
+        for name in ["Long haul", "Town"] {
+            let v = s
+                .create_vehicle(t.id, &spec(name, None, None, "Volvo"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            vehicles.push(v);
+        }
+        let [far, near] = vehicles[..] else {
+            unreachable!()
+        };
+        let start = OffsetDateTime::now_utc().date() - Duration::days(21);
+        let noon =
+            |day: i64| (start + Duration::days(day)).midnight().assume_utc() + Duration::hours(12);
+        // Both start at 10,000 km, and their schedules count from there.
+        let first = [
+            reading(far, noon(0), 10_000.0),
+            reading(near, noon(0), 10_000.0),
+        ];
+        s.record_readings(t.id, &first, MAX, &ctx()).await.unwrap();
+        let far_oil = every_10k(s, t.id, far).await;
+        let near_oil = every_10k(s, t.id, near).await;
+        // Twenty days in one batch, day by day across both: 600 km a day
+        // (12,000 km: overdue) and 60 km a day (1,200 km: 8,800 left).
+        let batch: Vec<NewReading> = (1..=20)
+            .flat_map(|d| {
+                [
+                    reading(far, noon(d), 10_000.0 + 600.0 * d as f64),
+                    reading(near, noon(d), 10_000.0 + 60.0 * d as f64),
+                ]
+            })
+            .collect();
+        let out = s.record_readings(t.id, &batch, MAX, &ctx()).await.unwrap();
+        assert!(
+            out.iter().all(|o| matches!(o, ReadingOutcome::Created(_))),
+            "{:?}",
+            db.kind
+        );
+
+        let kind = db.kind;
+        let meters = |v| async move { s.vehicle(t.id, v).await.unwrap().meters };
+        assert_eq!(meters(far).await.odometer_km, Some(22_000.0), "{kind:?}");
+        assert_eq!(meters(near).await.odometer_km, Some(11_200.0), "{kind:?}");
+        assert_eq!(meters(near).await.odometer_at, Some(noon(20)), "{kind:?}");
+        let far_state = s.schedule(t.id, far_oil.id).await.unwrap().state;
+        let near_state = s.schedule(t.id, near_oil.id).await.unwrap().state;
+        assert_eq!(far_state.status, DueStatus::Overdue, "{kind:?}");
+        assert_eq!(near_state.status, DueStatus::Ok, "{kind:?}");
+        // The town van's forecast runs at its own 60 km a day from its last reading.
+        assert_eq!(
+            near_state.forecast,
+            forecast_at(1, 8_800.0, 60.0),
+            "{kind:?}"
+        );
+        let score = |v| async move { s.vehicle_health(t.id, v).await.unwrap().0.score };
+        assert!(score(far).await < 100, "{kind:?}: overdue weighs on health");
+        assert_eq!(score(near).await, 100, "{kind:?}");
+    }
+}

@@ -1,0 +1,208 @@
+//! Each vehicle's current meters — its latest live odometer and engine-hour
+//! readings with their offsets applied — and its usage rates, stored on the
+//! vehicle row so that pages, due forecasts and reports never read raw
+//! readings; then the due states that follow from them.
+//!
+//! [`refresh`] takes every vehicle a write moved at once: a telematics batch
+//! spans many vehicles, and on PostgreSQL every statement is a round trip
+//! (docs/PERFORMANCE.md, sessions 8 and 9). It runs a fixed handful of
+//! statements per 1,000 vehicles — offsets, latest readings, the days behind
+//! the rates, one update of the vehicle rows, their schedules — instead of
+//! six or more per vehicle.
+
+use std::collections::HashMap;
+
+use domain::ids::{TenantId, VehicleId};
+use domain::meter::MeterKind;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::error::ResultExt;
+use crate::meters::offset_at;
+use crate::reading_batch::{IN_LIST_CHUNK, offsets_of, push_in_list};
+use crate::usage::VehicleMeters;
+use crate::{StoreError, Tx, on_tx};
+
+/// Recomputes the current meters and usage rates of `vehicles` from their
+/// readings, stores them on the vehicle rows (one row version each), then
+/// re-evaluates their due states: meters move due dates. Every vehicle of
+/// every ingest batch goes through here, inside the batch's transaction.
+pub(crate) async fn refresh(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicles: &[VehicleId],
+) -> Result<(), StoreError> {
+    let today = OffsetDateTime::now_utc().date();
+    // In id order: concurrent batches then lock shared vehicle rows in the same order.
+    let mut vehicles = vehicles.to_vec();
+    vehicles.sort_unstable();
+    vehicles.dedup();
+    for chunk in vehicles.chunks(IN_LIST_CHUNK) {
+        let mut offsets = offsets_of(tx, tenant, chunk).await?;
+        let latest = latest_readings(tx, tenant, chunk).await?;
+        crate::usage::prune_days(tx, tenant, chunk, today).await?;
+        let rates = crate::usage::rates_of(tx, tenant, chunk, today).await?;
+        let mut meters = Vec::with_capacity(chunk.len());
+        for vehicle in chunk {
+            let found = latest.get(vehicle).copied().unwrap_or_default();
+            // A meter's value is its raw reading plus the offsets in force then.
+            let mut effective = |kind: MeterKind, reading: Option<(OffsetDateTime, f64)>| {
+                let offsets = offsets.remove(&(*vehicle, kind)).unwrap_or_default();
+                reading.map(|(at, raw)| (raw + offset_at(&offsets, at), at))
+            };
+            let km = effective(MeterKind::Odometer, found.odometer);
+            let hours = effective(MeterKind::Hours, found.hours);
+            let (km_per_day, hours_per_day) =
+                rates.get(&vehicle.as_uuid()).copied().unwrap_or_default();
+            meters.push((
+                *vehicle,
+                VehicleMeters {
+                    odometer_km: km.map(|m| m.0),
+                    odometer_at: km.map(|m| m.1),
+                    engine_hours: hours.map(|m| m.0),
+                    hours_at: hours.map(|m| m.1),
+                    km_per_day,
+                    hours_per_day,
+                },
+            ));
+        }
+        store(tx, tenant, today, &meters).await?;
+        crate::due_state::reevaluate_after_meters(tx, tenant, &meters, today).await?;
+    }
+    Ok(())
+}
+
+/// A vehicle's latest live reading of each meter: (time, raw canonical value).
+#[derive(Debug, Default, Clone, Copy)]
+struct Latest {
+    odometer: Option<(OffsetDateTime, f64)>,
+    hours: Option<(OffsetDateTime, f64)>,
+}
+
+/// The latest live reading of both meters of each of `vehicles`, in one
+/// statement: four correlated lookups a vehicle, each the top of an index
+/// range. Ties at one second are broken by source, the key's last column,
+/// so the time and the value always come from the same reading.
+async fn latest_readings(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicles: &[VehicleId],
+) -> Result<HashMap<VehicleId, Latest>, StoreError> {
+    type Row = (
+        Uuid,
+        Option<OffsetDateTime>,
+        Option<f64>,
+        Option<OffsetDateTime>,
+        Option<f64>,
+    );
+    let latest = |column: &str, kind: MeterKind| {
+        format!(
+            "(SELECT r.{column} FROM meter_readings r
+               WHERE r.tenant_id = v.tenant_id AND r.vehicle_id = v.id AND r.kind = '{}' AND NOT r.void
+               ORDER BY r.read_at DESC, r.source DESC LIMIT 1)",
+            kind.as_str()
+        )
+    };
+    let select = format!(
+        "SELECT v.id, {}, {}, {}, {} FROM vehicles v WHERE v.tenant_id = ",
+        latest("read_at", MeterKind::Odometer),
+        latest("canonical", MeterKind::Odometer),
+        latest("read_at", MeterKind::Hours),
+        latest("canonical", MeterKind::Hours),
+    );
+    let rows: Vec<Row> = on_tx!(tx, |c| {
+        let mut q = sqlx::QueryBuilder::new(select.as_str());
+        q.push_bind(tenant.as_uuid()).push(" AND v.id");
+        push_in_list(&mut q, vehicles);
+        q.build_query_as().fetch_all(c).await
+    })
+    .ctx("loading the latest readings")?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, km_at, km, hours_at, hours)| {
+            (
+                VehicleId::from(id),
+                Latest {
+                    odometer: km_at.zip(km),
+                    hours: hours_at.zip(hours),
+                },
+            )
+        })
+        .collect())
+}
+
+/// Rows per `UPDATE … FROM (VALUES …)` on SQLite (8 parameters each).
+const SQLITE_UPDATE_CHUNK: usize = 500;
+
+/// Writes the vehicles' meters and rates: one statement (PostgreSQL, from
+/// arrays) or one per 500 vehicles (SQLite).
+async fn store(
+    tx: &mut Tx,
+    tenant: TenantId,
+    today: Date,
+    meters: &[(VehicleId, VehicleMeters)],
+) -> Result<(), StoreError> {
+    match tx {
+        Tx::Postgres(t) => {
+            let column = |f: fn(&VehicleMeters) -> Option<f64>| -> Vec<Option<f64>> {
+                meters.iter().map(|(_, m)| f(m)).collect()
+            };
+            let at =
+                |f: fn(&VehicleMeters) -> Option<OffsetDateTime>| -> Vec<Option<OffsetDateTime>> {
+                    meters.iter().map(|(_, m)| f(m)).collect()
+                };
+            let ids: Vec<Uuid> = meters.iter().map(|(v, _)| v.as_uuid()).collect();
+            sqlx::query(
+                "UPDATE vehicles AS v
+                    SET odometer_km = u.km, odometer_at = u.km_at, engine_hours = u.hours, hours_at = u.hours_at,
+                        km_per_day = u.km_per_day, hours_per_day = u.hours_per_day, usage_on = $2
+                   FROM unnest($3::uuid[], $4::float8[], $5::timestamptz[], $6::float8[], $7::timestamptz[],
+                               $8::float8[], $9::float8[])
+                        AS u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day)
+                  WHERE v.tenant_id = $1 AND v.id = u.id",
+            )
+            .bind(tenant.as_uuid())
+            .bind(today)
+            .bind(ids)
+            .bind(column(|m| m.odometer_km))
+            .bind(at(|m| m.odometer_at))
+            .bind(column(|m| m.engine_hours))
+            .bind(at(|m| m.hours_at))
+            .bind(column(|m| m.km_per_day))
+            .bind(column(|m| m.hours_per_day))
+            .execute(&mut **t)
+            .await
+            .ctx("updating the vehicles' current meters")?;
+        }
+        Tx::Sqlite(t) => {
+            for chunk in meters.chunks(SQLITE_UPDATE_CHUNK) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "WITH u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day) AS (",
+                );
+                q.push_values(chunk, |mut row, (vehicle, m)| {
+                    row.push_bind(vehicle.as_uuid())
+                        .push_bind(m.odometer_km)
+                        .push_bind(m.odometer_at)
+                        .push_bind(m.engine_hours)
+                        .push_bind(m.hours_at)
+                        .push_bind(m.km_per_day)
+                        .push_bind(m.hours_per_day);
+                });
+                q.push(
+                    ") UPDATE vehicles SET odometer_km = u.km, odometer_at = u.km_at, engine_hours = u.hours,
+                         hours_at = u.hours_at, km_per_day = u.km_per_day, hours_per_day = u.hours_per_day,
+                         usage_on = ",
+                );
+                q.push_bind(today);
+                q.push(" FROM u WHERE vehicles.tenant_id = ");
+                q.push_bind(tenant.as_uuid());
+                q.push(" AND vehicles.id = u.id");
+                q.build()
+                    .execute(&mut **t)
+                    .await
+                    .ctx("updating the vehicles' current meters")?;
+            }
+        }
+    }
+    Ok(())
+}
