@@ -275,8 +275,8 @@ struct WindowRow {
     row: ReadingRow,
 }
 
-/// Rows per `IN (…)` list of vehicle ids (well under both backends' limits
-/// on parameters).
+/// Vehicles per statement that names them (SQLite binds each id: well under
+/// its limit on parameters).
 pub(crate) const IN_LIST_CHUNK: usize = 1000;
 
 /// Every meter offset of `vehicles`, by (vehicle, meter), in time order: one
@@ -309,19 +309,35 @@ pub(crate) async fn offsets_of(
     Ok(offsets)
 }
 
-/// Appends ` IN ($n, …)` binding each vehicle's id (on either backend).
-pub(crate) fn push_in_list<DB: sqlx::Database>(
-    q: &mut sqlx::QueryBuilder<DB>,
-    vehicles: &[VehicleId],
-) where
-    for<'t> Uuid: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    q.push(" IN (");
-    let mut ids = q.separated(", ");
-    for v in vehicles {
-        ids.push_bind(v.as_uuid());
+/// Appends a condition on a set of vehicle ids to a statement: ` = ANY($n)`
+/// with one array parameter on PostgreSQL, so the statement text (and its
+/// prepared plan) is the same whatever the batch's size; ` IN (?, …)` on
+/// SQLite, which has no arrays and whose statements cost no round trip.
+pub(crate) fn push_in_list<DB: VehicleSet>(q: &mut sqlx::QueryBuilder<DB>, vehicles: &[VehicleId]) {
+    DB::push_vehicles(q, vehicles);
+}
+
+/// A backend's way to name a set of vehicles in one statement; see [`push_in_list`].
+pub(crate) trait VehicleSet: sqlx::Database {
+    fn push_vehicles(q: &mut sqlx::QueryBuilder<Self>, vehicles: &[VehicleId]);
+}
+
+impl VehicleSet for sqlx::Postgres {
+    fn push_vehicles(q: &mut sqlx::QueryBuilder<Self>, vehicles: &[VehicleId]) {
+        let ids: Vec<Uuid> = vehicles.iter().map(|v| v.as_uuid()).collect();
+        q.push(" = ANY(").push_bind(ids).push(")");
     }
-    q.push(")");
+}
+
+impl VehicleSet for sqlx::Sqlite {
+    fn push_vehicles(q: &mut sqlx::QueryBuilder<Self>, vehicles: &[VehicleId]) {
+        q.push(" IN (");
+        let mut ids = q.separated(", ");
+        for v in vehicles {
+            ids.push_bind(v.as_uuid());
+        }
+        q.push(")");
+    }
 }
 
 /// Which of `vehicles` exist and are not deleted: one statement for a batch.
