@@ -11,6 +11,7 @@
 //! six or more per vehicle.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
 use domain::meter::MeterKind;
@@ -79,6 +80,26 @@ struct Latest {
     hours: Option<(OffsetDateTime, f64)>,
 }
 
+/// The head of [`latest_readings`]' statement (its vehicle list follows),
+/// built once: it runs for every ingest batch.
+static LATEST_READINGS_SQL: LazyLock<String> = LazyLock::new(|| {
+    let latest = |column: &str, kind: MeterKind| {
+        format!(
+            "(SELECT r.{column} FROM meter_readings r
+               WHERE r.tenant_id = v.tenant_id AND r.vehicle_id = v.id AND r.kind = '{}' AND NOT r.void
+               ORDER BY r.read_at DESC, r.source DESC LIMIT 1)",
+            kind.as_str()
+        )
+    };
+    format!(
+        "SELECT v.id, {}, {}, {}, {} FROM vehicles v WHERE v.tenant_id = ",
+        latest("read_at", MeterKind::Odometer),
+        latest("canonical", MeterKind::Odometer),
+        latest("read_at", MeterKind::Hours),
+        latest("canonical", MeterKind::Hours),
+    )
+});
+
 /// The latest live reading of both meters of each of `vehicles`, in one
 /// statement: four correlated lookups a vehicle, each the top of an index
 /// range. Ties at one second are broken by source, the key's last column,
@@ -95,23 +116,8 @@ async fn latest_readings(
         Option<OffsetDateTime>,
         Option<f64>,
     );
-    let latest = |column: &str, kind: MeterKind| {
-        format!(
-            "(SELECT r.{column} FROM meter_readings r
-               WHERE r.tenant_id = v.tenant_id AND r.vehicle_id = v.id AND r.kind = '{}' AND NOT r.void
-               ORDER BY r.read_at DESC, r.source DESC LIMIT 1)",
-            kind.as_str()
-        )
-    };
-    let select = format!(
-        "SELECT v.id, {}, {}, {}, {} FROM vehicles v WHERE v.tenant_id = ",
-        latest("read_at", MeterKind::Odometer),
-        latest("canonical", MeterKind::Odometer),
-        latest("read_at", MeterKind::Hours),
-        latest("canonical", MeterKind::Hours),
-    );
     let rows: Vec<Row> = on_tx!(tx, |c| {
-        let mut q = sqlx::QueryBuilder::new(select.as_str());
+        let mut q = sqlx::QueryBuilder::new(LATEST_READINGS_SQL.as_str());
         q.push_bind(tenant.as_uuid()).push(" AND v.id");
         push_in_list(&mut q, vehicles);
         q.build_query_as().fetch_all(c).await

@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
 use domain::maintenance::{Baseline, DueState, DueStatus, Interval, Now, evaluate, recheck_on};
@@ -270,6 +271,15 @@ pub(crate) async fn reevaluate_vehicle(
     Ok(())
 }
 
+/// The head of the read of many vehicles' schedules (their list follows),
+/// built once: it runs for every ingest batch.
+static SCHEDULES_OF_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT s.vehicle_id, {DUE_COLUMNS} FROM maintenance_schedules s
+          WHERE s.status <> 'completed' AND s.tenant_id = "
+    )
+});
+
 /// Recomputes the due states of `vehicles` after their meters moved (their
 /// new meters given), in one read of their schedules and one batched write;
 /// a vehicle's health only when one of its schedules entered or left
@@ -288,12 +298,8 @@ pub(crate) async fn reevaluate_after_meters(
         row: DueRow,
     }
     let ids: Vec<VehicleId> = vehicles.iter().map(|(v, _)| *v).collect();
-    let select = format!(
-        "SELECT s.vehicle_id, {DUE_COLUMNS} FROM maintenance_schedules s
-          WHERE s.status <> 'completed' AND s.tenant_id = "
-    );
     let rows: Vec<VehicleDueRow> = on_tx!(tx, |c| {
-        let mut q = sqlx::QueryBuilder::new(select.as_str());
+        let mut q = sqlx::QueryBuilder::new(SCHEDULES_OF_SQL.as_str());
         q.push_bind(tenant.as_uuid()).push(" AND s.vehicle_id");
         push_in_list(&mut q, &ids);
         q.build_query_as().fetch_all(c).await

@@ -311,10 +311,13 @@ async fn insert_events(
     origin: Origin,
 ) -> Result<Vec<bool>, StoreError> {
     // The first of each event in the batch is written; its repeats are not new.
+    let keys: Vec<EventKey> = reports.iter().map(event_key).collect();
     let mut seen = HashSet::new();
+    let first: Vec<bool> = keys.iter().map(|k| seen.insert(k)).collect();
     let firsts: Vec<&FaultReport> = reports
         .iter()
-        .filter(|r| seen.insert(event_key(r)))
+        .zip(&first)
+        .filter_map(|(r, is_first)| is_first.then_some(r))
         .collect();
     let now = OffsetDateTime::now_utc();
     let mut inserted: HashSet<EventKey> = HashSet::with_capacity(firsts.len());
@@ -414,13 +417,10 @@ async fn insert_events(
         }
     }
     // A report is new when it is the batch's first of its event and was inserted.
-    let mut first_seen = HashSet::new();
-    Ok(reports
+    Ok(keys
         .iter()
-        .map(|r| {
-            let key = event_key(r);
-            first_seen.insert(key.clone()) && inserted.contains(&key)
-        })
+        .zip(first)
+        .map(|(key, is_first)| is_first && inserted.contains(key))
         .collect())
 }
 
