@@ -38,6 +38,7 @@ mod meters;
 mod migrate;
 mod page;
 mod reading_batch;
+mod reading_window;
 mod rollups;
 mod schedules;
 mod service;

@@ -108,6 +108,12 @@ pub(crate) const READING_COLUMNS: &str =
     "id, vehicle_id, kind, read_at, value, unit, canonical, source, note, void, flag";
 
 impl ReadingRow {
+    /// The vehicle and meter this row is a reading of.
+    pub(crate) fn meter(&self) -> Result<(VehicleId, MeterKind), StoreError> {
+        let kind = MeterKind::from_str(&self.kind).map_err(StoreError::Corrupt)?;
+        Ok((self.vehicle_id.into(), kind))
+    }
+
     pub(crate) fn into_reading(
         self,
         offsets: &[(OffsetDateTime, f64)],

@@ -1,26 +1,24 @@
 //! Recording meter readings in bulk: the batch's vehicles and their meter
-//! offsets are read once, each meter's stored readings around the batch in
-//! one statement, every item is checked in memory (duplicates, the monotonic
-//! rule, jump flags) in time order, and the accepted ones are written once
-//! for the whole batch — one statement per meter plus a few per batch,
-//! instead of several per reading. Every statement is a round trip, and on
-//! PostgreSQL the round trips, not the rows, were the ingest's cost
-//! (docs/PERFORMANCE.md, session 8).
+//! offsets are read once, every meter's stored readings around the batch
+//! together ([`Window::load_all`]), every item is checked in memory
+//! (duplicates, the monotonic rule, jump flags) in time order, and the
+//! accepted ones are written once for the whole batch — a few statements
+//! per batch, however many vehicles and meters it spans, instead of several
+//! per reading. Every statement is a round trip, and on PostgreSQL the round
+//! trips, not the rows, were the ingest's cost (docs/PERFORMANCE.md,
+//! sessions 8–10).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
-use domain::meter::{MeterKind, Neighbour, check_order, jump_flag};
+use domain::meter::{MeterKind, check_order, jump_flag};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::ResultExt;
-use crate::meters::{
-    CurrentMeters, NewReading, READING_COLUMNS, Reading, ReadingOutcome, ReadingRow, offset_at,
-    to_second,
-};
+use crate::meters::{CurrentMeters, NewReading, Reading, ReadingOutcome, offset_at, to_second};
+use crate::reading_window::{Span, Window};
 use crate::{StoreError, Tx, on_tx};
 
 /// Records readings inside the caller's transaction (fuel and service
@@ -69,10 +67,29 @@ pub(crate) async fn record_readings_of_live(
         .collect();
     vehicles.dedup();
     let mut all_offsets = offsets_of(tx, tenant, &vehicles).await?;
+    // Each meter's items in time order, then every live meter's stored
+    // readings around its items, read together.
+    let groups: Vec<((VehicleId, MeterKind), Vec<usize>)> = groups
+        .into_iter()
+        .map(|((vehicle, _), mut indexes)| {
+            indexes.sort_by_key(|i| items[*i].read_at);
+            ((vehicle, items[indexes[0]].kind), indexes)
+        })
+        .collect();
+    let spans: Vec<Span> = groups
+        .iter()
+        .filter(|((vehicle, _), _)| live.contains(vehicle))
+        .map(|((vehicle, kind), indexes)| Span {
+            vehicle: *vehicle,
+            kind: *kind,
+            from: to_second(items[indexes[0]].read_at),
+            to: to_second(items[indexes[indexes.len() - 1]].read_at),
+        })
+        .collect();
+    let mut windows = Window::load_all(tx, tenant, &spans, &all_offsets).await?;
     let mut moved = std::collections::BTreeSet::new();
     let mut all_accepted = Vec::new();
-    for ((vehicle, _), mut indexes) in groups {
-        indexes.sort_by_key(|i| items[*i].read_at);
+    for ((vehicle, kind), indexes) in groups {
         if !live.contains(&vehicle) {
             for i in indexes {
                 outcomes[i] = Some(ReadingOutcome::Rejected {
@@ -82,28 +99,18 @@ pub(crate) async fn record_readings_of_live(
             }
             continue;
         }
-        let kind = items[indexes[0]].kind;
         let offsets = all_offsets.remove(&(vehicle, kind)).unwrap_or_default();
         let max_per_day = if kind == MeterKind::Hours {
             domain::meter::MAX_DAILY_HOURS
         } else {
             max_daily_km
         };
-        let mut window = Window::load(
-            tx,
-            tenant,
-            vehicle,
-            kind,
-            to_second(items[indexes[0]].read_at),
-            to_second(items[indexes[indexes.len() - 1]].read_at),
-            &offsets,
-        )
-        .await?;
+        let mut window = windows.remove(&(vehicle, kind)).unwrap_or_default();
         let mut accepted = Vec::new();
         for i in indexes {
             let item = &items[i];
             let at = to_second(item.read_at);
-            if let Some(existing) = window.stored.get(&(at, item.source.as_str())) {
+            if let Some(existing) = window.existing(at, item.source.as_str()) {
                 outcomes[i] = Some(
                     if (existing.canonical - item.value.canonical).abs() < 1e-6 {
                         ReadingOutcome::Duplicate(existing.clone())
@@ -169,110 +176,6 @@ pub(crate) async fn record_readings_of_live(
         .map(|o| o.ok_or_else(|| StoreError::Corrupt("a reading was not processed".into())))
         .collect::<Result<_, _>>()?;
     Ok(outcomes)
-}
-
-/// One meter's stored readings around a batch: every reading inside the
-/// batch's time span (for duplicates and ordering), and the live readings
-/// just before and just after it. Items are checked against this in memory,
-/// so a batch costs a few queries per meter instead of several per item.
-struct Window {
-    /// Live readings in time order: (time, effective value).
-    live: Vec<Neighbour>,
-    /// Every stored reading in the span, by (time, source).
-    stored: std::collections::HashMap<(OffsetDateTime, &'static str), Reading>,
-}
-
-impl Window {
-    async fn load(
-        tx: &mut Tx,
-        tenant: TenantId,
-        vehicle: VehicleId,
-        kind: MeterKind,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-        offsets: &[(OffsetDateTime, f64)],
-    ) -> Result<Self, StoreError> {
-        let rows: Vec<WindowRow> = on_tx!(tx, |c| sqlx::query_as(WINDOW_SQL.as_str())
-            .bind(tenant.as_uuid())
-            .bind(vehicle.as_uuid())
-            .bind(kind.as_str())
-            .bind(from)
-            .bind(to)
-            .fetch_all(c)
-            .await)
-        .ctx("loading the readings around a batch")?;
-        // Rows come ordered by part, then time: the live reading before, the
-        // span, the live reading after.
-        let mut live: Vec<Neighbour> = Vec::with_capacity(rows.len());
-        let mut stored = std::collections::HashMap::with_capacity(rows.len());
-        for WindowRow { part, row } in rows {
-            let reading = row.into_reading(offsets)?;
-            if !reading.void {
-                live.push(Neighbour {
-                    at: reading.read_at,
-                    value: reading.effective,
-                });
-            }
-            if part == WINDOW_SPAN {
-                stored.insert((reading.read_at, reading.source.as_str()), reading);
-            }
-        }
-        Ok(Self { live, stored })
-    }
-
-    /// The live readings strictly before and strictly after `at`.
-    fn neighbours(&self, at: OffsetDateTime) -> (Option<Neighbour>, Option<Neighbour>) {
-        let first_not_before = self.live.partition_point(|n| n.at < at);
-        let first_after = self.live.partition_point(|n| n.at <= at);
-        let previous = first_not_before
-            .checked_sub(1)
-            .and_then(|i| self.live.get(i))
-            .copied();
-        (previous, self.live.get(first_after).copied())
-    }
-
-    fn add(&mut self, r: &Reading) {
-        if !r.void {
-            let at = self.live.partition_point(|n| n.at <= r.read_at);
-            self.live.insert(
-                at,
-                Neighbour {
-                    at: r.read_at,
-                    value: r.effective,
-                },
-            );
-        }
-        self.stored
-            .insert((r.read_at, r.source.as_str()), r.clone());
-    }
-}
-
-/// The `part` of a window row inside the batch's span (the others are the
-/// live neighbours just outside it).
-const WINDOW_SPAN: i32 = 1;
-
-/// A meter's window in one statement: the live reading before `$4`, every
-/// reading from `$4` to `$5`, the live reading after `$5`.
-static WINDOW_SQL: LazyLock<String> = LazyLock::new(|| {
-    let meter = "tenant_id = $1 AND vehicle_id = $2 AND kind = $3";
-    format!(
-        "SELECT 0 AS part, {READING_COLUMNS} FROM (SELECT {READING_COLUMNS} FROM meter_readings
-              WHERE {meter} AND NOT void AND read_at < $4 ORDER BY read_at DESC LIMIT 1) AS before_span
-         UNION ALL
-         SELECT {WINDOW_SPAN}, {READING_COLUMNS} FROM meter_readings
-          WHERE {meter} AND read_at >= $4 AND read_at <= $5
-         UNION ALL
-         SELECT 2, {READING_COLUMNS} FROM (SELECT {READING_COLUMNS} FROM meter_readings
-              WHERE {meter} AND NOT void AND read_at > $5 ORDER BY read_at LIMIT 1) AS after_span
-         ORDER BY part, read_at"
-    )
-});
-
-#[derive(sqlx::FromRow)]
-struct WindowRow {
-    part: i32,
-    #[sqlx(flatten)]
-    row: ReadingRow,
 }
 
 /// Vehicles per statement that names them (SQLite binds each id: well under
