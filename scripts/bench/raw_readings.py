@@ -12,7 +12,10 @@ synchronous=NORMAL, foreign keys on, as Motorpool opens it); `sqlite-python`
 does the same with Python's `executemany`. PostgreSQL: `\\copy` of a CSV into a scratch
 database, as the owner (COPY is refused under row-level security for the app
 role). Table and indexes are those of crates/store/migrations/*/0002_meters.sql.
-Prints one JSON line: rows, seconds, rows per second.
+Prints one JSON line: rows, seconds, rows per second. ORDER=time (environment)
+writes the rows time by time across the vehicles, as a live feed arrives
+(`bench generate --order time`), instead of vehicle by vehicle; VEHICLES=N
+spreads them over N vehicles (default 1,000).
 """
 import json
 import os
@@ -34,14 +37,20 @@ def schema(backend):
     return table, indexes
 
 
-def rows(n, vehicles=1000):
+def rows(n, vehicles=int(os.environ.get("VEHICLES", "1000"))):
     tenant = uuid.UUID(int=1)
     ids = [uuid.UUID(int=1000 + v) for v in range(vehicles)]
     base = 1_700_000_000
     per_vehicle = -(-n // vehicles)
+    time_order = os.environ.get("ORDER", "vehicle") == "time"
     for i in range(n):
-        # Vehicle by vehicle, each in time order: the order `bench generate` writes.
-        v, day = i // per_vehicle, i % per_vehicle
+        if time_order:
+            # Time by time, every vehicle's reading of a time together: the
+            # order `bench generate --order time` (a live feed) writes.
+            v, day = i % vehicles, i // vehicles
+        else:
+            # Vehicle by vehicle, each in time order: `bench generate`'s default.
+            v, day = i // per_vehicle, i % per_vehicle
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + day * 86400 + 43200))
         km = 50_000.0 + day * 300.0 + v
         # Time-ordered ids, like Motorpool's UUIDv7: appends to the primary key.
@@ -143,7 +152,8 @@ def main():
         seconds = sqlite_run(n)
     else:
         seconds = postgres_run(n, sys.argv[3] if len(sys.argv) > 3 else "postgres://postgres@127.0.0.1/postgres")
-    print(json.dumps({"backend": backend, "rows": n, "seconds": round(seconds, 3),
+    print(json.dumps({"backend": backend, "rows": n, "order": os.environ.get("ORDER", "vehicle"),
+                      "vehicles": int(os.environ.get("VEHICLES", "1000")), "seconds": round(seconds, 3),
                       "rows_per_second": round(n / seconds)}))
 
 

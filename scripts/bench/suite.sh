@@ -15,6 +15,10 @@
 # RESUME=1 reuses the database of an earlier run (after a failure in step 3 or later).
 # BATCH=N sets the telemetry items per ingest transaction (default 2,000, as the
 # telematics job; the API takes up to 10,000 a request).
+# ORDER=time sends the telemetry as a live feed does (every vehicle's readings of
+# one time together, schedules in place: `bench generate --order time`), and the raw
+# baseline inserts its rows in the same order across as many vehicles; the default
+# is vehicle by vehicle (a backfill).
 # GENERATE_ONLY=1 stops after steps 1 and 2; RAW_BASELINE=0 skips the raw insert
 # baseline (the 100 M-event fleet: `RAW_BASELINE=0 GENERATE_ONLY=1 suite.sh postgres
 # 10000 17`, then the measurements with `RESUME=1 suite.sh postgres`).
@@ -30,7 +34,7 @@ PORT=18093
 mkdir -p target/bench /tmp/bench
 LOG=target/bench/suite-$BACKEND-$(date +%s).log
 exec > >(tee -a "$LOG") 2>&1
-echo "suite: $BACKEND, $VEHICLES vehicles, $PER_DAY readings a day, commit $(git rev-parse --short HEAD)"
+echo "suite: $BACKEND, $VEHICLES vehicles, $PER_DAY readings a day, ${ORDER:-vehicle} order, commit $(git rev-parse --short HEAD)"
 
 # RESUME=1 keeps the database of an earlier run and starts at step 3.
 RESUME=${RESUME:-0}
@@ -65,11 +69,13 @@ if [ "$BACKEND" = postgres ] && [ "$(psql -At -h 127.0.0.1 -U postgres -c 'SHOW 
   ANALYZER=$!
 fi
 /usr/bin/time -f 'peak RSS %M kB, %e s' "$B" bench generate --vehicles "$VEHICLES" --days 365 \
-  --per-tenant "$VEHICLES" --seed 1 --readings-per-day "$PER_DAY" --batch "${BATCH:-2000}"
+  --per-tenant "$VEHICLES" --seed 1 --readings-per-day "$PER_DAY" --batch "${BATCH:-2000}" \
+  --order "${ORDER:-vehicle}"
 [ -z "$ANALYZER" ] || kill "$ANALYZER"
 READINGS=$(python3 -c 'import glob, json, os, sys; f = max(glob.glob("target/bench/generate-*.json"), key=os.path.getmtime); print(json.load(open(f))["readings"])')
 if [ "${RAW_BASELINE:-1}" != 0 ]; then
   echo "--- raw insert baseline of $READINGS readings"
+  if [ "${ORDER:-vehicle}" = time ]; then export ORDER VEHICLES; fi
   python3 scripts/bench/raw_readings.py "$BACKEND" "$READINGS" | tee -a target/bench/raw-readings.jsonl
 fi
 

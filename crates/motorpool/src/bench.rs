@@ -3,20 +3,19 @@
 //! service history, the telemetry path for daily meter readings and DM1
 //! fault episodes, schedule templates for maintenance — so what is measured
 //! afterwards is what production would hold. Memory stays bounded: one
-//! vehicle's history and one telemetry batch at a time.
+//! vehicle's history and one telemetry batch at a time (in `--order time`,
+//! also each vehicle's daily odometer until the feed is sent; see
+//! [`FeedOrder`]).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use domain::fault_code::{FaultMessage, Origin};
 use domain::fuel::FuelUnit;
 use domain::ids::{TenantId, VehicleId};
 use domain::import::{Format, Parsed, Record, Row};
-use domain::j1939::{DiagnosticMessage, Dtc, Lamp, Lamps};
 use domain::maintenance::Interval;
-use domain::meter::{MeterKind, MeterUnit, meter_value};
 use domain::preferences::CurrencyCode;
 use domain::tenancy::{Slug, TenantKind};
 use domain::vehicle::{
@@ -24,9 +23,12 @@ use domain::vehicle::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use store::{AuditContext, ImportSettings, NewSchedule, Store, TelemetryItem, VehicleRef};
+use store::{AuditContext, ImportSettings, NewSchedule, Store};
 use time::{Duration, OffsetDateTime};
 
+use crate::bench_feed::{
+    EpisodesByDay, FeedOrder, FeedVehicle, Telemetry, fault_episode, push_readings, reading_minutes,
+};
 use crate::config::Common;
 use crate::demo_history::Rng;
 
@@ -66,6 +68,11 @@ pub struct GenerateArgs {
     /// by default; the API takes up to 10,000 a request.
     #[arg(long, default_value_t = 2000)]
     pub batch: usize,
+    /// The order telemetry is sent in: `vehicle` (each vehicle's whole
+    /// history in turn, a backfill) or `time` (every vehicle's readings of
+    /// one time together, a live feed).
+    #[arg(long, value_enum, default_value_t = FeedOrder::Vehicle)]
+    pub order: FeedOrder,
 }
 
 /// What a run generated, and how fast (written as JSON).
@@ -88,20 +95,6 @@ struct Summary {
     telemetry_items_per_second: f64,
     backend: String,
 }
-
-/// Realistic J1939 faults for the mix: (SPN, FMI).
-const FAULT_MIX: [(u32, u8); 10] = [
-    (100, 1),
-    (110, 0),
-    (111, 1),
-    (3251, 2),
-    (97, 3),
-    (190, 2),
-    (168, 4),
-    (1569, 31),
-    (5246, 0),
-    (3364, 4),
-];
 
 pub async fn run(common: &Common, command: BenchCommand) -> anyhow::Result<()> {
     let args = match command {
@@ -153,6 +146,43 @@ pub async fn run(common: &Common, command: BenchCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Ten recurring schedules per vehicle, applied to the whole tenant at
+/// once; returns the time it took.
+async fn apply_schedules(
+    store: &Store,
+    tenant: TenantId,
+    vehicles: &[VehicleId],
+    summary: &mut Summary,
+) -> anyhow::Result<std::time::Duration> {
+    let started = Instant::now();
+    let ctx = AuditContext::system("bench generate");
+    let tasks = store.list_service_tasks(tenant).await?;
+    for (i, task) in tasks.iter().take(10).enumerate() {
+        let plan = NewSchedule {
+            task_id: task.id,
+            one_off: false,
+            interval: Interval {
+                km: Some(10_000.0 * (i + 1) as f64),
+                hours: None,
+                days: Some(90 * (i as i64 % 4 + 1)),
+            },
+            window: Interval {
+                km: Some(1_000.0),
+                hours: None,
+                days: Some(14),
+            },
+            last_done: None,
+        };
+        for chunk in vehicles.chunks(1000) {
+            summary.schedules += store
+                .apply_schedule(tenant, chunk, &plan, &ctx)
+                .await?
+                .len() as u64;
+        }
+    }
+    Ok(started.elapsed())
+}
+
 fn vehicle_spec(n: u64, rng: &mut Rng) -> anyhow::Result<VehicleSpec> {
     let roll = rng.next();
     let (kind, fuel) = if roll < 0.6 {
@@ -194,57 +224,6 @@ fn usage(kind: VehicleType) -> (f64, f64) {
     }
 }
 
-struct Telemetry<'a> {
-    store: &'a Store,
-    tenant: TenantId,
-    batch: Vec<TelemetryItem>,
-    /// Items per ingest transaction (`--batch`).
-    batch_size: usize,
-    readings: u64,
-    messages: u64,
-    spent: std::time::Duration,
-}
-
-impl Telemetry<'_> {
-    async fn push(&mut self, item: TelemetryItem) -> anyhow::Result<()> {
-        match item {
-            TelemetryItem::Reading { .. } => self.readings += 1,
-            _ => self.messages += 1,
-        }
-        self.batch.push(item);
-        if self.batch.len() >= self.batch_size {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> anyhow::Result<()> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let outcomes = self
-            .store
-            .ingest_telemetry(
-                self.tenant,
-                &self.batch,
-                Origin::Cli,
-                domain::meter::DEFAULT_MAX_DAILY_KM,
-                &AuditContext::system("bench generate"),
-            )
-            .await?;
-        self.spent += started.elapsed();
-        if let Some(bad) = outcomes
-            .iter()
-            .find(|o| matches!(o, store::ItemOutcome::Rejected { .. }))
-        {
-            bail!("the generator produced a refused item: {bad:?}");
-        }
-        self.batch.clear();
-        Ok(())
-    }
-}
-
 async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let ctx = AuditContext::system("bench generate");
@@ -264,6 +243,7 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
     let mut import_time = std::time::Duration::ZERO;
     let mut schedule_time = std::time::Duration::ZERO;
     let mut telemetry_time = std::time::Duration::ZERO;
+    let minutes = reading_minutes(args.readings_per_day);
     let tenants = args.vehicles.div_ceil(args.per_tenant);
     for t in 0..tenants {
         let slug = format!("{}-{}", args.prefix, t + 1);
@@ -291,6 +271,8 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
             spent: std::time::Duration::ZERO,
         };
         let mut vehicle_ids: Vec<VehicleId> = Vec::new();
+        let mut feed: Vec<FeedVehicle> = Vec::new();
+        let mut episodes = EpisodesByDay::new();
         let first = t * args.per_tenant;
         let last = (first + args.per_tenant).min(args.vehicles);
         for n in first..last {
@@ -387,150 +369,58 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
             summary.fuel_entries += report.fuel;
             summary.service_records += report.services;
 
-            // Telemetry: odometer (and engine-hour) readings through the
-            // day, the first at noon when there is one a day. The odometer
-            // follows the day's driving: half of it by noon, all of it by
-            // the 20:00 fill, so every reading agrees with fills and services.
-            let truck = spec.vehicle_type == VehicleType::HeavyTruck;
-            let per_day = args.readings_per_day;
-            for d in 1..=args.days as usize {
-                let midnight = (first_day + Duration::days(d as i64))
-                    .midnight()
-                    .assume_utc();
-                for i in 0..per_day {
-                    let minutes = (720 + i64::from(i) * 1440 / i64::from(per_day)) % 1440;
-                    let at = midnight + Duration::minutes(minutes);
-                    let share = day_share(minutes);
-                    let value = meter_value(
-                        MeterKind::Odometer,
-                        ((km[d - 1] + (km[d] - km[d - 1]) * share) * 10.0).round() / 10.0,
-                        MeterUnit::Kilometres,
-                    )
-                    .map_err(anyhow::Error::msg)?;
-                    telemetry
-                        .push(TelemetryItem::Reading {
-                            vehicle: VehicleRef::Id(vehicle.id),
-                            kind: MeterKind::Odometer,
-                            read_at: at,
-                            value,
-                        })
-                        .await?;
-                    if truck {
-                        // 9.5 engine hours a day, counted evenly from noon to noon.
-                        let elapsed = (d - 1) as f64 + (minutes + 720) as f64 / 1440.0;
-                        let hours = meter_value(
-                            MeterKind::Hours,
-                            ((8_000.0 + elapsed * 9.5) * 1000.0).round() / 1000.0,
-                            MeterUnit::Hours,
-                        )
-                        .map_err(anyhow::Error::msg)?;
-                        telemetry
-                            .push(TelemetryItem::Reading {
-                                vehicle: VehicleRef::Id(vehicle.id),
-                                kind: MeterKind::Hours,
-                                read_at: at,
-                                value: hours,
-                            })
-                            .await?;
-                    }
-                }
-            }
-
-            // A fault episode for about a third of the fleet: 1–3 codes,
-            // reported every 10 minutes for an hour, then cleared (unless it
-            // is the last day, when it stays active).
-            if rng.next() < 0.35 {
-                let count = 1 + (rng.next() * 3.0) as usize;
-                let dtcs: Vec<Dtc> = (0..count)
-                    .map(|_| {
-                        let (spn, fmi) = FAULT_MIX
-                            [(rng.next() * FAULT_MIX.len() as f64) as usize % FAULT_MIX.len()];
-                        Dtc {
-                            spn,
-                            fmi,
-                            occurrences: 1 + (rng.next() * 20.0) as u8,
-                            legacy_conversion: false,
+            // Telemetry: the vehicle's readings now (vehicle order), or
+            // kept for the feed after the last vehicle (time order).
+            let vehicle = FeedVehicle {
+                id: vehicle.id,
+                truck: spec.vehicle_type == VehicleType::HeavyTruck,
+                km,
+            };
+            let episode = fault_episode(&mut rng, vehicle.id, args.days, first_day);
+            match args.order {
+                FeedOrder::Vehicle => {
+                    for d in 1..=args.days as usize {
+                        for &m in &minutes {
+                            push_readings(&mut telemetry, &vehicle, first_day, d, m).await?;
                         }
-                    })
-                    .collect();
-                let red = dtcs
-                    .iter()
-                    .any(|d| matches!((d.spn, d.fmi), (100, 1) | (110, 0)));
-                let lamps = Lamps {
-                    mil: Lamp::Off,
-                    red_stop: if red { Lamp::On } else { Lamp::Off },
-                    amber_warning: if red { Lamp::Off } else { Lamp::On },
-                    protect: Lamp::Off,
-                };
-                let day = 1 + (rng.next() * (args.days - 1) as f64) as i64;
-                let begin = (first_day + Duration::days(day))
-                    .with_time(time::macros::time!(9:00))
-                    .assume_utc();
-                for k in 0..6 {
-                    telemetry
-                        .push(TelemetryItem::Dm {
-                            vehicle: VehicleRef::Id(vehicle.id),
-                            message: FaultMessage::Dm1,
-                            source_address: 0,
-                            observed_at: begin + Duration::minutes(10 * k),
-                            decoded: DiagnosticMessage {
-                                lamps,
-                                dtcs: dtcs.clone(),
-                            },
-                        })
-                        .await?;
-                }
-                if day < args.days - 1 {
-                    for k in 0..3 {
-                        telemetry
-                            .push(TelemetryItem::Dm {
-                                vehicle: VehicleRef::Id(vehicle.id),
-                                message: FaultMessage::Dm1,
-                                source_address: 0,
-                                observed_at: begin + Duration::minutes(70 + k),
-                                decoded: DiagnosticMessage {
-                                    lamps: domain::fault_code::LAMPS_OFF,
-                                    dtcs: vec![],
-                                },
-                            })
-                            .await?;
                     }
+                    for item in episode.into_iter().flat_map(|(_, items)| items) {
+                        telemetry.push(item).await?;
+                    }
+                }
+                FeedOrder::Time => {
+                    if let Some((day, items)) = episode {
+                        episodes.entry(day).or_default().extend(items);
+                    }
+                    feed.push(vehicle);
                 }
             }
             bar.inc(1);
+        }
+        if args.order == FeedOrder::Time {
+            // A live feed arrives with the fleet's schedules in place: each
+            // batch re-evaluates the due states of the vehicles it moves.
+            schedule_time += apply_schedules(store, tenant.id, &vehicle_ids, &mut summary).await?;
+            // Each reading time of each day, every vehicle's readings of it
+            // together; a day's fault episodes first.
+            for d in 1..=args.days as usize {
+                for item in episodes.remove(&(d as i64)).unwrap_or_default() {
+                    telemetry.push(item).await?;
+                }
+                for &m in &minutes {
+                    for vehicle in &feed {
+                        push_readings(&mut telemetry, vehicle, first_day, d, m).await?;
+                    }
+                }
+            }
         }
         telemetry.flush().await?;
         summary.readings += telemetry.readings;
         summary.fault_messages += telemetry.messages;
         telemetry_time += telemetry.spent;
-
-        // Ten recurring schedules per vehicle, applied to the whole tenant at once.
-        let schedule_started = Instant::now();
-        let tasks = store.list_service_tasks(tenant.id).await?;
-        for (i, task) in tasks.iter().take(10).enumerate() {
-            let plan = NewSchedule {
-                task_id: task.id,
-                one_off: false,
-                interval: Interval {
-                    km: Some(10_000.0 * (i + 1) as f64),
-                    hours: None,
-                    days: Some(90 * (i as i64 % 4 + 1)),
-                },
-                window: Interval {
-                    km: Some(1_000.0),
-                    hours: None,
-                    days: Some(14),
-                },
-                last_done: None,
-            };
-            for chunk in vehicle_ids.chunks(1000) {
-                summary.schedules += store
-                    .apply_schedule(tenant.id, chunk, &plan, &ctx)
-                    .await?
-                    .len() as u64;
-            }
+        if args.order == FeedOrder::Vehicle {
+            schedule_time += apply_schedules(store, tenant.id, &vehicle_ids, &mut summary).await?;
         }
-        schedule_time += schedule_started.elapsed();
     }
     bar.finish_and_clear();
     summary.import_seconds = import_time.as_secs_f64();
@@ -544,15 +434,4 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
         0.0
     };
     Ok(summary)
-}
-
-/// The share of a day's driving done by `minutes` after midnight: half by
-/// noon, all by 20:00 (when the bench fills up), none after.
-fn day_share(minutes: i64) -> f64 {
-    let m = minutes as f64;
-    if m <= 720.0 {
-        0.5 * m / 720.0
-    } else {
-        (0.5 + 0.5 * (m - 720.0) / 480.0).min(1.0)
-    }
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod bench_feed;
 mod bench_reevaluate;
 mod config;
 mod demo;

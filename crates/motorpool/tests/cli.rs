@@ -583,6 +583,111 @@ async fn a_candump_log_ingests_once_into_fault_cycles() {
 
 /// The benchmark suite's smoke run (CI): a tiny fleet, with its counts
 /// checked against what the database holds — never its timings.
+/// `--order time` sends the readings as a live feed does (every vehicle's
+/// readings of one time together, so a batch spans many vehicles and each
+/// meter's window has stored readings on both sides: the day before, and
+/// the fills imported first). It makes the same fleet as `--order vehicle`.
+#[tokio::test]
+async fn bench_generate_in_time_order_makes_the_same_fleet() {
+    for db in TestDatabase::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let (dir, url) = (dir.path(), db.url.as_str());
+        let out = dir.join("bench");
+        let today = time::OffsetDateTime::now_utc().date();
+        let mut fleets = Vec::new();
+        for order in ["vehicle", "time"] {
+            let printed = ok(
+                dir,
+                url,
+                &[
+                    "bench",
+                    "generate",
+                    "--vehicles",
+                    "6",
+                    "--days",
+                    "40",
+                    "--per-tenant",
+                    "6",
+                    "--seed",
+                    "3",
+                    "--readings-per-day",
+                    "3",
+                    "--batch",
+                    "5",
+                    "--order",
+                    order,
+                    "--prefix",
+                    order,
+                    "--out-dir",
+                    out.to_str().unwrap(),
+                ],
+            );
+            assert!(
+                printed.contains("Generated 1 tenants, 6 vehicles")
+                    && printed.contains(" readings, "),
+                "{:?} {order}: {printed}",
+                db.kind
+            );
+            let tenant = db
+                .store
+                .tenant_by_slug(&format!("{order}-1"))
+                .await
+                .unwrap();
+            let page = db
+                .store
+                .list_vehicles(
+                    tenant.id,
+                    &store::VehicleFilter {
+                        limit: 100,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let mut vehicles = Vec::new();
+            for v in &page.items {
+                let readings = db
+                    .store
+                    .list_readings(
+                        tenant.id,
+                        v.id,
+                        domain::meter::MeterKind::Odometer,
+                        None,
+                        500,
+                    )
+                    .await
+                    .unwrap()
+                    .items;
+                let values: Vec<(time::OffsetDateTime, f64)> =
+                    readings.iter().map(|r| (r.read_at, r.effective)).collect();
+                vehicles.push((v.spec.name.clone(), v.meters, v.health, values));
+            }
+            vehicles.sort_by(|a, b| a.0.cmp(&b.0));
+            let overview = db.store.fleet_overview(tenant.id, today).await.unwrap();
+            fleets.push((
+                vehicles,
+                overview.risk,
+                overview.schedules_due_soon,
+                overview.schedules_overdue,
+                overview.active_faults,
+                overview.active_critical_faults,
+            ));
+        }
+        let (vehicle_order, time_order) = (&fleets[0], &fleets[1]);
+        assert_eq!(vehicle_order.0.len(), 6, "{:?}", db.kind);
+        assert!(
+            vehicle_order
+                .0
+                .iter()
+                .all(|(_, meters, _, readings)| meters.odometer_km.is_some()
+                    && readings.len() >= 40 * 3),
+            "{:?}: every vehicle has its readings and a current odometer",
+            db.kind
+        );
+        assert_eq!(vehicle_order, time_order, "{:?}", db.kind);
+    }
+}
+
 #[tokio::test]
 async fn bench_generate_smoke_run() {
     for db in TestDatabase::all().await {
