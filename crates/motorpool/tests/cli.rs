@@ -583,6 +583,42 @@ async fn a_candump_log_ingests_once_into_fault_cycles() {
 
 /// The benchmark suite's smoke run (CI): a tiny fleet, with its counts
 /// checked against what the database holds — never its timings.
+/// A bench tenant's vehicles (the bench tests generate fewer than 100).
+async fn bench_vehicles(
+    store: &store::Store,
+    tenant: domain::ids::TenantId,
+) -> store::Page<store::Vehicle> {
+    store
+        .list_vehicles(
+            tenant,
+            &store::VehicleFilter {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// A bench vehicle's odometer readings, newest first (fewer than 500).
+async fn odometer_readings(
+    store: &store::Store,
+    tenant: domain::ids::TenantId,
+    vehicle: domain::ids::VehicleId,
+) -> Vec<store::Reading> {
+    store
+        .list_readings(
+            tenant,
+            vehicle,
+            domain::meter::MeterKind::Odometer,
+            None,
+            500,
+        )
+        .await
+        .unwrap()
+        .items
+}
+
 /// `--order time` sends the readings as a live feed does (every vehicle's
 /// readings of one time together, so a batch spans many vehicles and each
 /// meter's window has stored readings on both sides: the day before, and
@@ -633,31 +669,10 @@ async fn bench_generate_in_time_order_makes_the_same_fleet() {
                 .tenant_by_slug(&format!("{order}-1"))
                 .await
                 .unwrap();
-            let page = db
-                .store
-                .list_vehicles(
-                    tenant.id,
-                    &store::VehicleFilter {
-                        limit: 100,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap();
+            let page = bench_vehicles(&db.store, tenant.id).await;
             let mut vehicles = Vec::new();
             for v in &page.items {
-                let readings = db
-                    .store
-                    .list_readings(
-                        tenant.id,
-                        v.id,
-                        domain::meter::MeterKind::Odometer,
-                        None,
-                        500,
-                    )
-                    .await
-                    .unwrap()
-                    .items;
+                let readings = odometer_readings(&db.store, tenant.id, v.id).await;
                 let values: Vec<(time::OffsetDateTime, f64)> =
                     readings.iter().map(|r| (r.read_at, r.effective)).collect();
                 vehicles.push((v.spec.name.clone(), v.meters, v.health, values));
@@ -738,17 +753,7 @@ async fn bench_generate_smoke_run() {
         let mut fuel = 0;
         for slug in ["bench-1", "bench-2", "bench-3"] {
             let tenant = db.store.tenant_by_slug(slug).await.unwrap();
-            let page = db
-                .store
-                .list_vehicles(
-                    tenant.id,
-                    &store::VehicleFilter {
-                        limit: 100,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap();
+            let page = bench_vehicles(&db.store, tenant.id).await;
             vehicles += page.items.len();
             for v in &page.items {
                 assert!(
@@ -756,19 +761,7 @@ async fn bench_generate_smoke_run() {
                     "{:?}: every vehicle has a current odometer",
                     db.kind
                 );
-                readings += db
-                    .store
-                    .list_readings(
-                        tenant.id,
-                        v.id,
-                        domain::meter::MeterKind::Odometer,
-                        None,
-                        500,
-                    )
-                    .await
-                    .unwrap()
-                    .items
-                    .len() as u64;
+                readings += odometer_readings(&db.store, tenant.id, v.id).await.len() as u64;
                 fuel += db
                     .store
                     .list_fuel_entries(tenant.id, v.id, None, 500)

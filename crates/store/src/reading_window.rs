@@ -102,9 +102,9 @@ impl Window {
         // Rows come ordered by meter, then part, then time: the live reading
         // before, the span, the live reading after.
         let mut windows: HashMap<(VehicleId, MeterKind), Window> = HashMap::new();
+        let no_offsets = Vec::new();
         for WindowRow { part, row } in rows {
             let (vehicle, kind) = row.meter()?;
-            let no_offsets = Vec::new();
             let reading = row.into_reading(offsets.get(&(vehicle, kind)).unwrap_or(&no_offsets))?;
             let window = windows.entry((vehicle, kind)).or_default();
             if !reading.void {
