@@ -1,7 +1,7 @@
 # usage: setup.sh <database-url> <port>; prints the vehicle id
 # Creates user bench@example.com in tenant `bench` and a car named Bench (mi) through the API.
 set -e
-B=$(cd "$(dirname "$0")/../.." && pwd)/target/release/motorpool
+B=${MOTORPOOL_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/target/release/motorpool}
 export MOTORPOOL_DATABASE_URL=$1
 $B admin create-user --email bench@example.com --tenant bench >/dev/null 2>&1
 TOKEN=$($B admin create-token --tenant bench --email bench@example.com --name bench --role-ceiling owner 2>/dev/null | grep -o 'mpt_[A-Za-z0-9_-]*' | head -1)

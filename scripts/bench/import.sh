@@ -8,7 +8,7 @@
 set -euo pipefail
 BACKEND=$1; ROWS=${2:-50000}; RUNS=${3:-3}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-B=$ROOT/target/release/motorpool
+B=${MOTORPOOL_BIN:-$ROOT/target/release/motorpool}
 OUT=$ROOT/target/bench/import-$(date +%s).jsonl
 mkdir -p "$ROOT/target/bench" /tmp/bench
 FILE=/tmp/bench/fuelly-$ROWS.csv

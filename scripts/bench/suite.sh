@@ -23,13 +23,14 @@
 # baseline (the 100 M-event fleet: `RAW_BASELINE=0 GENERATE_ONLY=1 suite.sh postgres
 # 10000 17`, then the measurements with `RESUME=1 suite.sh postgres`).
 # Every step writes JSON under target/bench/; the log is target/bench/suite-<backend>-<time>.log.
+# MOTORPOOL_BIN=path runs another build (an A/B of two commits' binaries).
 # Needs: a release build (cargo build --release), wrk, sqlite3 and psql;
 # PostgreSQL on 127.0.0.1:5432 with trust auth for `postgres`.
 set -euo pipefail
 BACKEND=$1; VEHICLES=${2:-10000}; PER_DAY=${3:-2}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-B=$ROOT/target/release/motorpool
+B=${MOTORPOOL_BIN:-$ROOT/target/release/motorpool}
 PORT=18093
 mkdir -p target/bench /tmp/bench
 LOG=target/bench/suite-$BACKEND-$(date +%s).log

@@ -28,6 +28,7 @@ pub mod service;
 pub mod telematics;
 pub mod telemetry;
 pub mod tenancy;
+pub mod usage_rate;
 pub mod validation;
 pub mod vehicle;
 pub mod vin;

@@ -203,29 +203,7 @@ pub fn recheck_on(window: &Interval, now: &Now, state: &DueState) -> Date {
         .unwrap_or(Date::MAX)
 }
 
-/// Half-life of the usage rate's memory: a month-old interval counts half.
-pub const RATE_HALF_LIFE_DAYS: f64 = 30.0;
-
-/// Daily usage (km or hours per day) from readings sorted by date: the rate
-/// of each interval between consecutive readings, weighted by its length and
-/// by an exponential decay of its age (half-life [`RATE_HALF_LIFE_DAYS`]), so
-/// recent driving counts most. `None` with fewer than two readings a day apart.
-pub fn daily_rate(readings: &[(Date, f64)], today: Date) -> Option<f64> {
-    let mut weighted = 0.0;
-    let mut weights = 0.0;
-    for pair in readings.windows(2) {
-        let ((d0, v0), (d1, v1)) = (pair[0], pair[1]);
-        let days = (d1 - d0).whole_days() as f64;
-        if days < 1.0 || v1 < v0 {
-            continue;
-        }
-        let age = (today - d1).whole_days().max(0) as f64;
-        let w = days * 0.5f64.powf(age / RATE_HALF_LIFE_DAYS);
-        weighted += w * (v1 - v0) / days;
-        weights += w;
-    }
-    (weights > 0.0).then(|| weighted / weights)
-}
+pub use crate::usage_rate::{RATE_HALF_LIFE_DAYS, daily_rate};
 
 #[cfg(test)]
 mod tests {
@@ -408,31 +386,6 @@ mod tests {
             .days,
             Some(1)
         );
-    }
-
-    #[test]
-    fn usage_rate_weighs_recent_driving() {
-        let today = date!(2026 - 06 - 01);
-        // Steady 40 km/day.
-        let steady: Vec<(Date, f64)> = (0..10)
-            .map(|i| {
-                (
-                    today - Duration::days(90 - i * 10),
-                    1_000.0 + 400.0 * i as f64,
-                )
-            })
-            .collect();
-        assert!((daily_rate(&steady, today).unwrap() - 40.0).abs() < 1e-9);
-        // Long ago 10 km/day, lately 100 km/day: the recent rate dominates.
-        let change = [
-            (today - Duration::days(200), 0.0),
-            (today - Duration::days(100), 1_000.0),
-            (today - Duration::days(10), 10_000.0),
-            (today, 11_000.0),
-        ];
-        let r = daily_rate(&change, today).unwrap();
-        assert!(r > 80.0 && r <= 100.0, "{r}");
-        assert_eq!(daily_rate(&[(today, 5.0)], today), None);
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! [`refresh`] takes every vehicle a write moved at once: a telematics batch
 //! spans many vehicles, and on PostgreSQL every statement is a round trip
 //! (docs/PERFORMANCE.md, sessions 8 and 9). It runs a fixed handful of
-//! statements per 1,000 vehicles — offsets, latest readings, the days behind
-//! the rates, one update of the vehicle rows, their schedules — instead of
-//! six or more per vehicle.
+//! statements per 1,000 vehicles — offsets, latest readings with the rates'
+//! stored sums, the days behind the rates of those whose sums cannot simply
+//! advance (see [`crate::usage`]), one update of the vehicle rows, their
+//! schedules — instead of six or more per vehicle.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -21,17 +22,23 @@ use uuid::Uuid;
 use crate::error::ResultExt;
 use crate::meters::offset_at;
 use crate::reading_batch::{IN_LIST_CHUNK, offsets_of, push_in_list};
-use crate::usage::VehicleMeters;
+use crate::usage::{MeterRates, RecordedDays, VehicleMeters};
 use crate::{StoreError, Tx, on_tx};
 
 /// Recomputes the current meters and usage rates of `vehicles` from their
 /// readings, stores them on the vehicle rows (one row version each), then
 /// re-evaluates their due states: meters move due dates. Every vehicle of
 /// every ingest batch goes through here, inside the batch's transaction.
+///
+/// `recorded` holds the days an ingest batch has just recorded: the rates'
+/// stored sums advance by them where they can ([`MeterRates::advance`]).
+/// `None` (a void, an offset, an import) recomputes the rates from the
+/// stored days, as do vehicles whose sums cannot advance.
 pub(crate) async fn refresh(
     tx: &mut Tx,
     tenant: TenantId,
     vehicles: &[VehicleId],
+    recorded: Option<&RecordedDays>,
 ) -> Result<(), StoreError> {
     let today = OffsetDateTime::now_utc().date();
     // In id order: concurrent batches then lock shared vehicle rows in the same order.
@@ -41,11 +48,29 @@ pub(crate) async fn refresh(
     for chunk in vehicles.chunks(IN_LIST_CHUNK) {
         let mut offsets = offsets_of(tx, tenant, chunk).await?;
         let latest = latest_readings(tx, tenant, chunk).await?;
-        crate::usage::prune_days(tx, tenant, chunk, today).await?;
-        let rates = crate::usage::rates_of(tx, tenant, chunk, today).await?;
-        let mut meters = Vec::with_capacity(chunk.len());
+        let mut sums: HashMap<Uuid, MeterRates> = HashMap::with_capacity(chunk.len());
+        let mut recompute = Vec::new();
         for vehicle in chunk {
-            let found = latest.get(vehicle).copied().unwrap_or_default();
+            let found = latest.get(vehicle);
+            let advanced = recorded.zip(found).and_then(|(recorded, found)| {
+                let stored = (found.odometer_sums.as_deref(), found.hours_sums.as_deref());
+                MeterRates::advance(stored, *vehicle, recorded, today)
+            });
+            match advanced {
+                Some(rates) => {
+                    sums.insert(vehicle.as_uuid(), rates);
+                }
+                None => recompute.push(*vehicle),
+            }
+        }
+        if !recompute.is_empty() {
+            crate::usage::prune_days(tx, tenant, &recompute, today).await?;
+            sums.extend(crate::usage::sums_of(tx, tenant, &recompute, today).await?);
+        }
+        let mut meters = Vec::with_capacity(chunk.len());
+        let mut rate_sums = Vec::with_capacity(chunk.len());
+        for vehicle in chunk {
+            let found = latest.get(vehicle).cloned().unwrap_or_default();
             // A meter's value is its raw reading plus the offsets in force then.
             let mut effective = |kind: MeterKind, reading: Option<(OffsetDateTime, f64)>| {
                 let offsets = offsets.remove(&(*vehicle, kind)).unwrap_or_default();
@@ -53,8 +78,9 @@ pub(crate) async fn refresh(
             };
             let km = effective(MeterKind::Odometer, found.odometer);
             let hours = effective(MeterKind::Hours, found.hours);
-            let (km_per_day, hours_per_day) =
-                rates.get(&vehicle.as_uuid()).copied().unwrap_or_default();
+            let rates = sums.get(&vehicle.as_uuid()).copied();
+            let (km_per_day, hours_per_day) = rates.map(|r| r.rates()).unwrap_or_default();
+            rate_sums.push(rates.map(MeterRates::to_columns).unwrap_or_default());
             meters.push((
                 *vehicle,
                 VehicleMeters {
@@ -67,17 +93,20 @@ pub(crate) async fn refresh(
                 },
             ));
         }
-        store(tx, tenant, today, &meters).await?;
+        store(tx, tenant, today, &meters, &rate_sums).await?;
         crate::due_state::reevaluate_after_meters(tx, tenant, &meters, today).await?;
     }
     Ok(())
 }
 
-/// A vehicle's latest live reading of each meter: (time, raw canonical value).
-#[derive(Debug, Default, Clone, Copy)]
+/// A vehicle's latest live reading of each meter: (time, raw canonical
+/// value), and its usage rates' stored sums (JSON, see [`MeterRates`]).
+#[derive(Debug, Default, Clone)]
 struct Latest {
     odometer: Option<(OffsetDateTime, f64)>,
     hours: Option<(OffsetDateTime, f64)>,
+    odometer_sums: Option<String>,
+    hours_sums: Option<String>,
 }
 
 /// The head of [`latest_readings`]' statement (its vehicle list follows),
@@ -92,7 +121,8 @@ static LATEST_READINGS_SQL: LazyLock<String> = LazyLock::new(|| {
         )
     };
     format!(
-        "SELECT v.id, {}, {}, {}, {} FROM vehicles v WHERE v.tenant_id = ",
+        "SELECT v.id, {}, {}, {}, {}, v.odometer_rate_sums, v.hours_rate_sums
+           FROM vehicles v WHERE v.tenant_id = ",
         latest("read_at", MeterKind::Odometer),
         latest("canonical", MeterKind::Odometer),
         latest("read_at", MeterKind::Hours),
@@ -100,10 +130,16 @@ static LATEST_READINGS_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The latest live reading of both meters of each of `vehicles`, in one
-/// statement: four correlated lookups a vehicle, each the top of an index
-/// range. Ties at one second are broken by source, the key's last column,
-/// so the time and the value always come from the same reading.
+/// The latest live reading of both meters of each of `vehicles`, and their
+/// rates' sums, in one statement: four correlated lookups a vehicle, each
+/// the top of an index range. Ties at one second are broken by source, the
+/// key's last column, so the time and the value always come from the same
+/// reading.
+///
+/// On PostgreSQL the vehicle rows are locked here (`FOR NO KEY UPDATE`,
+/// which foreign keys' share locks do not wait for): a concurrent batch of
+/// the same vehicle waits, then reads the sums this one stores, so no
+/// batch's days are lost from them. SQLite has one writer at a time.
 async fn latest_readings(
     tx: &mut Tx,
     tenant: TenantId,
@@ -115,29 +151,40 @@ async fn latest_readings(
         Option<f64>,
         Option<OffsetDateTime>,
         Option<f64>,
+        Option<String>,
+        Option<String>,
     );
+    let lock = match tx {
+        Tx::Postgres(_) => " FOR NO KEY UPDATE OF v",
+        Tx::Sqlite(_) => "",
+    };
     let rows: Vec<Row> = on_tx!(tx, |c| {
         let mut q = sqlx::QueryBuilder::new(LATEST_READINGS_SQL.as_str());
         q.push_bind(tenant.as_uuid()).push(" AND v.id");
         push_in_list(&mut q, vehicles);
+        q.push(lock);
         q.build_query_as().fetch_all(c).await
     })
     .ctx("loading the latest readings")?;
     Ok(rows
         .into_iter()
-        .map(|(id, km_at, km, hours_at, hours)| {
-            (
-                VehicleId::from(id),
-                Latest {
-                    odometer: km_at.zip(km),
-                    hours: hours_at.zip(hours),
-                },
-            )
-        })
+        .map(
+            |(id, km_at, km, hours_at, hours, odometer_sums, hours_sums)| {
+                (
+                    VehicleId::from(id),
+                    Latest {
+                        odometer: km_at.zip(km),
+                        hours: hours_at.zip(hours),
+                        odometer_sums,
+                        hours_sums,
+                    },
+                )
+            },
+        )
         .collect())
 }
 
-/// Rows per `UPDATE … FROM (VALUES …)` on SQLite (8 parameters each).
+/// Rows per `UPDATE … FROM (VALUES …)` on SQLite (10 parameters each).
 const SQLITE_UPDATE_CHUNK: usize = 500;
 
 /// Writes the vehicles' meters and rates: one statement (PostgreSQL, from
@@ -147,6 +194,7 @@ async fn store(
     tenant: TenantId,
     today: Date,
     meters: &[(VehicleId, VehicleMeters)],
+    sums: &[(Option<String>, Option<String>)],
 ) -> Result<(), StoreError> {
     match tx {
         Tx::Postgres(t) => {
@@ -158,13 +206,16 @@ async fn store(
                     meters.iter().map(|(_, m)| f(m)).collect()
                 };
             let ids: Vec<Uuid> = meters.iter().map(|(v, _)| v.as_uuid()).collect();
+            let km_sums: Vec<Option<&str>> = sums.iter().map(|s| s.0.as_deref()).collect();
+            let hours_sums: Vec<Option<&str>> = sums.iter().map(|s| s.1.as_deref()).collect();
             sqlx::query(
                 "UPDATE vehicles AS v
                     SET odometer_km = u.km, odometer_at = u.km_at, engine_hours = u.hours, hours_at = u.hours_at,
-                        km_per_day = u.km_per_day, hours_per_day = u.hours_per_day, usage_on = $2
+                        km_per_day = u.km_per_day, hours_per_day = u.hours_per_day, usage_on = $2,
+                        odometer_rate_sums = u.km_sums, hours_rate_sums = u.hours_sums
                    FROM unnest($3::uuid[], $4::float8[], $5::timestamptz[], $6::float8[], $7::timestamptz[],
-                               $8::float8[], $9::float8[])
-                        AS u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day)
+                               $8::float8[], $9::float8[], $10::text[], $11::text[])
+                        AS u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day, km_sums, hours_sums)
                   WHERE v.tenant_id = $1 AND v.id = u.id",
             )
             .bind(tenant.as_uuid())
@@ -176,28 +227,33 @@ async fn store(
             .bind(at(|m| m.hours_at))
             .bind(column(|m| m.km_per_day))
             .bind(column(|m| m.hours_per_day))
+            .bind(km_sums)
+            .bind(hours_sums)
             .execute(&mut **t)
             .await
             .ctx("updating the vehicles' current meters")?;
         }
         Tx::Sqlite(t) => {
-            for chunk in meters.chunks(SQLITE_UPDATE_CHUNK) {
+            let rows: Vec<_> = meters.iter().zip(sums).collect();
+            for chunk in rows.chunks(SQLITE_UPDATE_CHUNK) {
                 let mut q = sqlx::QueryBuilder::new(
-                    "WITH u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day) AS (",
+                    "WITH u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day, km_sums, hours_sums) AS (",
                 );
-                q.push_values(chunk, |mut row, (vehicle, m)| {
+                q.push_values(chunk, |mut row, ((vehicle, m), (km_sums, hours_sums))| {
                     row.push_bind(vehicle.as_uuid())
                         .push_bind(m.odometer_km)
                         .push_bind(m.odometer_at)
                         .push_bind(m.engine_hours)
                         .push_bind(m.hours_at)
                         .push_bind(m.km_per_day)
-                        .push_bind(m.hours_per_day);
+                        .push_bind(m.hours_per_day)
+                        .push_bind(km_sums.as_deref())
+                        .push_bind(hours_sums.as_deref());
                 });
                 q.push(
                     ") UPDATE vehicles SET odometer_km = u.km, odometer_at = u.km_at, engine_hours = u.hours,
                          hours_at = u.hours_at, km_per_day = u.km_per_day, hours_per_day = u.hours_per_day,
-                         usage_on = ",
+                         odometer_rate_sums = u.km_sums, hours_rate_sums = u.hours_sums, usage_on = ",
                 );
                 q.push_bind(today);
                 q.push(" FROM u WHERE vehicles.tenant_id = ");

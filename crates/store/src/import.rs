@@ -441,7 +441,7 @@ impl Store {
             recompute_chain(&mut tx, tenant, vehicle, fuel_type).await?;
         }
         // Readings were recorded with their refresh deferred (see `CurrentMeters`).
-        crate::current_meters::refresh(&mut tx, tenant, &[vehicle]).await?;
+        crate::current_meters::refresh(&mut tx, tenant, &[vehicle], None).await?;
         reevaluate_vehicle(&mut tx, tenant, vehicle, OffsetDateTime::now_utc().date()).await?;
         crate::spend::refresh_spend(&mut tx, tenant, vehicle, None).await?;
         report.errors.sort_by_key(|e| e.line);

@@ -267,7 +267,7 @@ pub(crate) async fn refresh_after_change(
     if kind == MeterKind::Odometer {
         crate::distance::refresh_distance(tx, tenant, vehicle, from).await?;
     }
-    crate::current_meters::refresh(tx, tenant, &[vehicle]).await
+    crate::current_meters::refresh(tx, tenant, &[vehicle], None).await
 }
 
 /// Whether a write refreshes the vehicle's stored current meters itself.

@@ -120,6 +120,11 @@ const SQLITE: &[Migration] = &[
         description: "credential epoch changes announced",
         sql: include_str!("../migrations/sqlite/0020_credential_epoch_notify.sql"),
     },
+    Migration {
+        version: 21,
+        description: "usage rates kept as running sums",
+        sql: include_str!("../migrations/sqlite/0021_usage_rate_sums.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -222,6 +227,11 @@ const POSTGRES: &[Migration] = &[
         version: 20,
         description: "credential epoch changes announced",
         sql: include_str!("../migrations/postgres/0020_credential_epoch_notify.sql"),
+    },
+    Migration {
+        version: 21,
+        description: "usage rates kept as running sums",
+        sql: include_str!("../migrations/postgres/0021_usage_rate_sums.sql"),
     },
 ];
 

@@ -166,10 +166,10 @@ pub(crate) async fn record_readings_of_live(
     // against its own window above, and the summaries merge by vehicle.
     insert_readings(tx, tenant, &all_accepted, now).await?;
     crate::distance::record_distance(tx, tenant, &all_accepted).await?;
-    crate::usage::record_days(tx, tenant, &all_accepted).await?;
+    let days = crate::usage::record_days(tx, tenant, &all_accepted).await?;
     if current == CurrentMeters::Refresh {
         let moved: Vec<VehicleId> = moved.into_iter().collect();
-        crate::current_meters::refresh(tx, tenant, &moved).await?;
+        crate::current_meters::refresh(tx, tenant, &moved, Some(&days)).await?;
     }
     let outcomes: Vec<ReadingOutcome> = outcomes
         .into_iter()

@@ -237,30 +237,26 @@ impl Store {
             .values()
             .filter_map(|v| v.as_ref().ok().copied())
             .collect();
+        // The readings' vehicles' current meters, rates and due states are
+        // refreshed inside, once for the batch.
         let reading_outcomes = record_readings_of_live(
             &mut tx,
             tenant,
             &readings,
             max_daily_km,
-            CurrentMeters::Deferred,
+            CurrentMeters::Refresh,
             &resolved,
         )
         .await?;
-        let mut meters_moved = HashSet::new();
-        for ((i, outcome), reading) in reading_items.iter().zip(reading_outcomes).zip(&readings) {
+        for (i, outcome) in reading_items.iter().zip(reading_outcomes) {
             outcomes[*i] = Some(match outcome {
-                ReadingOutcome::Created(_) => {
-                    meters_moved.insert(reading.vehicle_id);
-                    ItemOutcome::Created
-                }
+                ReadingOutcome::Created(_) => ItemOutcome::Created,
                 ReadingOutcome::Duplicate(_) => ItemOutcome::Duplicate,
                 ReadingOutcome::Rejected { field, message } => {
                     ItemOutcome::Rejected { field, message }
                 }
             });
         }
-        let meters_moved: Vec<VehicleId> = meters_moved.into_iter().collect();
-        crate::current_meters::refresh(&mut tx, tenant, &meters_moved).await?;
 
         // Faults: each item becomes zero or more events; DM1s are also snapshots.
         let mut reports = Vec::new();

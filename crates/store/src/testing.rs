@@ -169,6 +169,31 @@ impl TestDatabase {
         owner.close().await;
     }
 
+    /// Every vehicle's stored usage rates, (id, km a day, hours a day) in id
+    /// order, read with owner rights: the API shows rates only through
+    /// the forecasts they make.
+    pub async fn usage_rates(&self) -> Vec<(uuid::Uuid, Option<f64>, Option<f64>)> {
+        let owner = Store::connect(
+            &self.owner_url,
+            &ConnectOptions {
+                max_connections: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("connect as owner");
+        let mut tx = owner.begin(crate::Mode::Read, None).await.expect("begin");
+        let rates = crate::on_tx!(&mut tx, |c| sqlx::query_as(
+            "SELECT id, km_per_day, hours_per_day FROM vehicles ORDER BY id"
+        )
+        .fetch_all(c)
+        .await)
+        .expect("reading usage rates");
+        tx.commit().await.expect("commit");
+        owner.close().await;
+        rates
+    }
+
     /// Keeps the database alive as long as the returned value (for tests
     /// that hand the URL to a server and drop the store).
     pub fn name(&self) -> &str {

@@ -8,18 +8,25 @@
 //! day values weighs day-to-day usage; over raw readings taken every few
 //! minutes it only saw the pairs that crossed midnight.
 //!
-//! The rate is recomputed whenever a vehicle's current meter is (every
-//! ingest batch, void, offset), from the last [`RATE_WINDOW_DAYS`] days. It
-//! does not depend on the day it is read: moving "today" on scales every
-//! interval's decay weight by the same factor. A rate whose meter has no
-//! reading inside the window any more is not used (see [`VehicleMeters::now`]).
+//! The rate moves whenever a vehicle's current meter does (every ingest
+//! batch, void, offset). It covers the last [`RATE_WINDOW_DAYS`] days, and
+//! is kept with its running sums ([`DailyRateSums`], on the vehicle row): an
+//! ingest batch whose days all fall on or after a meter's latest day — a
+//! live feed's every batch — advances the sums by the days it recorded
+//! ([`MeterRates::advance`]); anything else (a late reading for an earlier
+//! day, a void, an offset, an import, a new day for the window) recomputes
+//! them from the stored days ([`sums_of`]), the once-a-day cost per vehicle
+//! of a live feed. A rate whose meter has no reading inside the window any
+//! more is not used (see [`VehicleMeters::now`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
 use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
-use domain::maintenance::{Now, RATE_WINDOW_DAYS, daily_rate};
+use domain::maintenance::{Now, RATE_WINDOW_DAYS};
 use domain::meter::MeterKind;
+use domain::usage_rate::DailyRateSums;
 use time::{Date, Duration, OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
@@ -40,12 +47,17 @@ pub(crate) fn window_start(today: Date) -> Date {
     today - Duration::days(RATE_WINDOW_DAYS + 1)
 }
 
-/// Folds newly recorded readings into their days (live ones only).
+/// The day values an ingest batch left in `vehicle_daily_meters`, by meter,
+/// in day order: what [`MeterRates::advance`] takes.
+pub(crate) type RecordedDays = HashMap<(VehicleId, MeterKind), Vec<(Date, f64)>>;
+
+/// Folds newly recorded readings into their days (live ones only), and
+/// returns the days' values as they now stand.
 pub(crate) async fn record_days(
     tx: &mut Tx,
     tenant: TenantId,
     readings: &[Reading],
-) -> Result<(), StoreError> {
+) -> Result<RecordedDays, StoreError> {
     // (vehicle, meter, day) -> (last at, its value); history older than the
     // window (an import of past years) is never read, so not kept.
     let oldest = window_start(OffsetDateTime::now_utc().date());
@@ -69,15 +81,23 @@ pub(crate) async fn record_days(
 
 type DayRow = ((VehicleId, &'static str, Date), (i64, f64));
 
-/// Both right-hand sides of the upsert read the row as it was.
+/// Both right-hand sides of the upsert read the row as it was; the rows come
+/// back as they stand after it (a day's later reading already stored wins).
 const KEEP_LATER_DAY: &str = " ON CONFLICT (tenant_id, vehicle_id, kind, day) DO UPDATE SET
     last_value = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_value ELSE d.last_value END,
-    last_at = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_at ELSE d.last_at END";
+    last_at = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_at ELSE d.last_at END
+    RETURNING vehicle_id, kind, day, last_value";
 
-async fn upsert(tx: &mut Tx, tenant: TenantId, rows: &[DayRow]) -> Result<(), StoreError> {
+/// Upserts day rows; returns them as they now stand.
+async fn upsert(
+    tx: &mut Tx,
+    tenant: TenantId,
+    rows: &[DayRow],
+) -> Result<RecordedDays, StoreError> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(RecordedDays::new());
     }
+    let mut stored: Vec<(Uuid, String, Date, f64)> = Vec::with_capacity(rows.len());
     if let Tx::Postgres(t) = tx {
         // One statement of arrays: the same text whatever the row count, so
         // it is prepared once per connection (a VALUES list of a batch's
@@ -89,7 +109,7 @@ async fn upsert(tx: &mut Tx, tenant: TenantId, rows: &[DayRow]) -> Result<(), St
                      AS u(vehicle_id, kind, day, last_at, last_value){KEEP_LATER_DAY}"
             )
         });
-        sqlx::query(SQL.as_str())
+        stored = sqlx::query_as(SQL.as_str())
             .bind(tenant.as_uuid())
             .bind(
                 rows.iter()
@@ -108,31 +128,42 @@ async fn upsert(tx: &mut Tx, tenant: TenantId, rows: &[DayRow]) -> Result<(), St
                     .map(|(_, (_, value))| *value)
                     .collect::<Vec<f64>>(),
             )
-            .execute(&mut **t)
+            .fetch_all(&mut **t)
             .await
             .ctx("recording daily meters")?;
-        return Ok(());
+    } else {
+        for chunk in rows.chunks(UPSERT_CHUNK) {
+            let returned: Vec<(Uuid, String, Date, f64)> = on_tx!(tx, |c| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO vehicle_daily_meters AS d
+                         (tenant_id, vehicle_id, kind, day, last_at, last_value) ",
+                );
+                q.push_values(chunk, |mut b, ((vehicle, kind, day), (at, value))| {
+                    b.push_bind(tenant.as_uuid())
+                        .push_bind(vehicle.as_uuid())
+                        .push_bind(*kind)
+                        .push_bind(*day)
+                        .push_bind(*at)
+                        .push_bind(*value);
+                });
+                q.push(KEEP_LATER_DAY);
+                q.build_query_as().fetch_all(c).await
+            })
+            .ctx("recording daily meters")?;
+            stored.extend(returned);
+        }
     }
-    for chunk in rows.chunks(UPSERT_CHUNK) {
-        on_tx!(tx, |c| {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO vehicle_daily_meters AS d
-                     (tenant_id, vehicle_id, kind, day, last_at, last_value) ",
-            );
-            q.push_values(chunk, |mut b, ((vehicle, kind, day), (at, value))| {
-                b.push_bind(tenant.as_uuid())
-                    .push_bind(vehicle.as_uuid())
-                    .push_bind(*kind)
-                    .push_bind(*day)
-                    .push_bind(*at)
-                    .push_bind(*value);
-            });
-            q.push(KEEP_LATER_DAY);
-            q.build().execute(c).await.map(|r| r.rows_affected())
-        })
-        .ctx("recording daily meters")?;
+    let mut days = RecordedDays::new();
+    for (vehicle, kind, day, value) in stored {
+        let kind = MeterKind::from_str(&kind).map_err(StoreError::Corrupt)?;
+        days.entry((VehicleId::from(vehicle), kind))
+            .or_default()
+            .push((day, value));
     }
-    Ok(())
+    for series in days.values_mut() {
+        series.sort_unstable_by_key(|(day, _)| *day);
+    }
+    Ok(days)
 }
 
 /// Rebuilds a meter's days from the day of `from` on, after a reading was
@@ -201,17 +232,85 @@ pub(crate) async fn refresh_days(
         }
         day += Duration::days(1);
     }
-    upsert(tx, tenant, &rows).await
+    upsert(tx, tenant, &rows).await?;
+    Ok(())
 }
 
-/// The usage rates of `vehicles` (at most [`crate::reading_batch::IN_LIST_CHUNK`]),
-/// by vehicle id: (km a day, hours a day), from their days in the window in one statement.
-pub(crate) async fn rates_of(
+/// A vehicle's usage rates as running sums, one per meter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct MeterRates {
+    pub odometer: DailyRateSums,
+    pub hours: DailyRateSums,
+}
+
+impl MeterRates {
+    /// No days in the window yet.
+    fn new(today: Date) -> Self {
+        MeterRates {
+            odometer: DailyRateSums::new(today),
+            hours: DailyRateSums::new(today),
+        }
+    }
+
+    fn meter(&mut self, kind: MeterKind) -> &mut DailyRateSums {
+        match kind {
+            MeterKind::Odometer => &mut self.odometer,
+            MeterKind::Hours => &mut self.hours,
+        }
+    }
+
+    /// (km a day, hours a day).
+    pub(crate) fn rates(&self) -> (Option<f64>, Option<f64>) {
+        (self.odometer.rate(), self.hours.rate())
+    }
+
+    /// The sums as stored on the vehicle row (JSON text).
+    pub(crate) fn to_columns(self) -> (Option<String>, Option<String>) {
+        let text = |sums: &DailyRateSums| serde_json::to_string(sums).ok();
+        (text(&self.odometer), text(&self.hours))
+    }
+
+    /// `vehicle`'s stored sums advanced by the days an ingest batch recorded,
+    /// or `None` when they cannot be: sums missing or unreadable (the next
+    /// refresh recomputes them, so a damaged column heals itself), taken on
+    /// another day (the window moved), or a recorded day before a meter's
+    /// latest (the sums only extend the series at its end).
+    pub(crate) fn advance(
+        stored: (Option<&str>, Option<&str>),
+        vehicle: VehicleId,
+        recorded: &RecordedDays,
+        today: Date,
+    ) -> Option<MeterRates> {
+        let parse = |text: Option<&str>| {
+            text.and_then(|t| serde_json::from_str::<DailyRateSums>(t).ok())
+                .filter(|sums| sums.as_of == today)
+        };
+        let mut rates = MeterRates {
+            odometer: parse(stored.0)?,
+            hours: parse(stored.1)?,
+        };
+        let first_day = today - Duration::days(RATE_WINDOW_DAYS);
+        for kind in [MeterKind::Odometer, MeterKind::Hours] {
+            let sums = rates.meter(kind);
+            for (day, value) in recorded.get(&(vehicle, kind)).into_iter().flatten() {
+                if *day >= first_day && !sums.push(*day, *value) {
+                    return None;
+                }
+            }
+        }
+        Some(rates)
+    }
+}
+
+/// The rate sums of `vehicles` (at most [`crate::reading_batch::IN_LIST_CHUNK`]),
+/// computed from their days in the window in one statement; every vehicle
+/// has an entry (empty sums when it has no days).
+pub(crate) async fn sums_of(
     tx: &mut Tx,
     tenant: TenantId,
     vehicles: &[VehicleId],
     today: Date,
-) -> Result<BTreeMap<Uuid, (Option<f64>, Option<f64>)>, StoreError> {
+) -> Result<HashMap<Uuid, MeterRates>, StoreError> {
     let days: Vec<(Uuid, String, Date, f64)> = on_tx!(tx, |c| {
         let mut q = sqlx::QueryBuilder::new(
             "SELECT vehicle_id, kind, day, last_value FROM vehicle_daily_meters WHERE tenant_id = ",
@@ -225,28 +324,36 @@ pub(crate) async fn rates_of(
         q.build_query_as().fetch_all(c).await
     })
     .ctx("loading daily meters")?;
-    Ok(rates_by_vehicle(&days, today))
+    let mut sums: HashMap<Uuid, MeterRates> = vehicles
+        .iter()
+        .map(|v| (v.as_uuid(), MeterRates::new(today)))
+        .collect();
+    fold_days(&mut sums, &days, today)?;
+    Ok(sums)
 }
 
-/// Each vehicle's rates from its days, ordered by vehicle, meter and day:
-/// [`daily_rate`] over each meter's series, the one place that defines it.
-fn rates_by_vehicle(
+/// Folds days, ordered by vehicle, meter and day, into the sums of the
+/// vehicles `sums` holds (days of others are skipped): each meter's series
+/// through [`DailyRateSums::push`], which [`domain::usage_rate::daily_rate`]
+/// is the fold of, so the weighting is defined in one place.
+fn fold_days(
+    sums: &mut HashMap<Uuid, MeterRates>,
     days: &[(Uuid, String, Date, f64)],
     today: Date,
-) -> BTreeMap<Uuid, (Option<f64>, Option<f64>)> {
-    let mut rates: BTreeMap<Uuid, (Option<f64>, Option<f64>)> = BTreeMap::new();
+) -> Result<(), StoreError> {
     for group in days.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
         let (vehicle, kind) = (group[0].0, group[0].1.as_str());
-        let series: Vec<(Date, f64)> = group.iter().map(|d| (d.2, d.3)).collect();
-        let rate = daily_rate(&series, today);
-        let entry = rates.entry(vehicle).or_default();
-        if kind == MeterKind::Odometer.as_str() {
-            entry.0 = rate;
-        } else if kind == MeterKind::Hours.as_str() {
-            entry.1 = rate;
+        let Some(rates) = sums.get_mut(&vehicle) else {
+            continue;
+        };
+        let kind = MeterKind::from_str(kind).map_err(StoreError::Corrupt)?;
+        let meter = rates.meter(kind);
+        *meter = DailyRateSums::new(today);
+        for (_, _, day, value) in group {
+            meter.push(*day, *value);
         }
     }
-    rates
+    Ok(())
 }
 
 /// Drops the days of `vehicles` that have left the window, in one statement.
@@ -326,33 +433,37 @@ pub(crate) async fn refresh_tenant_rates(
         .ctx("loading a page of daily meters")?;
         // Every vehicle of the page is written, those without days as none;
         // the id range may hold others (rated already, or without readings).
-        let mut rates: BTreeMap<Uuid, (Option<f64>, Option<f64>)> =
-            page.iter().map(|v| (*v, (None, None))).collect();
-        for (vehicle, rate) in rates_by_vehicle(&days, today) {
-            if let Some(entry) = rates.get_mut(&vehicle) {
-                *entry = rate;
-            }
-        }
-        store_rates(tx, tenant, today, &rates).await?;
+        let mut sums: HashMap<Uuid, MeterRates> =
+            page.iter().map(|v| (*v, MeterRates::new(today))).collect();
+        fold_days(&mut sums, &days, today)?;
+        let sums: BTreeMap<Uuid, MeterRates> = sums.into_iter().collect();
+        store_rates(tx, tenant, today, &sums).await?;
     }
     Ok(vehicles.len() as u64)
 }
 
-/// Writes a page of vehicles' rates in one statement.
+/// Writes a page of vehicles' rates and their sums in one statement.
 async fn store_rates(
     tx: &mut Tx,
     tenant: TenantId,
     today: Date,
-    rates: &BTreeMap<Uuid, (Option<f64>, Option<f64>)>,
+    sums: &BTreeMap<Uuid, MeterRates>,
 ) -> Result<(), StoreError> {
+    let rates: Vec<(Option<f64>, Option<f64>)> = sums.values().map(MeterRates::rates).collect();
+    let columns: Vec<(Option<String>, Option<String>)> =
+        sums.values().map(|s| s.to_columns()).collect();
     match tx {
         Tx::Postgres(t) => {
-            let ids: Vec<Uuid> = rates.keys().copied().collect();
-            let km: Vec<Option<f64>> = rates.values().map(|r| r.0).collect();
-            let hours: Vec<Option<f64>> = rates.values().map(|r| r.1).collect();
+            let ids: Vec<Uuid> = sums.keys().copied().collect();
+            let km: Vec<Option<f64>> = rates.iter().map(|r| r.0).collect();
+            let hours: Vec<Option<f64>> = rates.iter().map(|r| r.1).collect();
+            let km_sums: Vec<Option<String>> = columns.iter().map(|c| c.0.clone()).collect();
+            let hours_sums: Vec<Option<String>> = columns.iter().map(|c| c.1.clone()).collect();
             sqlx::query(
-                "UPDATE vehicles AS v SET km_per_day = u.km, hours_per_day = u.hours, usage_on = $2
-                   FROM unnest($3::uuid[], $4::float8[], $5::float8[]) AS u(id, km, hours)
+                "UPDATE vehicles AS v SET km_per_day = u.km, hours_per_day = u.hours, usage_on = $2,
+                        odometer_rate_sums = u.km_sums, hours_rate_sums = u.hours_sums
+                   FROM unnest($3::uuid[], $4::float8[], $5::float8[], $6::text[], $7::text[])
+                        AS u(id, km, hours, km_sums, hours_sums)
                   WHERE v.tenant_id = $1 AND v.id = u.id",
             )
             .bind(tenant.as_uuid())
@@ -360,16 +471,29 @@ async fn store_rates(
             .bind(ids)
             .bind(km)
             .bind(hours)
+            .bind(km_sums)
+            .bind(hours_sums)
             .execute(&mut **t)
             .await
             .ctx("storing usage rates")?;
         }
         Tx::Sqlite(t) => {
-            let mut q = sqlx::QueryBuilder::new("WITH u(id, km, hours) AS (");
-            q.push_values(rates, |mut row, (id, (km, hours))| {
-                row.push_bind(*id).push_bind(*km).push_bind(*hours);
-            });
-            q.push(") UPDATE vehicles SET km_per_day = u.km, hours_per_day = u.hours, usage_on = ");
+            let rows: Vec<_> = sums.keys().zip(rates.iter().zip(&columns)).collect();
+            let mut q = sqlx::QueryBuilder::new("WITH u(id, km, hours, km_sums, hours_sums) AS (");
+            q.push_values(
+                rows,
+                |mut row, (id, ((km, hours), (km_sums, hours_sums)))| {
+                    row.push_bind(*id)
+                        .push_bind(*km)
+                        .push_bind(*hours)
+                        .push_bind(km_sums.clone())
+                        .push_bind(hours_sums.clone());
+                },
+            );
+            q.push(
+                ") UPDATE vehicles SET km_per_day = u.km, hours_per_day = u.hours,
+                     odometer_rate_sums = u.km_sums, hours_rate_sums = u.hours_sums, usage_on = ",
+            );
             q.push_bind(today);
             q.push(" FROM u WHERE vehicles.tenant_id = ");
             q.push_bind(tenant.as_uuid());

@@ -341,3 +341,118 @@ async fn a_batch_across_vehicles_moves_each_due_state_by_its_own_meters() {
         assert_eq!(score(near).await, 100, "{kind:?}");
     }
 }
+
+/// A live feed: every batch holds one reading time of every vehicle, both
+/// meters. The rates' stored sums advance batch by batch; whatever path a
+/// batch took (a later reading the same day, a new day, a late reading for
+/// an earlier day, sums that cannot be read), the rates equal, to the bit,
+/// those recomputed from the raw readings by a rollup rebuild.
+#[tokio::test]
+async fn rates_advanced_batch_by_batch_equal_rates_recomputed_from_the_readings() {
+    use domain::meter::{MeterKind, MeterUnit, meter_value};
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let kind = db.kind;
+        let t = tenant(s, "usage-feed").await;
+        let mut vehicles = Vec::new();
+        for name in ["Feed A", "Feed B"] {
+            let v = s
+                .create_vehicle(t.id, &spec(name, None, None, "Volvo"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            vehicles.push(v);
+        }
+        let hours = |v: VehicleId, at: OffsetDateTime, h: f64| NewReading {
+            kind: MeterKind::Hours,
+            value: meter_value(MeterKind::Hours, h, MeterUnit::Hours).unwrap(),
+            ..reading(v, at, 0.0)
+        };
+        let send = |batch: Vec<NewReading>| async move {
+            let out = s.record_readings(t.id, &batch, MAX, &ctx()).await.unwrap();
+            assert!(
+                out.iter().all(|o| matches!(o, ReadingOutcome::Created(_))),
+                "{kind:?}: {out:?}"
+            );
+        };
+        // The stored rates, then the same after a rebuild from the readings.
+        let advanced_and_rebuilt = || async {
+            let advanced = db.usage_rates().await;
+            s.rebuild_rollups(t.id).await.unwrap();
+            (advanced, db.usage_rates().await)
+        };
+        // Three reading times a day (06:00, 12:00, 18:00) for 20 days, each
+        // vehicle driving a different, uneven amount; the odometer's
+        // readings are kept for the late one below.
+        let start = OffsetDateTime::now_utc().date() - Duration::days(21);
+        let at = |day: i64, hour: i64| {
+            (start + Duration::days(day)).midnight().assume_utc() + Duration::hours(hour)
+        };
+        let mut km: Vec<Vec<(OffsetDateTime, f64)>> = vec![vec![], vec![]];
+        let mut engine = [1_000.0, 300.0];
+        for day in 0..20i64 {
+            for hour in [6, 12, 18] {
+                let mut batch = Vec::new();
+                for (i, v) in vehicles.iter().enumerate() {
+                    let last = km[i].last().map_or(10_000.0 * (i + 1) as f64, |r| r.1);
+                    let driven = ((day * 37 + hour + i as i64 * 11) % 90) as f64 * (1.0 + i as f64);
+                    km[i].push((at(day, hour), last + driven));
+                    engine[i] += ((day + hour) % 4) as f64 * 0.75;
+                    batch.push(reading(*v, at(day, hour), last + driven));
+                    batch.push(hours(*v, at(day, hour), engine[i]));
+                }
+                send(batch).await;
+            }
+            if day == 9 {
+                let (advanced, rebuilt) = advanced_and_rebuilt().await;
+                assert!(
+                    advanced.iter().all(|r| r.1.is_some() && r.2.is_some()),
+                    "{kind:?}: {advanced:?}"
+                );
+                assert_eq!(advanced, rebuilt, "{kind:?}: after ten days");
+            }
+        }
+        let (advanced, rebuilt) = advanced_and_rebuilt().await;
+        assert_eq!(advanced, rebuilt, "{kind:?}: after twenty days");
+
+        // A late reading that becomes day 15's last (23:00, between its
+        // neighbours) moves an interval the sums closed long ago: the rates
+        // move, recomputed from the days.
+        let late: Vec<NewReading> = vehicles
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let between = (km[i][3 * 15 + 2].1 + km[i][3 * 16].1) / 2.0;
+                reading(*v, at(15, 23), between)
+            })
+            .collect();
+        let before = db.usage_rates().await;
+        send(late).await;
+        let (advanced, rebuilt) = advanced_and_rebuilt().await;
+        assert_ne!(
+            advanced, before,
+            "{kind:?}: the late reading moves the rates"
+        );
+        assert_eq!(advanced, rebuilt, "{kind:?}: after a late reading");
+
+        // Sums that cannot be read are recomputed by the next batch.
+        db.owner_execute(
+            "UPDATE vehicles SET odometer_rate_sums = 'not sums', hours_rate_sums = NULL",
+        )
+        .await;
+        let next: Vec<NewReading> = vehicles
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| {
+                let last = km[i].last().map_or(0.0, |r| r.1);
+                [
+                    reading(*v, at(20, 6), last + 55.0),
+                    hours(*v, at(20, 6), engine[i] + 2.0),
+                ]
+            })
+            .collect();
+        send(next).await;
+        let (advanced, rebuilt) = advanced_and_rebuilt().await;
+        assert_eq!(advanced, rebuilt, "{kind:?}: after unreadable sums");
+    }
+}
