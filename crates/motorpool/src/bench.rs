@@ -12,10 +12,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use domain::fuel::FuelUnit;
 use domain::ids::{TenantId, VehicleId};
-use domain::import::{Format, Parsed, Record, Row};
-use domain::maintenance::Interval;
+use domain::maintenance::{Baseline, Interval};
 use domain::preferences::CurrencyCode;
 use domain::tenancy::{Slug, TenantKind};
 use domain::vehicle::{
@@ -23,12 +21,13 @@ use domain::vehicle::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use store::{AuditContext, ImportSettings, NewSchedule, Store};
+use store::{AuditContext, NewSchedule, Store};
 use time::{Duration, OffsetDateTime};
 
 use crate::bench_feed::{
     EpisodesByDay, FeedOrder, FeedVehicle, Telemetry, fault_episode, push_readings, reading_minutes,
 };
+use crate::bench_history::{IMPORT_EVERY_DAYS, final_meters, import_through, records};
 use crate::config::Common;
 use crate::demo_history::Rng;
 
@@ -146,19 +145,17 @@ pub async fn run(common: &Common, command: BenchCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ten recurring schedules per vehicle, applied to the whole tenant at
-/// once; returns the time it took.
-async fn apply_schedules(
-    store: &Store,
-    tenant: TenantId,
-    vehicles: &[VehicleId],
-    summary: &mut Summary,
-) -> anyhow::Result<std::time::Duration> {
-    let started = Instant::now();
-    let ctx = AuditContext::system("bench generate");
-    let tasks = store.list_service_tasks(tenant).await?;
-    for (i, task) in tasks.iter().take(10).enumerate() {
-        let plan = NewSchedule {
+/// The ten recurring schedules every vehicle gets, counting from
+/// `last_done` (the vehicle's meters today when `None`).
+fn schedule_plans(
+    tasks: &[store::ServiceTask],
+    last_done: Option<Baseline>,
+) -> impl Iterator<Item = NewSchedule> + '_ {
+    tasks
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(move |(i, task)| NewSchedule {
             task_id: task.id,
             one_off: false,
             interval: Interval {
@@ -171,11 +168,47 @@ async fn apply_schedules(
                 hours: None,
                 days: Some(14),
             },
-            last_done: None,
-        };
+            last_done,
+        })
+}
+
+/// The ten schedules applied to the whole tenant at once, each counting
+/// from the vehicle's meters now; returns the time it took.
+async fn apply_schedules(
+    store: &Store,
+    tenant: TenantId,
+    vehicles: &[VehicleId],
+    summary: &mut Summary,
+) -> anyhow::Result<std::time::Duration> {
+    let started = Instant::now();
+    let ctx = AuditContext::system("bench generate");
+    let tasks = store.list_service_tasks(tenant).await?;
+    for plan in schedule_plans(&tasks, None) {
         for chunk in vehicles.chunks(1000) {
             summary.schedules += store
                 .apply_schedule(tenant, chunk, &plan, &ctx)
+                .await?
+                .len() as u64;
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// The ten schedules applied vehicle by vehicle, each counting from the
+/// given baseline; returns the time it took.
+async fn apply_schedules_from(
+    store: &Store,
+    tenant: TenantId,
+    baselines: &[(VehicleId, Baseline)],
+    summary: &mut Summary,
+) -> anyhow::Result<std::time::Duration> {
+    let started = Instant::now();
+    let ctx = AuditContext::system("bench generate");
+    let tasks = store.list_service_tasks(tenant).await?;
+    for (vehicle, baseline) in baselines {
+        for plan in schedule_plans(&tasks, Some(*baseline)) {
+            summary.schedules += store
+                .apply_schedule(tenant, &[*vehicle], &plan, &ctx)
                 .await?
                 .len() as u64;
         }
@@ -292,82 +325,18 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
                 km.push(total);
             }
 
-            // History through the import path: fills every few days, oil changes.
-            let mut rows = Vec::new();
-            let mut last_fill = 0usize;
-            let mut last_oil = km[0];
-            let every = if daily_km > 200.0 { 3 } else { 7 };
-            for d in (every..=args.days as usize).step_by(every) {
-                let driven = km[d] - km[last_fill];
-                last_fill = d;
-                let litres =
-                    (driven * per_100km / 100.0 * rng.around(0.06) * 1000.0).round() / 1000.0;
-                let price_milli = (1.55 * rng.around(0.05) * 100_000.0).round() as i64;
-                let day = first_day + Duration::days(d as i64);
-                rows.push(Row {
-                    line: rows.len() + 2,
-                    vehicle: None,
-                    record: Record::Fuel {
-                        at: day.with_time(time::macros::time!(20:00)).assume_utc(),
-                        odometer: (km[d] * 10.0).round() / 10.0,
-                        quantity: litres,
-                        total_minor: Some((litres * price_milli as f64 / 1000.0).round() as i64),
-                        unit_price_milli: Some(price_milli),
-                        full: true,
-                        missed_previous: false,
-                        notes: None,
-                    },
-                    key: format!("bench-{n}-fuel-{d}"),
-                });
-                if km[d] - last_oil > 40_000.0 {
-                    last_oil = km[d];
-                    rows.push(Row {
-                        line: rows.len() + 2,
-                        vehicle: None,
-                        record: Record::Service {
-                            on: day,
-                            description: "Oil and filter change".into(),
-                            total_minor: (35_000.0 * rng.around(0.2)) as i64,
-                            // Services are read at noon: the day's midpoint.
-                            odometer: Some(((km[d - 1] + km[d]) / 2.0 * 10.0).round() / 10.0),
-                            notes: None,
-                        },
-                        key: format!("bench-{n}-oil-{d}"),
-                    });
-                }
+            // History through the import path: fills every few days, oil
+            // changes; now (vehicle order) or behind the feed (time order).
+            let mut records = records(n, &km, first_day, (daily_km, per_100km), &mut rng);
+            if args.order == FeedOrder::Vehicle {
+                let import_started = Instant::now();
+                let imported =
+                    import_through(store, tenant.id, vehicle.id, &mut records, usize::MAX, &usd)
+                        .await?;
+                import_time += import_started.elapsed();
+                summary.fuel_entries += imported.fuel;
+                summary.service_records += imported.services;
             }
-            let import_started = Instant::now();
-            let report = store
-                .import(
-                    tenant.id,
-                    &Parsed {
-                        format: Format::LubeLoggerFuel,
-                        distance_unit: OdometerUnit::Kilometres,
-                        volume_unit: FuelUnit::Litres,
-                        rows,
-                        errors: vec![],
-                    },
-                    &ImportSettings {
-                        vehicle: vehicle.id,
-                        source_vehicle: None,
-                        currency: usd.clone(),
-                        dry_run: false,
-                        valid_only: false,
-                        max_daily_km: domain::meter::DEFAULT_MAX_DAILY_KM,
-                    },
-                    &ctx,
-                    &mut |_| {},
-                )
-                .await?;
-            import_time += import_started.elapsed();
-            if !report.errors.is_empty() {
-                bail!(
-                    "the generator produced refused rows: {:?}",
-                    &report.errors[..1]
-                );
-            }
-            summary.fuel_entries += report.fuel;
-            summary.service_records += report.services;
 
             // Telemetry: the vehicle's readings now (vehicle order), or
             // kept for the feed after the last vehicle (time order).
@@ -375,6 +344,7 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
                 id: vehicle.id,
                 truck: spec.vehicle_type == VehicleType::HeavyTruck,
                 km,
+                records,
             };
             let episode = fault_episode(&mut rng, vehicle.id, args.days, first_day);
             match args.order {
@@ -400,9 +370,22 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
         if args.order == FeedOrder::Time {
             // A live feed arrives with the fleet's schedules in place: each
             // batch re-evaluates the due states of the vehicles it moves.
-            schedule_time += apply_schedules(store, tenant.id, &vehicle_ids, &mut summary).await?;
+            // They count from the meters the history ends with, as the
+            // schedules vehicle order applies after it do.
+            let baselines: Vec<(VehicleId, Baseline)> = feed
+                .iter()
+                .map(|v| {
+                    (
+                        v.id,
+                        final_meters(v, &v.records, &minutes, first_day, today),
+                    )
+                })
+                .collect();
+            schedule_time +=
+                apply_schedules_from(store, tenant.id, &baselines, &mut summary).await?;
             // Each reading time of each day, every vehicle's readings of it
-            // together; a day's fault episodes first.
+            // together; a day's fault episodes first; each month's records
+            // once its readings are in.
             for d in 1..=args.days as usize {
                 for item in episodes.remove(&(d as i64)).unwrap_or_default() {
                     telemetry.push(item).await?;
@@ -411,6 +394,24 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
                     for vehicle in &feed {
                         push_readings(&mut telemetry, vehicle, first_day, d, m).await?;
                     }
+                }
+                if d % IMPORT_EVERY_DAYS == 0 || d == args.days as usize {
+                    telemetry.flush().await?;
+                    let import_started = Instant::now();
+                    for vehicle in &mut feed {
+                        let imported = import_through(
+                            store,
+                            tenant.id,
+                            vehicle.id,
+                            &mut vehicle.records,
+                            d,
+                            &usd,
+                        )
+                        .await?;
+                        summary.fuel_entries += imported.fuel;
+                        summary.service_records += imported.services;
+                    }
+                    import_time += import_started.elapsed();
                 }
             }
         }

@@ -25,11 +25,14 @@ pub enum FeedOrder {
     Vehicle,
     /// Reading time by reading time, every vehicle's readings of one time
     /// together, as a live telematics feed sends them: a batch holds one
-    /// or two readings of each of a thousand or more vehicles, and the
-    /// fleet's schedules are applied before the feed (a live feed finds
-    /// them in place, so each batch re-evaluates the due states of the
-    /// vehicles it moves). The generator keeps each vehicle's daily
-    /// odometer (8 bytes a vehicle a day) until the feed is sent.
+    /// or two readings of each of a thousand or more vehicles. The fleet's
+    /// schedules are applied before the feed, counting from the meters the
+    /// history ends with (a live feed finds them in place, so each batch
+    /// re-evaluates the due states of the vehicles it moves), and each
+    /// vehicle's fills and oil changes are imported a month at a time
+    /// behind the feed, as a fuel card's statements arrive. The generator
+    /// keeps each vehicle's daily odometer (8 bytes a vehicle a day) and
+    /// its records until the feed is sent.
     Time,
 }
 
@@ -93,6 +96,9 @@ pub(crate) struct FeedVehicle {
     pub truck: bool,
     /// The odometer at the end of each day (index 0: the day before the first).
     pub km: Vec<f64>,
+    /// Its fills and oil changes not yet imported (`--order time` imports
+    /// them behind the feed).
+    pub records: crate::bench_history::PendingRecords,
 }
 
 /// The minutes after midnight of a day's readings, in time order: evenly
@@ -120,19 +126,15 @@ pub(crate) async fn push_readings(
         .midnight()
         .assume_utc()
         + Duration::minutes(minutes);
-    let km = &vehicle.km;
-    let share = day_share(minutes);
     let mut readings = vec![(
         MeterKind::Odometer,
-        ((km[d - 1] + (km[d] - km[d - 1]) * share) * 10.0).round() / 10.0,
+        odometer_at(&vehicle.km, d, minutes),
         MeterUnit::Kilometres,
     )];
     if vehicle.truck {
-        // 9.5 engine hours a day, counted evenly from noon to noon.
-        let elapsed = (d - 1) as f64 + (minutes + 720) as f64 / 1440.0;
         readings.push((
             MeterKind::Hours,
-            ((8_000.0 + elapsed * 9.5) * 1000.0).round() / 1000.0,
+            engine_hours_at(d, minutes),
             MeterUnit::Hours,
         ));
     }
@@ -148,6 +150,19 @@ pub(crate) async fn push_readings(
             .await?;
     }
     Ok(())
+}
+
+/// The odometer `minutes` after midnight of day `d` (1-based), to 0.1 km,
+/// from the end-of-day odometer `km`.
+pub(crate) fn odometer_at(km: &[f64], d: usize, minutes: i64) -> f64 {
+    ((km[d - 1] + (km[d] - km[d - 1]) * day_share(minutes)) * 10.0).round() / 10.0
+}
+
+/// A truck's engine hours `minutes` after midnight of day `d` (1-based):
+/// 9.5 hours a day, counted evenly from noon to noon.
+pub(crate) fn engine_hours_at(d: usize, minutes: i64) -> f64 {
+    let elapsed = (d - 1) as f64 + (minutes + 720) as f64 / 1440.0;
+    ((8_000.0 + elapsed * 9.5) * 1000.0).round() / 1000.0
 }
 
 /// The share of a day's driving done by `minutes` after midnight: half by

@@ -4,6 +4,7 @@
 mod admin;
 mod bench;
 mod bench_feed;
+mod bench_history;
 mod bench_reevaluate;
 mod config;
 mod demo;

@@ -669,17 +669,36 @@ async fn bench_generate_in_time_order_makes_the_same_fleet() {
                 .tenant_by_slug(&format!("{order}-1"))
                 .await
                 .unwrap();
+            // The counts it reports, without the time it took.
+            let generated = printed
+                .lines()
+                .find(|l| l.starts_with("Generated"))
+                .and_then(|l| l.split(" in ").next())
+                .unwrap_or_default()
+                .to_string();
             let page = bench_vehicles(&db.store, tenant.id).await;
             let mut vehicles = Vec::new();
             for v in &page.items {
                 let readings = odometer_readings(&db.store, tenant.id, v.id).await;
                 let values: Vec<(time::OffsetDateTime, f64)> =
                     readings.iter().map(|r| (r.read_at, r.effective)).collect();
-                vehicles.push((v.spec.name.clone(), v.meters, v.health, values));
+                // Each schedule's baseline (time order computes it before
+                // the history is in) and its due state.
+                let mut schedules: Vec<_> = db
+                    .store
+                    .list_schedules(tenant.id, v.id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|s| (s.task_name, s.last_done, s.state))
+                    .collect();
+                schedules.sort_by(|a, b| a.0.cmp(&b.0));
+                vehicles.push((v.spec.name.clone(), v.meters, v.health, values, schedules));
             }
             vehicles.sort_by(|a, b| a.0.cmp(&b.0));
             let overview = db.store.fleet_overview(tenant.id, today).await.unwrap();
             fleets.push((
+                generated,
                 vehicles,
                 overview.risk,
                 overview.schedules_due_soon,
@@ -689,13 +708,22 @@ async fn bench_generate_in_time_order_makes_the_same_fleet() {
             ));
         }
         let (vehicle_order, time_order) = (&fleets[0], &fleets[1]);
-        assert_eq!(vehicle_order.0.len(), 6, "{:?}", db.kind);
+        assert!(
+            vehicle_order.0.contains(" fuel entries, ") && vehicle_order.0.contains("60 schedules"),
+            "{:?}: {}",
+            db.kind,
+            vehicle_order.0
+        );
+        assert_eq!(vehicle_order.1.len(), 6, "{:?}", db.kind);
         assert!(
             vehicle_order
-                .0
+                .1
                 .iter()
-                .all(|(_, meters, _, readings)| meters.odometer_km.is_some()
-                    && readings.len() >= 40 * 3),
+                .all(
+                    |(_, meters, _, readings, schedules)| meters.odometer_km.is_some()
+                        && readings.len() >= 40 * 3
+                        && schedules.len() == 10
+                ),
             "{:?}: every vehicle has its readings and a current odometer",
             db.kind
         );
