@@ -93,6 +93,10 @@ struct Summary {
     /// Telemetry items (readings and DM1 messages) ingested per second.
     telemetry_items_per_second: f64,
     backend: String,
+    /// `--order`: `vehicle` (a backfill) or `time` (a live feed).
+    order: String,
+    /// Telemetry items per ingest transaction (`--batch`).
+    batch: usize,
 }
 
 pub async fn run(common: &Common, command: BenchCommand) -> anyhow::Result<()> {
@@ -264,6 +268,12 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
         seed: args.seed,
         days: args.days,
         backend: store.kind().as_str().to_string(),
+        order: match args.order {
+            FeedOrder::Vehicle => "vehicle",
+            FeedOrder::Time => "time",
+        }
+        .to_string(),
+        batch: args.batch,
         ..Summary::default()
     };
     let bar = ProgressBar::new(args.vehicles);

@@ -776,6 +776,11 @@ async fn bench_generate_smoke_run() {
         .unwrap();
         assert_eq!(summary["vehicles"], 12);
         assert_eq!(summary["schedules"], 120, "ten per vehicle");
+        assert_eq!(
+            (&summary["order"], &summary["batch"]),
+            (&serde_json::json!("vehicle"), &serde_json::json!(97)),
+            "what was run is recorded with its figures"
+        );
         let mut vehicles = 0;
         let mut readings = 0u64;
         let mut fuel = 0;
