@@ -150,10 +150,10 @@ impl TestDatabase {
         dbs
     }
 
-    /// Runs raw SQL with owner rights (to set up states the API refuses to
-    /// create, such as a schema from the future).
-    pub async fn owner_execute(&self, sql: &str) {
-        let owner = Store::connect(
+    /// A one-connection store with the owner's rights (row-level security
+    /// does not apply to it); close it when done.
+    async fn owner(&self) -> Store {
+        Store::connect(
             &self.owner_url,
             &ConnectOptions {
                 max_connections: 1,
@@ -161,7 +161,13 @@ impl TestDatabase {
             },
         )
         .await
-        .expect("connect as owner");
+        .expect("connect as owner")
+    }
+
+    /// Runs raw SQL with owner rights (to set up states the API refuses to
+    /// create, such as a schema from the future).
+    pub async fn owner_execute(&self, sql: &str) {
+        let owner = self.owner().await;
         let mut tx = owner.begin(crate::Mode::Write, None).await.expect("begin");
         crate::execute_tx!(&mut tx, sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())))
             .expect("owner SQL");
@@ -173,15 +179,7 @@ impl TestDatabase {
     /// order, read with owner rights: the API shows rates only through
     /// the forecasts they make.
     pub async fn usage_rates(&self) -> Vec<(uuid::Uuid, Option<f64>, Option<f64>)> {
-        let owner = Store::connect(
-            &self.owner_url,
-            &ConnectOptions {
-                max_connections: 1,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("connect as owner");
+        let owner = self.owner().await;
         let mut tx = owner.begin(crate::Mode::Read, None).await.expect("begin");
         let rates = crate::on_tx!(&mut tx, |c| sqlx::query_as(
             "SELECT id, km_per_day, hours_per_day FROM vehicles ORDER BY id"

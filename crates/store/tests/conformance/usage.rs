@@ -33,6 +33,20 @@ async fn every_10k(s: &Store, t: TenantId, v: VehicleId) -> Schedule {
     s.create_schedule(t, v, &new, &ctx()).await.unwrap()
 }
 
+/// Volvos of the given names in tenant `t`.
+async fn trucks(s: &Store, t: TenantId, names: &[&str]) -> Vec<VehicleId> {
+    let mut vehicles = Vec::new();
+    for name in names {
+        let v = s
+            .create_vehicle(t, &spec(name, None, None, "Volvo"), &ctx())
+            .await
+            .unwrap()
+            .id;
+        vehicles.push(v);
+    }
+    vehicles
+}
+
 /// The forecast for `left` km at `rate` km a day, projected from the
 /// reading `days_ago` days before today.
 fn forecast_at(days_ago: i64, left: f64, rate: f64) -> Option<time::Date> {
@@ -281,15 +295,7 @@ async fn a_batch_across_vehicles_moves_each_due_state_by_its_own_meters() {
     for db in TestDatabase::all().await {
         let s = &db.store;
         let t = tenant(s, "usage-batch").await;
-        let mut vehicles = Vec::new();
-        for name in ["Long haul", "Town"] {
-            let v = s
-                .create_vehicle(t.id, &spec(name, None, None, "Volvo"), &ctx())
-                .await
-                .unwrap()
-                .id;
-            vehicles.push(v);
-        }
+        let vehicles = trucks(s, t.id, &["Long haul", "Town"]).await;
         let [far, near] = vehicles[..] else {
             unreachable!()
         };
@@ -354,15 +360,7 @@ async fn rates_advanced_batch_by_batch_equal_rates_recomputed_from_the_readings(
         let s = &db.store;
         let kind = db.kind;
         let t = tenant(s, "usage-feed").await;
-        let mut vehicles = Vec::new();
-        for name in ["Feed A", "Feed B"] {
-            let v = s
-                .create_vehicle(t.id, &spec(name, None, None, "Volvo"), &ctx())
-                .await
-                .unwrap()
-                .id;
-            vehicles.push(v);
-        }
+        let vehicles = trucks(s, t.id, &["Feed A", "Feed B"]).await;
         let hours = |v: VehicleId, at: OffsetDateTime, h: f64| NewReading {
             kind: MeterKind::Hours,
             value: meter_value(MeterKind::Hours, h, MeterUnit::Hours).unwrap(),
