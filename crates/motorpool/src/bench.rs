@@ -268,11 +268,10 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
         seed: args.seed,
         days: args.days,
         backend: store.kind().as_str().to_string(),
-        order: match args.order {
-            FeedOrder::Vehicle => "vehicle",
-            FeedOrder::Time => "time",
-        }
-        .to_string(),
+        // The name `--order` takes, as clap spells it.
+        order: clap::ValueEnum::to_possible_value(&args.order)
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default(),
         batch: args.batch,
         ..Summary::default()
     };

@@ -47,7 +47,7 @@ pub(crate) async fn refresh(
     vehicles.dedup();
     for chunk in vehicles.chunks(IN_LIST_CHUNK) {
         let mut offsets = offsets_of(tx, tenant, chunk).await?;
-        let latest = latest_readings(tx, tenant, chunk).await?;
+        let mut latest = latest_readings(tx, tenant, chunk).await?;
         let mut sums: HashMap<Uuid, MeterRates> = HashMap::with_capacity(chunk.len());
         let mut recompute = Vec::new();
         for vehicle in chunk {
@@ -70,7 +70,7 @@ pub(crate) async fn refresh(
         let mut meters = Vec::with_capacity(chunk.len());
         let mut rate_sums = Vec::with_capacity(chunk.len());
         for vehicle in chunk {
-            let found = latest.get(vehicle).cloned().unwrap_or_default();
+            let found = latest.remove(vehicle).unwrap_or_default();
             // A meter's value is its raw reading plus the offsets in force then.
             let mut effective = |kind: MeterKind, reading: Option<(OffsetDateTime, f64)>| {
                 let offsets = offsets.remove(&(*vehicle, kind)).unwrap_or_default();
