@@ -10,6 +10,7 @@ mod text_enum;
 
 pub mod credentials;
 pub mod document;
+pub mod due_watch;
 pub mod fault_code;
 pub mod fault_rules;
 pub mod faults;

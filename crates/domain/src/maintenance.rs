@@ -99,6 +99,25 @@ pub struct DueState {
     pub forecast: Option<Date>,
 }
 
+impl DueState {
+    /// What is stored of the state: all of it but an "ok" schedule's
+    /// forecast. That forecast moves with nearly every reading (the meter
+    /// and the rate both move it by a day either way), yet an "ok" schedule
+    /// is in no due list: its forecast is shown only with its vehicle, and
+    /// computed when read. Stored, it cost a write per schedule every few
+    /// days of a live feed, the feed's largest cost (docs/PERFORMANCE.md,
+    /// session 12). A stored "ok" state then moves only when the status
+    /// does or its schedule changes, which is what lets a live feed skip
+    /// the schedules of a vehicle whose meters reached no threshold
+    /// ([`crate::due_watch::DueWatch`]).
+    pub fn to_stored(mut self) -> DueState {
+        if self.status == DueStatus::Ok {
+            self.forecast = None;
+        }
+        self
+    }
+}
+
 /// Evaluates a recurring schedule.
 pub fn evaluate(interval: &Interval, window: &Interval, last: &Baseline, now: &Now) -> DueState {
     let next_km = last.km.zip(interval.km).map(|(a, b)| a + b);
@@ -179,9 +198,11 @@ pub const RATE_WINDOW_DAYS: i64 = 120;
 /// The first day after `now` on which the calendar alone could move a state
 /// `evaluate` returned for `now` (with the meters unchanged): the day after
 /// the forecast (a projected date passed becomes "today", which then moves
-/// daily), a calendar due date or the start of its window, or the day a
-/// meter's last reading leaves the rate window. Stored with the state, it
-/// lets the hourly pass read only the schedules that can move.
+/// daily), a calendar due date or the start of its window, or — when there
+/// is a forecast — the day a meter's last reading leaves the rate window
+/// (a state without one, such as a stored "ok" state, has none for the rate
+/// to move). Stored with the state, it lets the hourly pass read only the
+/// schedules that can move.
 pub fn recheck_on(window: &Interval, now: &Now, state: &DueState) -> Date {
     let mut candidates = Vec::with_capacity(5);
     candidates.extend(state.forecast.map(|f| f.max(now.date) + Duration::days(1)));
@@ -194,8 +215,10 @@ pub fn recheck_on(window: &Interval, now: &Now, state: &DueState) -> Date {
             .filter(|_| rate.is_some())
             .map(|d| d + Duration::days(RATE_WINDOW_DAYS + 1))
     };
-    candidates.extend(stale(now.km_read_on, now.km_per_day));
-    candidates.extend(stale(now.hours_read_on, now.hours_per_day));
+    if state.forecast.is_some() {
+        candidates.extend(stale(now.km_read_on, now.km_per_day));
+        candidates.extend(stale(now.hours_read_on, now.hours_per_day));
+    }
     candidates
         .into_iter()
         .filter(|d| *d > now.date)

@@ -8,8 +8,9 @@
 //! (docs/PERFORMANCE.md, sessions 8 and 9). It runs a fixed handful of
 //! statements per 1,000 vehicles — offsets, latest readings with the rates'
 //! stored sums, the days behind the rates of those whose sums cannot simply
-//! advance (see [`crate::usage`]), one update of the vehicle rows, their
-//! schedules — instead of six or more per vehicle.
+//! advance (see [`crate::usage`]), the schedules of those whose meters
+//! reached their due watch ([`crate::due_state`]), one update of the
+//! vehicle rows — instead of six or more per vehicle.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -26,9 +27,11 @@ use crate::usage::{MeterRates, RecordedDays, VehicleMeters};
 use crate::{StoreError, Tx, on_tx};
 
 /// Recomputes the current meters and usage rates of `vehicles` from their
-/// readings, stores them on the vehicle rows (one row version each), then
-/// re-evaluates their due states: meters move due dates. Every vehicle of
-/// every ingest batch goes through here, inside the batch's transaction.
+/// readings, re-evaluates the due states they can move, stores meters,
+/// rates and due watches on the vehicle rows (one row version each), then
+/// rescores the vehicles where a schedule entered or left "overdue". Every
+/// vehicle of every ingest batch goes through here, inside the batch's
+/// transaction.
 ///
 /// `recorded` holds the days an ingest batch has just recorded: the rates'
 /// stored sums advance by them where they can ([`MeterRates::advance`]).
@@ -68,9 +71,18 @@ pub(crate) async fn refresh(
             sums.extend(crate::usage::sums_of(tx, tenant, &recompute, today).await?);
         }
         let mut meters = Vec::with_capacity(chunk.len());
-        let mut rate_sums = Vec::with_capacity(chunk.len());
+        let mut columns = Vec::with_capacity(chunk.len());
+        let mut watches = HashMap::with_capacity(chunk.len());
         for vehicle in chunk {
             let found = latest.remove(vehicle).unwrap_or_default();
+            // A watch that cannot be read is no watch: the vehicle is evaluated.
+            if let Some(w) = found
+                .due_watch
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok())
+            {
+                watches.insert(*vehicle, w);
+            }
             // A meter's value is its raw reading plus the offsets in force then.
             let mut effective = |kind: MeterKind, reading: Option<(OffsetDateTime, f64)>| {
                 let offsets = offsets.remove(&(*vehicle, kind)).unwrap_or_default();
@@ -80,7 +92,12 @@ pub(crate) async fn refresh(
             let hours = effective(MeterKind::Hours, found.hours);
             let rates = sums.get(&vehicle.as_uuid()).copied();
             let (km_per_day, hours_per_day) = rates.map(|r| r.rates()).unwrap_or_default();
-            rate_sums.push(rates.map(MeterRates::to_columns).unwrap_or_default());
+            let (odometer_sums, hours_sums) = rates.map(MeterRates::to_columns).unwrap_or_default();
+            columns.push(JsonColumns {
+                odometer_sums,
+                hours_sums,
+                due_watch: found.due_watch,
+            });
             meters.push((
                 *vehicle,
                 VehicleMeters {
@@ -93,20 +110,41 @@ pub(crate) async fn refresh(
                 },
             ));
         }
-        store(tx, tenant, today, &meters, &rate_sums).await?;
-        crate::due_state::reevaluate_after_meters(tx, tenant, &meters, today).await?;
+        let due =
+            crate::due_state::reevaluate_after_meters(tx, tenant, &meters, &watches, today).await?;
+        for ((vehicle, _), columns) in meters.iter().zip(&mut columns) {
+            if let Some(watch) = due.watches.get(vehicle) {
+                columns.due_watch = crate::due_writes::watch_json(*watch)?;
+            }
+        }
+        store(tx, tenant, today, &meters, &columns).await?;
+        let at = OffsetDateTime::now_utc();
+        for vehicle in due.rescore {
+            crate::health::refresh(tx, tenant, vehicle, at).await?;
+        }
     }
     Ok(())
 }
 
+/// The JSON columns the refresh writes beside a vehicle's meters: its rates'
+/// sums and its due watch.
+#[derive(Debug, Default)]
+struct JsonColumns {
+    odometer_sums: Option<String>,
+    hours_sums: Option<String>,
+    due_watch: Option<String>,
+}
+
 /// A vehicle's latest live reading of each meter: (time, raw canonical
-/// value), and its usage rates' stored sums (JSON, see [`MeterRates`]).
+/// value), its usage rates' stored sums (JSON, see [`MeterRates`]) and its
+/// stored due watch (JSON, see [`crate::due_state`]).
 #[derive(Debug, Default, Clone)]
 struct Latest {
     odometer: Option<(OffsetDateTime, f64)>,
     hours: Option<(OffsetDateTime, f64)>,
     odometer_sums: Option<String>,
     hours_sums: Option<String>,
+    due_watch: Option<String>,
 }
 
 /// The head of [`latest_readings`]' statement (its vehicle list follows),
@@ -121,7 +159,7 @@ static LATEST_READINGS_SQL: LazyLock<String> = LazyLock::new(|| {
         )
     };
     format!(
-        "SELECT v.id, {}, {}, {}, {}, v.odometer_rate_sums, v.hours_rate_sums
+        "SELECT v.id, {}, {}, {}, {}, v.odometer_rate_sums, v.hours_rate_sums, v.due_watch
            FROM vehicles v WHERE v.tenant_id = ",
         latest("read_at", MeterKind::Odometer),
         latest("canonical", MeterKind::Odometer),
@@ -153,6 +191,7 @@ async fn latest_readings(
         Option<f64>,
         Option<String>,
         Option<String>,
+        Option<String>,
     );
     let lock = match tx {
         Tx::Postgres(_) => " FOR NO KEY UPDATE OF v",
@@ -169,7 +208,7 @@ async fn latest_readings(
     Ok(rows
         .into_iter()
         .map(
-            |(id, km_at, km, hours_at, hours, odometer_sums, hours_sums)| {
+            |(id, km_at, km, hours_at, hours, odometer_sums, hours_sums, due_watch)| {
                 (
                     VehicleId::from(id),
                     Latest {
@@ -177,6 +216,7 @@ async fn latest_readings(
                         hours: hours_at.zip(hours),
                         odometer_sums,
                         hours_sums,
+                        due_watch,
                     },
                 )
             },
@@ -184,17 +224,17 @@ async fn latest_readings(
         .collect())
 }
 
-/// Rows per `UPDATE … FROM (VALUES …)` on SQLite (10 parameters each).
+/// Rows per `UPDATE … FROM (VALUES …)` on SQLite (11 parameters each).
 const SQLITE_UPDATE_CHUNK: usize = 500;
 
-/// Writes the vehicles' meters and rates: one statement (PostgreSQL, from
-/// arrays) or one per 500 vehicles (SQLite).
+/// Writes the vehicles' meters, rates and due watches: one statement
+/// (PostgreSQL, from arrays) or one per 500 vehicles (SQLite).
 async fn store(
     tx: &mut Tx,
     tenant: TenantId,
     today: Date,
     meters: &[(VehicleId, VehicleMeters)],
-    sums: &[(Option<String>, Option<String>)],
+    json: &[JsonColumns],
 ) -> Result<(), StoreError> {
     match tx {
         Tx::Postgres(t) => {
@@ -206,16 +246,17 @@ async fn store(
                     meters.iter().map(|(_, m)| f(m)).collect()
                 };
             let ids: Vec<Uuid> = meters.iter().map(|(v, _)| v.as_uuid()).collect();
-            let km_sums: Vec<Option<&str>> = sums.iter().map(|s| s.0.as_deref()).collect();
-            let hours_sums: Vec<Option<&str>> = sums.iter().map(|s| s.1.as_deref()).collect();
+            let text = |f: fn(&JsonColumns) -> &Option<String>| -> Vec<Option<&str>> {
+                json.iter().map(|j| f(j).as_deref()).collect()
+            };
             sqlx::query(
                 "UPDATE vehicles AS v
                     SET odometer_km = u.km, odometer_at = u.km_at, engine_hours = u.hours, hours_at = u.hours_at,
                         km_per_day = u.km_per_day, hours_per_day = u.hours_per_day, usage_on = $2,
-                        odometer_rate_sums = u.km_sums, hours_rate_sums = u.hours_sums
+                        odometer_rate_sums = u.km_sums, hours_rate_sums = u.hours_sums, due_watch = u.watch
                    FROM unnest($3::uuid[], $4::float8[], $5::timestamptz[], $6::float8[], $7::timestamptz[],
-                               $8::float8[], $9::float8[], $10::text[], $11::text[])
-                        AS u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day, km_sums, hours_sums)
+                               $8::float8[], $9::float8[], $10::text[], $11::text[], $12::text[])
+                        AS u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day, km_sums, hours_sums, watch)
                   WHERE v.tenant_id = $1 AND v.id = u.id",
             )
             .bind(tenant.as_uuid())
@@ -227,19 +268,20 @@ async fn store(
             .bind(at(|m| m.hours_at))
             .bind(column(|m| m.km_per_day))
             .bind(column(|m| m.hours_per_day))
-            .bind(km_sums)
-            .bind(hours_sums)
+            .bind(text(|j| &j.odometer_sums))
+            .bind(text(|j| &j.hours_sums))
+            .bind(text(|j| &j.due_watch))
             .execute(&mut **t)
             .await
             .ctx("updating the vehicles' current meters")?;
         }
         Tx::Sqlite(t) => {
-            let rows: Vec<_> = meters.iter().zip(sums).collect();
+            let rows: Vec<_> = meters.iter().zip(json).collect();
             for chunk in rows.chunks(SQLITE_UPDATE_CHUNK) {
                 let mut q = sqlx::QueryBuilder::new(
-                    "WITH u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day, km_sums, hours_sums) AS (",
+                    "WITH u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day, km_sums, hours_sums, watch) AS (",
                 );
-                q.push_values(chunk, |mut row, ((vehicle, m), (km_sums, hours_sums))| {
+                q.push_values(chunk, |mut row, ((vehicle, m), j)| {
                     row.push_bind(vehicle.as_uuid())
                         .push_bind(m.odometer_km)
                         .push_bind(m.odometer_at)
@@ -247,13 +289,15 @@ async fn store(
                         .push_bind(m.hours_at)
                         .push_bind(m.km_per_day)
                         .push_bind(m.hours_per_day)
-                        .push_bind(km_sums.as_deref())
-                        .push_bind(hours_sums.as_deref());
+                        .push_bind(j.odometer_sums.as_deref())
+                        .push_bind(j.hours_sums.as_deref())
+                        .push_bind(j.due_watch.as_deref());
                 });
                 q.push(
                     ") UPDATE vehicles SET odometer_km = u.km, odometer_at = u.km_at, engine_hours = u.hours,
                          hours_at = u.hours_at, km_per_day = u.km_per_day, hours_per_day = u.hours_per_day,
-                         odometer_rate_sums = u.km_sums, hours_rate_sums = u.hours_sums, usage_on = ",
+                         odometer_rate_sums = u.km_sums, hours_rate_sums = u.hours_sums, due_watch = u.watch,
+                         usage_on = ",
                 );
                 q.push_bind(today);
                 q.push(" FROM u WHERE vehicles.tenant_id = ");

@@ -9,19 +9,26 @@
 //! ([`Store::reevaluate_all_schedules`]) reads only the schedules whose day
 //! has come. Moved states are written in batches; a vehicle's health is
 //! rescored when one of its schedules enters or leaves "overdue".
+//!
+//! An "ok" schedule's forecast is not stored ([`DueState::to_stored`]), so
+//! a stored "ok" state moves only at a threshold, and each vehicle keeps a
+//! [`DueWatch`]: a live feed's batch reads the schedules only of vehicles
+//! whose meters reached theirs. Reads fill the forecast in
+//! ([`forecast_ok_schedules`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::LazyLock;
 
+use domain::due_watch::DueWatch;
 use domain::ids::{TenantId, VehicleId};
 use domain::maintenance::{Baseline, DueState, DueStatus, Interval, Now, evaluate, recheck_on};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::due_writes::{Moved, forget_watches, store_states, store_watch};
 use crate::error::ResultExt;
 use crate::reading_batch::push_in_list;
-use crate::schedules::far_future;
 use crate::usage::VehicleMeters;
 use crate::{Mode, Store, StoreError, Tx, on_tx};
 
@@ -95,23 +102,27 @@ const DUE_COLUMNS: &str = "s.id, s.interval_km, s.interval_hours, s.interval_day
     s.window_km, s.window_hours, s.window_days, s.last_done_on, s.last_done_km, s.last_done_hours,
     s.next_due_km, s.next_due_hours, s.next_due_on, s.status, s.forecast_on, s.recheck_on";
 
-/// A schedule whose due state (or the day it can next move) moved: its id,
-/// the new state, and whether it entered or left "overdue" (which the
-/// vehicle's health counts).
-struct Moved {
-    id: Uuid,
-    state: DueState,
-    recheck_on: Date,
-    /// False when only `recheck_on` moved (`updated_at` then stays).
-    state_changed: bool,
-    overdue_changed: bool,
-}
-
 impl DueRow {
+    /// The schedule's state at `now`, as it is stored.
+    fn state_at(&self, now: &Now) -> DueState {
+        evaluate(
+            &self.due.interval(),
+            &self.due.window(),
+            &self.due.baseline(),
+            now,
+        )
+        .to_stored()
+    }
+
     /// Evaluates the schedule against `now`; `Some` when the state moved.
     fn evaluate(&self, now: &Now) -> Result<Option<Moved>, StoreError> {
+        self.moved(self.state_at(now), now)
+    }
+
+    /// Compares `state`, the schedule's at `now`, with the stored one;
+    /// `Some` when it moved.
+    fn moved(&self, state: DueState, now: &Now) -> Result<Option<Moved>, StoreError> {
         let window = self.due.window();
-        let state = evaluate(&self.due.interval(), &window, &self.due.baseline(), now);
         let stored = self.due.stored()?;
         let recheck = recheck_on(&window, now, &state);
         // Most evaluations find nothing changed: only what did is written
@@ -244,18 +255,45 @@ async fn evaluate_vehicle(
     .fetch_all(c)
     .await)
     .ctx("loading a vehicle's schedules")?;
-    if rows.is_empty() {
-        return Ok(false);
-    }
     let now = crate::usage::vehicle_meters(tx, tenant, vehicle)
         .await?
         .now(today);
     let mut moved = Vec::new();
+    let mut states = Vec::with_capacity(rows.len());
     for r in &rows {
-        moved.extend(r.evaluate(&now)?);
+        let state = r.state_at(&now);
+        moved.extend(r.moved(state.clone(), &now)?);
+        states.push((r.due.window(), state));
     }
     store_states(tx, tenant, &moved).await?;
+    let watch = DueWatch::over(states.iter().map(|(w, s)| (w, s)), &now);
+    store_watch(tx, tenant, vehicle, watch).await?;
     Ok(moved.iter().any(|m| m.overdue_changed))
+}
+
+/// Fills in the forecasts of the "ok" schedules among `schedules` (all of
+/// `vehicle`), which are not stored ([`DueState::to_stored`]): computed from
+/// the vehicle's stored meters and usage rates as of today, as evaluation
+/// computes them.
+pub(crate) async fn forecast_ok_schedules(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+    schedules: &mut [crate::schedules::Schedule],
+) -> Result<(), StoreError> {
+    if !schedules.iter().any(|s| s.state.status == DueStatus::Ok) {
+        return Ok(());
+    }
+    let now = crate::usage::vehicle_meters(tx, tenant, vehicle)
+        .await?
+        .now(OffsetDateTime::now_utc().date());
+    for s in schedules
+        .iter_mut()
+        .filter(|s| s.state.status == DueStatus::Ok)
+    {
+        s.state.forecast = evaluate(&s.interval, &s.window, &s.last_done, &now).forecast;
+    }
+    Ok(())
 }
 
 /// Recomputes a vehicle's due states and its health (overdue maintenance
@@ -280,24 +318,49 @@ static SCHEDULES_OF_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// What re-evaluating after a meter move leaves to the caller, which writes
+/// the vehicle rows once and rescores their health after.
+#[derive(Debug, Default)]
+pub(crate) struct AfterMeters {
+    /// The new due watch of each vehicle that was evaluated (`None`: none,
+    /// every reading evaluates it); a vehicle not here keeps its own.
+    pub watches: HashMap<VehicleId, Option<DueWatch>>,
+    /// Vehicles where a schedule entered or left "overdue", the one way
+    /// meters reach health.
+    pub rescore: BTreeSet<VehicleId>,
+}
+
 /// Recomputes the due states of `vehicles` after their meters moved (their
-/// new meters given), in one read of their schedules and one batched write;
-/// a vehicle's health only when one of its schedules entered or left
-/// "overdue", the one way meters reach it. This runs for the vehicles of
-/// every ingest batch (at most [`crate::reading_batch::IN_LIST_CHUNK`] at a time).
+/// new meters given), in one read of their schedules and one batched write.
+/// Only vehicles whose meters reached their stored due watch (`watches`;
+/// one without a watch always) are read: no other can have a stored state
+/// moved by meters. This runs for the vehicles of every ingest batch (at
+/// most [`crate::reading_batch::IN_LIST_CHUNK`] at a time).
 pub(crate) async fn reevaluate_after_meters(
     tx: &mut Tx,
     tenant: TenantId,
     vehicles: &[(VehicleId, VehicleMeters)],
+    watches: &HashMap<VehicleId, DueWatch>,
     today: Date,
-) -> Result<(), StoreError> {
+) -> Result<AfterMeters, StoreError> {
     #[derive(sqlx::FromRow)]
     struct VehicleDueRow {
         vehicle_id: Uuid,
         #[sqlx(flatten)]
         row: DueRow,
     }
-    let ids: Vec<VehicleId> = vehicles.iter().map(|(v, _)| *v).collect();
+    let due: Vec<&(VehicleId, VehicleMeters)> = vehicles
+        .iter()
+        .filter(|(v, m)| {
+            watches
+                .get(v)
+                .is_none_or(|w| w.reached(m.odometer_km, m.engine_hours))
+        })
+        .collect();
+    if due.is_empty() {
+        return Ok(AfterMeters::default());
+    }
+    let ids: Vec<VehicleId> = due.iter().map(|(v, _)| *v).collect();
     let rows: Vec<VehicleDueRow> = on_tx!(tx, |c| {
         let mut q = sqlx::QueryBuilder::new(SCHEDULES_OF_SQL.as_str());
         q.push_bind(tenant.as_uuid()).push(" AND s.vehicle_id");
@@ -305,124 +368,41 @@ pub(crate) async fn reevaluate_after_meters(
         q.build_query_as().fetch_all(c).await
     })
     .ctx("loading the vehicles' schedules")?;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let now: HashMap<Uuid, Now> = vehicles
+    let now: HashMap<Uuid, Now> = due
         .iter()
         .map(|(v, meters)| (v.as_uuid(), meters.now(today)))
         .collect();
+    // Every evaluated vehicle gets a watch, one without schedules too.
+    let mut states: HashMap<Uuid, Vec<(Interval, DueState)>> =
+        ids.iter().map(|v| (v.as_uuid(), Vec::new())).collect();
     let mut moved = Vec::new();
     let mut rescore = BTreeSet::new();
     for VehicleDueRow { vehicle_id, row } in &rows {
         let Some(now) = now.get(vehicle_id) else {
             continue;
         };
-        if let Some(m) = row.evaluate(now)? {
+        let state = row.state_at(now);
+        if let Some(m) = row.moved(state.clone(), now)? {
             if m.overdue_changed {
                 rescore.insert(VehicleId::from(*vehicle_id));
             }
             moved.push(m);
         }
+        states
+            .entry(*vehicle_id)
+            .or_default()
+            .push((row.due.window(), state));
     }
     store_states(tx, tenant, &moved).await?;
-    let at = OffsetDateTime::now_utc();
-    for vehicle in rescore {
-        crate::health::refresh(tx, tenant, vehicle, at).await?;
-    }
-    Ok(())
-}
-
-/// Writes moved due states: on PostgreSQL one `UPDATE … FROM unnest(…)` per
-/// 10,000 schedules, on SQLite an `UPDATE … FROM` a `VALUES` list per 500
-/// (see `fuel_batch::store_segments` for why both batch).
-async fn store_states(tx: &mut Tx, tenant: TenantId, moved: &[Moved]) -> Result<(), StoreError> {
-    let now = OffsetDateTime::now_utc();
-    match tx {
-        Tx::Postgres(t) => {
-            for chunk in moved.chunks(10_000) {
-                let column = |f: &dyn Fn(&Moved) -> Option<f64>| -> Vec<Option<f64>> {
-                    chunk.iter().map(f).collect()
-                };
-                let ids: Vec<Uuid> = chunk.iter().map(|m| m.id).collect();
-                let next_km = column(&|m| m.state.next_km);
-                let next_hours = column(&|m| m.state.next_hours);
-                let next_on: Vec<Option<Date>> = chunk.iter().map(|m| m.state.next_date).collect();
-                let status: Vec<&str> = chunk.iter().map(|m| m.state.status.as_str()).collect();
-                let urgency: Vec<i32> = chunk.iter().map(|m| m.state.status.urgency()).collect();
-                let forecast: Vec<Option<Date>> = chunk.iter().map(|m| m.state.forecast).collect();
-                let sort: Vec<Date> = chunk
-                    .iter()
-                    .map(|m| m.state.forecast.unwrap_or_else(far_future))
-                    .collect();
-                let recheck: Vec<Date> = chunk.iter().map(|m| m.recheck_on).collect();
-                let changed: Vec<bool> = chunk.iter().map(|m| m.state_changed).collect();
-                sqlx::query(
-                    "UPDATE maintenance_schedules AS s
-                        SET next_due_km = u.next_km, next_due_hours = u.next_hours, next_due_on = u.next_on,
-                            status = u.status, urgency = u.urgency, forecast_on = u.forecast,
-                            forecast_sort = u.sort, recheck_on = u.recheck,
-                            updated_at = CASE WHEN u.changed THEN $2 ELSE s.updated_at END
-                       FROM unnest($3::uuid[], $4::float8[], $5::float8[], $6::date[], $7::text[], $8::int4[],
-                                   $9::date[], $10::date[], $11::date[], $12::bool[])
-                            AS u(id, next_km, next_hours, next_on, status, urgency, forecast, sort, recheck, changed)
-                      WHERE s.tenant_id = $1 AND s.id = u.id",
-                )
-                .bind(tenant.as_uuid())
-                .bind(now)
-                .bind(ids)
-                .bind(next_km)
-                .bind(next_hours)
-                .bind(next_on)
-                .bind(status)
-                .bind(urgency)
-                .bind(forecast)
-                .bind(sort)
-                .bind(recheck)
-                .bind(changed)
-                .execute(&mut **t)
-                .await
-                .ctx("storing due states")?;
-            }
-        }
-        Tx::Sqlite(t) => {
-            // 10 parameters per row: 500 rows stay far below SQLite's limit.
-            for chunk in moved.chunks(500) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "WITH u(id, next_km, next_hours, next_on, status, urgency, forecast, sort, recheck, changed) AS (",
-                );
-                q.push_values(chunk, |mut row, m| {
-                    row.push_bind(m.id)
-                        .push_bind(m.state.next_km)
-                        .push_bind(m.state.next_hours)
-                        .push_bind(m.state.next_date)
-                        .push_bind(m.state.status.as_str())
-                        .push_bind(m.state.status.urgency())
-                        .push_bind(m.state.forecast)
-                        .push_bind(m.state.forecast.unwrap_or_else(far_future))
-                        .push_bind(m.recheck_on)
-                        .push_bind(m.state_changed);
-                });
-                q.push(
-                    ") UPDATE maintenance_schedules
-                        SET next_due_km = u.next_km, next_due_hours = u.next_hours, next_due_on = u.next_on,
-                            status = u.status, urgency = u.urgency, forecast_on = u.forecast,
-                            forecast_sort = u.sort, recheck_on = u.recheck,
-                            updated_at = CASE WHEN u.changed THEN ",
-                );
-                q.push_bind(now);
-                q.push(" ELSE maintenance_schedules.updated_at END");
-                q.push(" FROM u WHERE maintenance_schedules.tenant_id = ");
-                q.push_bind(tenant.as_uuid());
-                q.push(" AND maintenance_schedules.id = u.id");
-                q.build()
-                    .execute(&mut **t)
-                    .await
-                    .ctx("storing due states")?;
-            }
-        }
-    }
-    Ok(())
+    let watches = states
+        .into_iter()
+        .filter_map(|(vehicle, states)| {
+            let now = now.get(&vehicle)?;
+            let watch = DueWatch::over(states.iter().map(|(w, s)| (w, s)), now);
+            Some((VehicleId::from(vehicle), watch))
+        })
+        .collect();
+    Ok(AfterMeters { watches, rescore })
 }
 
 impl Store {
@@ -459,22 +439,28 @@ impl Store {
             .await)
             .ctx("loading the tenant's schedules")?;
             let mut rescore = Vec::new();
+            let mut forget = Vec::new();
             let mut moved = Vec::new();
             for r in rows {
                 let now = r.meters.now(today);
-                let mut overdue_changed = false;
+                let (mut overdue_changed, mut state_changed) = (false, false);
                 count += r.schedules.0.len() as u64;
                 for j in r.schedules.0 {
                     if let Some(m) = DueRow::from_json(j)?.evaluate(&now)? {
                         overdue_changed |= m.overdue_changed;
+                        state_changed |= m.state_changed;
                         moved.push(m);
                     }
                 }
                 if overdue_changed {
                     rescore.push(r.vehicle_id);
                 }
+                if state_changed {
+                    forget.push(VehicleId::from(r.vehicle_id));
+                }
             }
             store_states(&mut tx, t, &moved).await?;
+            forget_watches(&mut tx, t, &forget).await?;
             let now = OffsetDateTime::now_utc();
             for v in rescore {
                 crate::health::refresh(&mut tx, t, v.into(), now).await?;

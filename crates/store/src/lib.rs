@@ -19,6 +19,7 @@ mod current_meters;
 mod distance;
 mod documents;
 mod due_state;
+mod due_writes;
 mod error;
 mod export;
 mod fault_cycles;

@@ -125,6 +125,11 @@ const SQLITE: &[Migration] = &[
         description: "usage rates kept as running sums",
         sql: include_str!("../migrations/sqlite/0021_usage_rate_sums.sql"),
     },
+    Migration {
+        version: 22,
+        description: "due watch; ok forecasts computed when read",
+        sql: include_str!("../migrations/sqlite/0022_due_watch.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -232,6 +237,11 @@ const POSTGRES: &[Migration] = &[
         version: 21,
         description: "usage rates kept as running sums",
         sql: include_str!("../migrations/postgres/0021_usage_rate_sums.sql"),
+    },
+    Migration {
+        version: 22,
+        description: "due watch; ok forecasts computed when read",
+        sql: include_str!("../migrations/postgres/0022_due_watch.sql"),
     },
 ];
 

@@ -5,7 +5,9 @@
 //! updated on every write that can change it: a schedule edit, a service
 //! record listing the task, a meter change, and a periodic pass for the
 //! calendar. The tenant-wide due list is then one indexed query, however
-//! large the fleet.
+//! large the fleet. An "ok" schedule's forecast is the exception: it moves
+//! with nearly every reading, so it is computed when its vehicle's
+//! schedules are read ([`crate::due_state::forecast_ok_schedules`]).
 
 use std::sync::LazyLock;
 
@@ -16,7 +18,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::audit::{Change, record};
-use crate::due_state::{DueColumns, reevaluate_vehicle};
+use crate::due_state::{DueColumns, forecast_ok_schedules, reevaluate_vehicle};
 use crate::error::ResultExt;
 use crate::json_rows::{self, Kind};
 use crate::page::{Page, decode_cursor, page_limit};
@@ -150,7 +152,11 @@ async fn fetch(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Schedule, Stor
     .fetch_optional(c)
     .await)
     .ctx("loading a schedule")?;
-    row.ok_or(StoreError::NotFound)?.try_into()
+    let schedule: Schedule = row.ok_or(StoreError::NotFound)?.try_into()?;
+    let mut one = [schedule];
+    forecast_ok_schedules(tx, tenant, one[0].vehicle_id, &mut one).await?;
+    let [schedule] = one;
+    Ok(schedule)
 }
 
 pub(crate) async fn insert(
@@ -478,5 +484,18 @@ pub(crate) async fn schedules_in(
         |q| q.bind(tenant.as_uuid()).bind(vehicle.as_uuid())
     )
     .ctx("listing a vehicle's schedules")?;
-    rows.into_iter().map(Schedule::try_from).collect()
+    let mut schedules = rows
+        .into_iter()
+        .map(Schedule::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    forecast_ok_schedules(tx, tenant, vehicle, &mut schedules).await?;
+    // The "ok" ones were read in no forecast order (none is stored).
+    schedules.sort_by_key(|s| {
+        (
+            s.state.status.urgency(),
+            s.state.forecast.unwrap_or_else(far_future),
+            s.id,
+        )
+    });
+    Ok(schedules)
 }

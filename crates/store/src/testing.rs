@@ -192,6 +192,23 @@ impl TestDatabase {
         rates
     }
 
+    /// The one text column of every row `sql` returns, read with owner
+    /// rights (stored columns the API does not show, such as a vehicle's
+    /// due watch); cast anything else `CAST(… AS TEXT)`.
+    pub async fn owner_texts(&self, sql: &str) -> Vec<Option<String>> {
+        let owner = self.owner().await;
+        let mut tx = owner.begin(crate::Mode::Read, None).await.expect("begin");
+        let texts = crate::on_tx!(&mut tx, |c| sqlx::query_scalar(sqlx::AssertSqlSafe(
+            sql.to_string()
+        ))
+        .fetch_all(c)
+        .await)
+        .expect("owner query");
+        tx.commit().await.expect("commit");
+        owner.close().await;
+        texts
+    }
+
     /// Keeps the database alive as long as the returned value (for tests
     /// that hand the URL to a server and drop the store).
     pub fn name(&self) -> &str {
