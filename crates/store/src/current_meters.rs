@@ -6,14 +6,14 @@
 //! [`refresh`] takes every vehicle a write moved at once: a telematics batch
 //! spans many vehicles, and on PostgreSQL every statement is a round trip
 //! (docs/PERFORMANCE.md, sessions 8 and 9). It runs a fixed handful of
-//! statements per 1,000 vehicles — offsets, latest readings with the rates'
-//! stored sums, the days behind the rates of those whose sums cannot simply
+//! statements per 1,000 vehicles — the latest readings with the rates'
+//! stored sums ([`crate::latest_meters`]; after an ingest batch, only the
+//! vehicle rows), the days behind the rates of those whose sums cannot simply
 //! advance (see [`crate::usage`]), the schedules of those whose meters
 //! reached their due watch ([`crate::due_state`]), one update of the
 //! vehicle rows — instead of six or more per vehicle.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
 use domain::meter::MeterKind;
@@ -21,10 +21,10 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::ResultExt;
-use crate::meters::offset_at;
-use crate::reading_batch::{IN_LIST_CHUNK, offsets_of, push_in_list};
+use crate::latest_meters::{self, BatchLatest};
+use crate::reading_batch::IN_LIST_CHUNK;
 use crate::usage::{MeterRates, RecordedDays, VehicleMeters};
-use crate::{StoreError, Tx, on_tx};
+use crate::{StoreError, Tx};
 
 /// Recomputes the current meters and usage rates of `vehicles` from their
 /// readings, re-evaluates the due states they can move, stores meters,
@@ -33,15 +33,17 @@ use crate::{StoreError, Tx, on_tx};
 /// vehicle of every ingest batch goes through here, inside the batch's
 /// transaction.
 ///
-/// `recorded` holds the days an ingest batch has just recorded: the rates'
-/// stored sums advance by them where they can ([`MeterRates::advance`]).
-/// `None` (a void, an offset, an import) recomputes the rates from the
-/// stored days, as do vehicles whose sums cannot advance.
+/// `recorded` is what an ingest batch has just recorded: the latest
+/// readings follow from the stored current meters and the batch's own
+/// ([`crate::latest_meters::after_ingest`]), and the rates' stored sums
+/// advance by its days where they can ([`MeterRates::advance`]). `None` (a
+/// void, an offset, an import) looks the latest readings up and recomputes
+/// the rates from the stored days, as vehicles whose sums cannot advance do.
 pub(crate) async fn refresh(
     tx: &mut Tx,
     tenant: TenantId,
     vehicles: &[VehicleId],
-    recorded: Option<&RecordedDays>,
+    recorded: Option<&Recorded>,
 ) -> Result<(), StoreError> {
     let today = OffsetDateTime::now_utc().date();
     // In id order: concurrent batches then lock shared vehicle rows in the same order.
@@ -49,15 +51,17 @@ pub(crate) async fn refresh(
     vehicles.sort_unstable();
     vehicles.dedup();
     for chunk in vehicles.chunks(IN_LIST_CHUNK) {
-        let mut offsets = offsets_of(tx, tenant, chunk).await?;
-        let mut latest = latest_readings(tx, tenant, chunk).await?;
+        let mut latest = match recorded {
+            Some(r) => latest_meters::after_ingest(tx, tenant, chunk, &r.latest).await?,
+            None => latest_meters::from_readings(tx, tenant, chunk).await?,
+        };
         let mut sums: HashMap<Uuid, MeterRates> = HashMap::with_capacity(chunk.len());
         let mut recompute = Vec::new();
         for vehicle in chunk {
             let found = latest.get(vehicle);
             let advanced = recorded.zip(found).and_then(|(recorded, found)| {
                 let stored = (found.odometer_sums.as_deref(), found.hours_sums.as_deref());
-                MeterRates::advance(stored, *vehicle, recorded, today)
+                MeterRates::advance(stored, *vehicle, &recorded.days, today)
             });
             match advanced {
                 Some(rates) => {
@@ -83,13 +87,7 @@ pub(crate) async fn refresh(
             {
                 watches.insert(*vehicle, w);
             }
-            // A meter's value is its raw reading plus the offsets in force then.
-            let mut effective = |kind: MeterKind, reading: Option<(OffsetDateTime, f64)>| {
-                let offsets = offsets.remove(&(*vehicle, kind)).unwrap_or_default();
-                reading.map(|(at, raw)| (raw + offset_at(&offsets, at), at))
-            };
-            let km = effective(MeterKind::Odometer, found.odometer);
-            let hours = effective(MeterKind::Hours, found.hours);
+            let (km, hours) = (found.odometer, found.hours);
             let rates = sums.get(&vehicle.as_uuid()).copied();
             let (km_per_day, hours_per_day) = rates.map(|r| r.rates()).unwrap_or_default();
             let (odometer_sums, hours_sums) = rates.map(MeterRates::to_columns).unwrap_or_default();
@@ -101,10 +99,10 @@ pub(crate) async fn refresh(
             meters.push((
                 *vehicle,
                 VehicleMeters {
-                    odometer_km: km.map(|m| m.0),
-                    odometer_at: km.map(|m| m.1),
-                    engine_hours: hours.map(|m| m.0),
-                    hours_at: hours.map(|m| m.1),
+                    odometer_km: km.map(|m| m.1),
+                    odometer_at: km.map(|m| m.0),
+                    engine_hours: hours.map(|m| m.1),
+                    hours_at: hours.map(|m| m.0),
                     km_per_day,
                     hours_per_day,
                 },
@@ -126,6 +124,15 @@ pub(crate) async fn refresh(
     Ok(())
 }
 
+/// What an ingest batch recorded, for the refresh that follows it in its
+/// transaction.
+pub(crate) struct Recorded {
+    /// The days it left in `vehicle_daily_meters`.
+    pub days: RecordedDays,
+    /// Each meter's latest live reading among its accepted items.
+    pub latest: HashMap<(VehicleId, MeterKind), BatchLatest>,
+}
+
 /// The JSON columns the refresh writes beside a vehicle's meters: its rates'
 /// sums and its due watch.
 #[derive(Debug, Default)]
@@ -133,95 +140,6 @@ struct JsonColumns {
     odometer_sums: Option<String>,
     hours_sums: Option<String>,
     due_watch: Option<String>,
-}
-
-/// A vehicle's latest live reading of each meter: (time, raw canonical
-/// value), its usage rates' stored sums (JSON, see [`MeterRates`]) and its
-/// stored due watch (JSON, see [`crate::due_state`]).
-#[derive(Debug, Default, Clone)]
-struct Latest {
-    odometer: Option<(OffsetDateTime, f64)>,
-    hours: Option<(OffsetDateTime, f64)>,
-    odometer_sums: Option<String>,
-    hours_sums: Option<String>,
-    due_watch: Option<String>,
-}
-
-/// The head of [`latest_readings`]' statement (its vehicle list follows),
-/// built once: it runs for every ingest batch.
-static LATEST_READINGS_SQL: LazyLock<String> = LazyLock::new(|| {
-    let latest = |column: &str, kind: MeterKind| {
-        format!(
-            "(SELECT r.{column} FROM meter_readings r
-               WHERE r.tenant_id = v.tenant_id AND r.vehicle_id = v.id AND r.kind = '{}' AND NOT r.void
-               ORDER BY r.read_at DESC, r.source DESC LIMIT 1)",
-            kind.as_str()
-        )
-    };
-    format!(
-        "SELECT v.id, {}, {}, {}, {}, v.odometer_rate_sums, v.hours_rate_sums, v.due_watch
-           FROM vehicles v WHERE v.tenant_id = ",
-        latest("read_at", MeterKind::Odometer),
-        latest("canonical", MeterKind::Odometer),
-        latest("read_at", MeterKind::Hours),
-        latest("canonical", MeterKind::Hours),
-    )
-});
-
-/// The latest live reading of both meters of each of `vehicles`, and their
-/// rates' sums, in one statement: four correlated lookups a vehicle, each
-/// the top of an index range. Ties at one second are broken by source, the
-/// key's last column, so the time and the value always come from the same
-/// reading.
-///
-/// On PostgreSQL the vehicle rows are locked here (`FOR NO KEY UPDATE`,
-/// which foreign keys' share locks do not wait for): a concurrent batch of
-/// the same vehicle waits, then reads the sums this one stores, so no
-/// batch's days are lost from them. SQLite has one writer at a time.
-async fn latest_readings(
-    tx: &mut Tx,
-    tenant: TenantId,
-    vehicles: &[VehicleId],
-) -> Result<HashMap<VehicleId, Latest>, StoreError> {
-    type Row = (
-        Uuid,
-        Option<OffsetDateTime>,
-        Option<f64>,
-        Option<OffsetDateTime>,
-        Option<f64>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let lock = match tx {
-        Tx::Postgres(_) => " FOR NO KEY UPDATE OF v",
-        Tx::Sqlite(_) => "",
-    };
-    let rows: Vec<Row> = on_tx!(tx, |c| {
-        let mut q = sqlx::QueryBuilder::new(LATEST_READINGS_SQL.as_str());
-        q.push_bind(tenant.as_uuid()).push(" AND v.id");
-        push_in_list(&mut q, vehicles);
-        q.push(lock);
-        q.build_query_as().fetch_all(c).await
-    })
-    .ctx("loading the latest readings")?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, km_at, km, hours_at, hours, odometer_sums, hours_sums, due_watch)| {
-                (
-                    VehicleId::from(id),
-                    Latest {
-                        odometer: km_at.zip(km),
-                        hours: hours_at.zip(hours),
-                        odometer_sums,
-                        hours_sums,
-                        due_watch,
-                    },
-                )
-            },
-        )
-        .collect())
 }
 
 /// Rows per `UPDATE … FROM (VALUES …)` on SQLite (11 parameters each).

@@ -35,6 +35,7 @@ mod identity;
 mod import;
 mod jobs;
 mod json_rows;
+mod latest_meters;
 mod meters;
 mod migrate;
 mod page;

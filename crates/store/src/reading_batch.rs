@@ -169,7 +169,11 @@ pub(crate) async fn record_readings_of_live(
     let days = crate::usage::record_days(tx, tenant, &all_accepted).await?;
     if current == CurrentMeters::Refresh {
         let moved: Vec<VehicleId> = moved.into_iter().collect();
-        crate::current_meters::refresh(tx, tenant, &moved, Some(&days)).await?;
+        let recorded = crate::current_meters::Recorded {
+            days,
+            latest: crate::latest_meters::batch_latest(&all_accepted),
+        };
+        crate::current_meters::refresh(tx, tenant, &moved, Some(&recorded)).await?;
     }
     let outcomes: Vec<ReadingOutcome> = outcomes
         .into_iter()

@@ -16,6 +16,13 @@ use sqlx::{ConnectOptions as _, Connection as _};
 
 use crate::{BackendKind, ConnectOptions, Store};
 
+/// A vehicle's latest odometer and engine-hour readings, each (time,
+/// effective value).
+pub type LatestMeters = (
+    Option<(time::OffsetDateTime, f64)>,
+    Option<(time::OffsetDateTime, f64)>,
+);
+
 /// The role test databases grant to; created on first use, shared by all.
 pub const TEST_APP_ROLE: &str = "motorpool_test_app";
 
@@ -207,6 +214,28 @@ impl TestDatabase {
         tx.commit().await.expect("commit");
         owner.close().await;
         texts
+    }
+
+    /// Each meter's latest live reading of `vehicle`, (time, effective
+    /// value), looked up in the readings as every refresh but an ingest
+    /// batch's does: what the meters an ingest batch stores must equal.
+    pub async fn latest_from_readings(
+        &self,
+        tenant: domain::ids::TenantId,
+        vehicle: domain::ids::VehicleId,
+    ) -> LatestMeters {
+        // A write transaction: the lookup locks the vehicle row on PostgreSQL.
+        let mut tx = self
+            .store
+            .begin(crate::Mode::Write, Some(tenant))
+            .await
+            .expect("begin");
+        let mut found = crate::latest_meters::from_readings(&mut tx, tenant, &[vehicle])
+            .await
+            .expect("latest readings");
+        drop(tx); // rolls back
+        let latest = found.remove(&vehicle).expect("the vehicle");
+        (latest.odometer, latest.hours)
     }
 
     /// Keeps the database alive as long as the returned value (for tests
