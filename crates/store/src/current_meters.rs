@@ -16,12 +16,11 @@
 use std::collections::HashMap;
 
 use domain::ids::{TenantId, VehicleId};
-use domain::meter::MeterKind;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::ResultExt;
-use crate::latest_meters::{self, BatchLatest};
+use crate::latest_meters::{self, BatchMeters, Latest};
 use crate::reading_batch::IN_LIST_CHUNK;
 use crate::usage::{MeterRates, RecordedDays, VehicleMeters};
 use crate::{StoreError, Tx};
@@ -52,7 +51,7 @@ pub(crate) async fn refresh(
     vehicles.dedup();
     for chunk in vehicles.chunks(IN_LIST_CHUNK) {
         let mut latest = match recorded {
-            Some(r) => latest_meters::after_ingest(tx, tenant, chunk, &r.latest).await?,
+            Some(r) => latest_meters::after_ingest(tx, tenant, chunk, &r.stored, &r.batch).await?,
             None => latest_meters::from_readings(tx, tenant, chunk).await?,
         };
         let mut sums: HashMap<Uuid, MeterRates> = HashMap::with_capacity(chunk.len());
@@ -91,7 +90,9 @@ pub(crate) async fn refresh(
             let rates = sums.get(&vehicle.as_uuid()).copied();
             let (km_per_day, hours_per_day) = rates.map(|r| r.rates()).unwrap_or_default();
             let (odometer_sums, hours_sums) = rates.map(MeterRates::to_columns).unwrap_or_default();
-            columns.push(JsonColumns {
+            columns.push(KeptColumns {
+                odometer_seen: found.odometer_seen,
+                hours_seen: found.hours_seen,
                 odometer_sums,
                 hours_sums,
                 due_watch: found.due_watch,
@@ -129,30 +130,35 @@ pub(crate) async fn refresh(
 pub(crate) struct Recorded {
     /// The days it left in `vehicle_daily_meters`.
     pub days: RecordedDays,
-    /// Each meter's latest live reading among its accepted items.
-    pub latest: HashMap<(VehicleId, MeterKind), BatchLatest>,
+    /// Its vehicles' rows as they were before it (read and locked first).
+    pub stored: HashMap<VehicleId, Latest>,
+    /// What its accepted readings say of each meter.
+    pub batch: BatchMeters,
 }
 
-/// The JSON columns the refresh writes beside a vehicle's meters: its rates'
-/// sums and its due watch.
+/// What the refresh writes beside a vehicle's meters and rates: each
+/// meter's latest time seen (see [`crate::latest_meters`]), the rates' sums
+/// and the due watch (JSON).
 #[derive(Debug, Default)]
-struct JsonColumns {
+struct KeptColumns {
+    odometer_seen: Option<OffsetDateTime>,
+    hours_seen: Option<OffsetDateTime>,
     odometer_sums: Option<String>,
     hours_sums: Option<String>,
     due_watch: Option<String>,
 }
 
-/// Rows per `UPDATE … FROM (VALUES …)` on SQLite (11 parameters each).
+/// Rows per `UPDATE … FROM (VALUES …)` on SQLite (13 parameters each).
 const SQLITE_UPDATE_CHUNK: usize = 500;
 
-/// Writes the vehicles' meters, rates and due watches: one statement
+/// Writes the vehicles' meters, rates and kept columns: one statement
 /// (PostgreSQL, from arrays) or one per 500 vehicles (SQLite).
 async fn store(
     tx: &mut Tx,
     tenant: TenantId,
     today: Date,
     meters: &[(VehicleId, VehicleMeters)],
-    json: &[JsonColumns],
+    json: &[KeptColumns],
 ) -> Result<(), StoreError> {
     match tx {
         Tx::Postgres(t) => {
@@ -164,17 +170,24 @@ async fn store(
                     meters.iter().map(|(_, m)| f(m)).collect()
                 };
             let ids: Vec<Uuid> = meters.iter().map(|(v, _)| v.as_uuid()).collect();
-            let text = |f: fn(&JsonColumns) -> &Option<String>| -> Vec<Option<&str>> {
+            let text = |f: fn(&KeptColumns) -> &Option<String>| -> Vec<Option<&str>> {
                 json.iter().map(|j| f(j).as_deref()).collect()
             };
+            let seen =
+                |f: fn(&KeptColumns) -> Option<OffsetDateTime>| -> Vec<Option<OffsetDateTime>> {
+                    json.iter().map(f).collect()
+                };
             sqlx::query(
                 "UPDATE vehicles AS v
                     SET odometer_km = u.km, odometer_at = u.km_at, engine_hours = u.hours, hours_at = u.hours_at,
                         km_per_day = u.km_per_day, hours_per_day = u.hours_per_day, usage_on = $2,
-                        odometer_rate_sums = u.km_sums, hours_rate_sums = u.hours_sums, due_watch = u.watch
+                        odometer_rate_sums = u.km_sums, hours_rate_sums = u.hours_sums, due_watch = u.watch,
+                        odometer_seen_at = u.km_seen, hours_seen_at = u.hours_seen
                    FROM unnest($3::uuid[], $4::float8[], $5::timestamptz[], $6::float8[], $7::timestamptz[],
-                               $8::float8[], $9::float8[], $10::text[], $11::text[], $12::text[])
-                        AS u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day, km_sums, hours_sums, watch)
+                               $8::float8[], $9::float8[], $10::text[], $11::text[], $12::text[],
+                               $13::timestamptz[], $14::timestamptz[])
+                        AS u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day, km_sums, hours_sums, watch,
+                             km_seen, hours_seen)
                   WHERE v.tenant_id = $1 AND v.id = u.id",
             )
             .bind(tenant.as_uuid())
@@ -189,6 +202,8 @@ async fn store(
             .bind(text(|j| &j.odometer_sums))
             .bind(text(|j| &j.hours_sums))
             .bind(text(|j| &j.due_watch))
+            .bind(seen(|j| j.odometer_seen))
+            .bind(seen(|j| j.hours_seen))
             .execute(&mut **t)
             .await
             .ctx("updating the vehicles' current meters")?;
@@ -197,7 +212,8 @@ async fn store(
             let rows: Vec<_> = meters.iter().zip(json).collect();
             for chunk in rows.chunks(SQLITE_UPDATE_CHUNK) {
                 let mut q = sqlx::QueryBuilder::new(
-                    "WITH u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day, km_sums, hours_sums, watch) AS (",
+                    "WITH u(id, km, km_at, hours, hours_at, km_per_day, hours_per_day, km_sums, hours_sums, watch,
+                            km_seen, hours_seen) AS (",
                 );
                 q.push_values(chunk, |mut row, ((vehicle, m), j)| {
                     row.push_bind(vehicle.as_uuid())
@@ -209,13 +225,15 @@ async fn store(
                         .push_bind(m.hours_per_day)
                         .push_bind(j.odometer_sums.as_deref())
                         .push_bind(j.hours_sums.as_deref())
-                        .push_bind(j.due_watch.as_deref());
+                        .push_bind(j.due_watch.as_deref())
+                        .push_bind(j.odometer_seen)
+                        .push_bind(j.hours_seen);
                 });
                 q.push(
                     ") UPDATE vehicles SET odometer_km = u.km, odometer_at = u.km_at, engine_hours = u.hours,
                          hours_at = u.hours_at, km_per_day = u.km_per_day, hours_per_day = u.hours_per_day,
                          odometer_rate_sums = u.km_sums, hours_rate_sums = u.hours_sums, due_watch = u.watch,
-                         usage_on = ",
+                         odometer_seen_at = u.km_seen, hours_seen_at = u.hours_seen, usage_on = ",
                 );
                 q.push_bind(today);
                 q.push(" FROM u WHERE vehicles.tenant_id = ");

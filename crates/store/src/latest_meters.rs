@@ -5,11 +5,18 @@
 //! vehicle row holds the latest live reading of each meter as of the last
 //! commit, and the batch's accepted items are the only readings added
 //! since (a batch voids no stored reading). The later of the two is the
-//! latest — one read of the vehicle rows, which the refresh reads anyway
-//! for the rates' sums. Only a tie the stored order would break (one second,
-//! two values) is looked up in the readings. Session 11's profile of a live
-//! feed had the lookup of every moved vehicle's latest readings (four index
-//! probes a vehicle) as its fourth cost (docs/PERFORMANCE.md, session 12).
+//! latest — from the vehicle rows the batch read (and locked) before its
+//! readings were checked ([`stored`]). Only a tie the stored order would
+//! break (one second, two values) is looked up in the readings. Session
+//! 11's profile of a live feed had the lookup of every moved vehicle's
+//! latest readings (four index probes a vehicle) as its fourth cost
+//! (docs/PERFORMANCE.md, session 12).
+//!
+//! The vehicle row also keeps, per meter, the time of its latest stored
+//! reading of any kind, void or live (`odometer_seen_at`, `hours_seen_at`):
+//! a batch whose items of a meter all come after it needs no window of
+//! stored readings for that meter ([`Latest::window_from`]): there is none
+//! in its span or after it, and the reading before it is the latest live one.
 //!
 //! Every other refresh (a void, an offset, an import) reads the readings.
 
@@ -23,20 +30,67 @@ use uuid::Uuid;
 
 use crate::error::ResultExt;
 use crate::meters::{Reading, offset_at};
-use crate::reading_batch::{offsets_of, push_in_list};
+use crate::reading_batch::{IN_LIST_CHUNK, offsets_of, push_in_list};
+use crate::reading_window::Window;
 use crate::{StoreError, Tx, on_tx};
 
 /// A vehicle's latest live reading of each meter, (time, effective value),
-/// with the JSON columns the refresh reads beside them: its usage rates'
-/// stored sums (see [`crate::usage::MeterRates`]) and its due watch (see
-/// [`crate::due_state`]).
+/// and the time of its latest reading of any kind; with the JSON columns
+/// the refresh reads beside them: its usage rates' stored sums (see
+/// [`crate::usage::MeterRates`]) and its due watch (see [`crate::due_state`]).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Latest {
     pub odometer: Option<(OffsetDateTime, f64)>,
     pub hours: Option<(OffsetDateTime, f64)>,
+    /// The latest stored odometer reading's time, void or live; `None`: none.
+    pub odometer_seen: Option<OffsetDateTime>,
+    pub hours_seen: Option<OffsetDateTime>,
     pub odometer_sums: Option<String>,
     pub hours_sums: Option<String>,
     pub due_watch: Option<String>,
+}
+
+impl Latest {
+    /// The window of stored readings for a batch's items of `kind` from
+    /// `from` on, when this row settles it: every stored reading of the
+    /// meter is before `from`, so none is in the span or after it, and the
+    /// one before it is the latest live reading. `None`: load it.
+    pub(crate) fn window_from(&self, kind: MeterKind, from: OffsetDateTime) -> Option<Window> {
+        let (live, seen) = match kind {
+            MeterKind::Odometer => (self.odometer, self.odometer_seen),
+            MeterKind::Hours => (self.hours, self.hours_seen),
+        };
+        match seen {
+            // No reading at all (a live one without a time seen is a row
+            // written before the times were kept: load it).
+            None => live.is_none().then(|| Window::after_latest(None)),
+            Some(seen) if seen < from => Some(Window::after_latest(live)),
+            Some(_) => None,
+        }
+    }
+}
+
+/// What an ingest batch's accepted readings say of each meter.
+#[derive(Debug, Default)]
+pub(crate) struct BatchMeters {
+    /// The latest live reading of each meter.
+    pub latest: HashMap<(VehicleId, MeterKind), BatchLatest>,
+    /// The latest reading of each meter, void or live.
+    pub seen: HashMap<(VehicleId, MeterKind), OffsetDateTime>,
+}
+
+impl BatchMeters {
+    pub(crate) fn of(accepted: &[Reading]) -> BatchMeters {
+        let mut seen: HashMap<(VehicleId, MeterKind), OffsetDateTime> = HashMap::new();
+        for r in accepted {
+            let at = seen.entry((r.vehicle_id, r.kind)).or_insert(r.read_at);
+            *at = (*at).max(r.read_at);
+        }
+        BatchMeters {
+            latest: batch_latest(accepted),
+            seen,
+        }
+    }
 }
 
 /// One meter's latest live reading among a batch's accepted items.
@@ -49,7 +103,7 @@ pub(crate) struct BatchLatest {
 }
 
 /// The latest live reading of each meter among a batch's accepted items.
-pub(crate) fn batch_latest(accepted: &[Reading]) -> HashMap<(VehicleId, MeterKind), BatchLatest> {
+fn batch_latest(accepted: &[Reading]) -> HashMap<(VehicleId, MeterKind), BatchLatest> {
     let mut latest: HashMap<(VehicleId, MeterKind), BatchLatest> = HashMap::new();
     for r in accepted.iter().filter(|r| !r.void) {
         let new = BatchLatest {
@@ -96,37 +150,58 @@ fn after_batch(
     }
 }
 
-/// The latest readings of `vehicles` after an ingest batch whose accepted
-/// items' latest are `batch`: the stored current meters, moved on by the
-/// batch's where later (see the module's comment). Locks the vehicle rows
-/// on PostgreSQL, as [`from_readings`] does; a concurrent batch of the same
-/// vehicle has committed its meters before this read returns.
+/// The vehicle rows of `vehicles` as stored (see the module's comment),
+/// read and locked before a batch checks its readings: on PostgreSQL `FOR
+/// NO KEY UPDATE`, so a concurrent batch of the same vehicle has committed
+/// its readings and meters before this one reads them.
+pub(crate) async fn stored(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicles: &[VehicleId],
+) -> Result<HashMap<VehicleId, Latest>, StoreError> {
+    let mut stored = HashMap::with_capacity(vehicles.len());
+    for chunk in vehicles.chunks(IN_LIST_CHUNK) {
+        stored.extend(vehicle_rows(tx, tenant, chunk, &STORED_CURRENT_SQL).await?);
+    }
+    Ok(stored)
+}
+
+/// The latest readings of `vehicles` after an ingest batch: their rows as
+/// `stored` before it, moved on by what the batch accepted, `batch`.
 pub(crate) async fn after_ingest(
     tx: &mut Tx,
     tenant: TenantId,
     vehicles: &[VehicleId],
-    batch: &HashMap<(VehicleId, MeterKind), BatchLatest>,
+    stored: &HashMap<VehicleId, Latest>,
+    batch: &BatchMeters,
 ) -> Result<HashMap<VehicleId, Latest>, StoreError> {
-    let rows = vehicle_rows(tx, tenant, vehicles, &STORED_CURRENT_SQL).await?;
-    let mut latest = HashMap::with_capacity(rows.len());
+    let mut latest = HashMap::with_capacity(vehicles.len());
     let mut unsettled = Vec::new();
-    for (vehicle, stored) in rows {
-        let moved = |stored: Option<(OffsetDateTime, f64)>, kind: MeterKind| {
-            after_batch(stored, batch.get(&(vehicle, kind)))
+    for vehicle in vehicles {
+        let Some(before) = stored.get(vehicle) else {
+            unsettled.push(*vehicle);
+            continue;
         };
-        match moved(stored.odometer, MeterKind::Odometer).zip(moved(stored.hours, MeterKind::Hours))
+        let key = |kind| (*vehicle, kind);
+        let moved = |stored: Option<(OffsetDateTime, f64)>, kind: MeterKind| {
+            after_batch(stored, batch.latest.get(&key(kind)))
+        };
+        let seen = |stored: Option<OffsetDateTime>, kind: MeterKind| {
+            stored.max(batch.seen.get(&key(kind)).copied())
+        };
+        match moved(before.odometer, MeterKind::Odometer).zip(moved(before.hours, MeterKind::Hours))
         {
             Some((odometer, hours)) => {
-                latest.insert(
-                    vehicle,
-                    Latest {
-                        odometer,
-                        hours,
-                        ..stored
-                    },
-                );
+                let found = Latest {
+                    odometer,
+                    hours,
+                    odometer_seen: seen(before.odometer_seen, MeterKind::Odometer),
+                    hours_seen: seen(before.hours_seen, MeterKind::Hours),
+                    ..before.clone()
+                };
+                latest.insert(*vehicle, found);
             }
-            None => unsettled.push(vehicle),
+            None => unsettled.push(*vehicle),
         }
     }
     if !unsettled.is_empty() {
@@ -176,19 +251,30 @@ static LATEST_READINGS_SQL: LazyLock<String> = LazyLock::new(|| {
             kind.as_str()
         )
     };
+    let seen = |kind: MeterKind| {
+        format!(
+            "(SELECT r.read_at FROM meter_readings r
+               WHERE r.tenant_id = v.tenant_id AND r.vehicle_id = v.id AND r.kind = '{}'
+               ORDER BY r.read_at DESC LIMIT 1)",
+            kind.as_str()
+        )
+    };
     format!(
-        "SELECT v.id, {}, {}, {}, {}, {JSON_COLUMNS} FROM vehicles v WHERE v.tenant_id = ",
+        "SELECT v.id, {}, {}, {}, {}, {}, {}, {JSON_COLUMNS} FROM vehicles v WHERE v.tenant_id = ",
         latest("read_at", MeterKind::Odometer),
         latest("canonical", MeterKind::Odometer),
         latest("read_at", MeterKind::Hours),
         latest("canonical", MeterKind::Hours),
+        seen(MeterKind::Odometer),
+        seen(MeterKind::Hours),
     )
 });
 
 /// The head of [`after_ingest`]'s statement: the stored current meters.
 static STORED_CURRENT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT v.id, v.odometer_at, v.odometer_km, v.hours_at, v.engine_hours, {JSON_COLUMNS}
+        "SELECT v.id, v.odometer_at, v.odometer_km, v.hours_at, v.engine_hours,
+                v.odometer_seen_at, v.hours_seen_at, {JSON_COLUMNS}
            FROM vehicles v WHERE v.tenant_id = "
     )
 });
@@ -196,7 +282,8 @@ static STORED_CURRENT_SQL: LazyLock<String> = LazyLock::new(|| {
 const JSON_COLUMNS: &str = "v.odometer_rate_sums, v.hours_rate_sums, v.due_watch";
 
 /// Runs `head` (which selects a vehicle id, each meter's time and value,
-/// then [`JSON_COLUMNS`], ending in the tenant's comparison) for
+/// each meter's latest time seen, then [`JSON_COLUMNS`], ending in the
+/// tenant's comparison) for
 /// `vehicles`. On PostgreSQL the vehicle rows are locked here (`FOR NO KEY
 /// UPDATE`, which foreign keys' share locks do not wait for): a concurrent
 /// batch of the same vehicle waits, then reads the meters and sums this
@@ -214,6 +301,8 @@ async fn vehicle_rows(
         Option<f64>,
         Option<OffsetDateTime>,
         Option<f64>,
+        Option<OffsetDateTime>,
+        Option<OffsetDateTime>,
         Option<String>,
         Option<String>,
         Option<String>,
@@ -233,10 +322,23 @@ async fn vehicle_rows(
     Ok(rows
         .into_iter()
         .map(
-            |(id, km_at, km, hours_at, hours, odometer_sums, hours_sums, due_watch)| {
+            |(
+                id,
+                km_at,
+                km,
+                hours_at,
+                hours,
+                km_seen,
+                hours_seen,
+                odometer_sums,
+                hours_sums,
+                due_watch,
+            )| {
                 let latest = Latest {
                     odometer: km_at.zip(km),
                     hours: hours_at.zip(hours),
+                    odometer_seen: km_seen,
+                    hours_seen,
                     odometer_sums,
                     hours_sums,
                     due_watch,

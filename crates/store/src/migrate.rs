@@ -130,6 +130,11 @@ const SQLITE: &[Migration] = &[
         description: "due watch; ok forecasts computed when read",
         sql: include_str!("../migrations/sqlite/0022_due_watch.sql"),
     },
+    Migration {
+        version: 23,
+        description: "each meter's latest reading time kept on the vehicle",
+        sql: include_str!("../migrations/sqlite/0023_meter_seen_at.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -242,6 +247,11 @@ const POSTGRES: &[Migration] = &[
         version: 22,
         description: "due watch; ok forecasts computed when read",
         sql: include_str!("../migrations/postgres/0022_due_watch.sql"),
+    },
+    Migration {
+        version: 23,
+        description: "each meter's latest reading time kept on the vehicle",
+        sql: include_str!("../migrations/postgres/0023_meter_seen_at.sql"),
     },
 ];
 

@@ -66,6 +66,13 @@ pub(crate) async fn record_readings_of_live(
         .filter(|v| live.contains(v))
         .collect();
     vehicles.dedup();
+    // A batch that refreshes its vehicles reads (and locks) their rows
+    // first: they settle most meters' windows, then the current meters.
+    // A deferred refresh does not (the rows lag its own earlier readings).
+    let stored = match current {
+        CurrentMeters::Refresh => Some(crate::latest_meters::stored(tx, tenant, &vehicles).await?),
+        CurrentMeters::Deferred => None,
+    };
     let mut all_offsets = offsets_of(tx, tenant, &vehicles).await?;
     // Each meter's items in time order, then every live meter's stored
     // readings around its items, read together.
@@ -76,6 +83,7 @@ pub(crate) async fn record_readings_of_live(
             ((vehicle, items[indexes[0]].kind), indexes)
         })
         .collect();
+    let mut settled = HashMap::new();
     let spans: Vec<Span> = groups
         .iter()
         .filter(|((vehicle, _), _)| live.contains(vehicle))
@@ -85,8 +93,22 @@ pub(crate) async fn record_readings_of_live(
             from: to_second(items[indexes[0]].read_at),
             to: to_second(items[indexes[indexes.len() - 1]].read_at),
         })
+        .filter(|span| {
+            let window = stored
+                .as_ref()
+                .and_then(|rows| rows.get(&span.vehicle))
+                .and_then(|row| row.window_from(span.kind, span.from));
+            match window {
+                Some(window) => {
+                    settled.insert((span.vehicle, span.kind), window);
+                    false
+                }
+                None => true,
+            }
+        })
         .collect();
     let mut windows = Window::load_all(tx, tenant, &spans, &all_offsets).await?;
+    windows.extend(settled);
     let mut moved = std::collections::BTreeSet::new();
     let mut all_accepted = Vec::new();
     for ((vehicle, kind), indexes) in groups {
@@ -171,7 +193,8 @@ pub(crate) async fn record_readings_of_live(
         let moved: Vec<VehicleId> = moved.into_iter().collect();
         let recorded = crate::current_meters::Recorded {
             days,
-            latest: crate::latest_meters::batch_latest(&all_accepted),
+            stored: stored.unwrap_or_default(),
+            batch: crate::latest_meters::BatchMeters::of(&all_accepted),
         };
         crate::current_meters::refresh(tx, tenant, &moved, Some(&recorded)).await?;
     }

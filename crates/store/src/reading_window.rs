@@ -122,6 +122,19 @@ impl Window {
         Ok(windows)
     }
 
+    /// The window of a meter whose every stored reading is before the
+    /// batch's items: only its latest live reading, (time, effective
+    /// value), if any (see `latest_meters::Latest::window_from`).
+    pub(crate) fn after_latest(latest: Option<(OffsetDateTime, f64)>) -> Window {
+        Window {
+            live: latest
+                .map(|(at, value)| Neighbour { at, value })
+                .into_iter()
+                .collect(),
+            stored: HashMap::new(),
+        }
+    }
+
     /// The stored reading of this meter at `at` from `source`, if any.
     pub(crate) fn existing(&self, at: OffsetDateTime, source: &'static str) -> Option<&Reading> {
         self.stored.get(&(at, source))

@@ -1022,6 +1022,25 @@ mod meters {
     use domain::meter::{MeterKind, MeterSource, MeterUnit, meter_value};
     use time::{Duration, OffsetDateTime};
 
+    /// A manual engine-hour reading of `h` hours.
+    pub(crate) fn hours_reading(vehicle: VehicleId, at: OffsetDateTime, h: f64) -> NewReading {
+        NewReading {
+            kind: MeterKind::Hours,
+            value: meter_value(MeterKind::Hours, h, MeterUnit::Hours).unwrap(),
+            ..reading(vehicle, at, 0.0)
+        }
+    }
+
+    /// Records `batch` in tenant `t`; every item must be created.
+    pub(crate) async fn record_created(s: &Store, t: TenantId, batch: &[NewReading], what: &str) {
+        let max = domain::meter::DEFAULT_MAX_DAILY_KM;
+        let out = s.record_readings(t, batch, max, &ctx()).await.unwrap();
+        assert!(
+            out.iter().all(|o| matches!(o, ReadingOutcome::Created(_))),
+            "{what}: {out:?}"
+        );
+    }
+
     pub(crate) fn reading(vehicle: VehicleId, at: OffsetDateTime, km: f64) -> NewReading {
         NewReading {
             vehicle_id: vehicle,

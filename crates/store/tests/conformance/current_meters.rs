@@ -4,11 +4,17 @@
 //! batch holds.
 
 use super::*;
-use crate::meters::reading;
-use domain::meter::{MeterKind, MeterSource, MeterUnit, meter_value};
+use crate::meters::{hours_reading, reading, record_created};
+use domain::meter::{MeterKind, MeterSource};
 use time::{Duration, OffsetDateTime};
 
-const MAX: f64 = domain::meter::DEFAULT_MAX_DAILY_KM;
+/// How many vehicles keep a latest time seen, of either meter, other than
+/// their readings' latest (void or live).
+const SEEN_DIFFERS: &str = "SELECT CAST(count(*) AS TEXT) FROM vehicles v
+     WHERE COALESCE(CAST(v.odometer_seen_at AS TEXT), '-') <> COALESCE(CAST((SELECT max(r.read_at)
+               FROM meter_readings r WHERE r.vehicle_id = v.id AND r.kind = 'odometer') AS TEXT), '-')
+        OR COALESCE(CAST(v.hours_seen_at AS TEXT), '-') <> COALESCE(CAST((SELECT max(r.read_at)
+               FROM meter_readings r WHERE r.vehicle_id = v.id AND r.kind = 'hours') AS TEXT), '-')";
 
 #[tokio::test]
 async fn a_batch_stores_the_meters_the_readings_hold() {
@@ -27,20 +33,12 @@ async fn a_batch_stores_the_meters_the_readings_hold() {
         let at = |day: i64, minute: i64| {
             (start + Duration::days(day)).midnight().assume_utc() + Duration::minutes(minute)
         };
-        let hours = |v: VehicleId, at: OffsetDateTime, h: f64| NewReading {
-            kind: MeterKind::Hours,
-            value: meter_value(MeterKind::Hours, h, MeterUnit::Hours).unwrap(),
-            ..reading(v, at, 0.0)
-        };
+        let hours = hours_reading;
         let from = |source: MeterSource, r: NewReading| NewReading { source, ..r };
         // Each step: the batch, then every vehicle's stored meters against
         // the readings'.
         let step = |name: &'static str, batch: Vec<NewReading>| async move {
-            let out = s.record_readings(t.id, &batch, MAX, &ctx()).await.unwrap();
-            assert!(
-                out.iter().all(|o| matches!(o, ReadingOutcome::Created(_))),
-                "{kind:?} {name}: {out:?}"
-            );
+            record_created(s, t.id, &batch, &format!("{kind:?} {name}")).await;
             for v in [a, b] {
                 let stored = s.vehicle(t.id, v).await.unwrap().meters;
                 let stored = (
@@ -50,6 +48,9 @@ async fn a_batch_stores_the_meters_the_readings_hold() {
                 let looked_up = db.latest_from_readings(t.id, v).await;
                 assert_eq!(stored, looked_up, "{kind:?} {name}");
             }
+            // Each meter's latest time seen, void or live, kept on the row.
+            let differing = db.owner_texts(SEEN_DIFFERS).await;
+            assert_eq!(differing, vec![Some("0".to_string())], "{kind:?} {name}");
         };
         step(
             "first readings",
@@ -110,6 +111,49 @@ async fn a_batch_stores_the_meters_the_readings_hold() {
             }],
         )
         .await;
+        let meters = s.vehicle(t.id, a).await.unwrap().meters;
+        let tie = "telematics wins the tie";
+        assert_eq!(meters.odometer_km, Some(10_701.0), "{kind:?}: {tie}");
+        // After the void reading, the batch's items are checked against it:
+        // the same void again is a duplicate, a reading before it is
+        // accepted, and one lower than the latest live reading is refused.
+        let outcomes = |batch: Vec<NewReading>| async move {
+            s.record_readings(t.id, &batch, domain::meter::DEFAULT_MAX_DAILY_KM, &ctx())
+                .await
+                .unwrap()
+        };
+        let again = outcomes(vec![NewReading {
+            void: true,
+            ..reading(b, at(5, 600), 99_999.0)
+        }])
+        .await;
+        assert!(
+            matches!(again[..], [ReadingOutcome::Duplicate(_)]),
+            "{kind:?}: {again:?}"
+        );
+        step(
+            "between the latest and the void",
+            vec![reading(b, at(3, 0), 20_150.0)],
+        )
+        .await;
+        let lower = outcomes(vec![reading(b, at(3, 60), 20_000.0)]).await;
+        assert!(
+            matches!(lower[..], [ReadingOutcome::Rejected { field: "value", .. }]),
+            "{kind:?}: {lower:?}"
+        );
+        // A batch sent twice: the second time every item is a duplicate.
+        let twice = vec![
+            reading(a, at(7, 600), 11_000.0),
+            hours(a, at(7, 600), 520.0),
+        ];
+        step("sent once", twice.clone()).await;
+        let repeated = outcomes(twice).await;
+        assert!(
+            repeated
+                .iter()
+                .all(|o| matches!(o, ReadingOutcome::Duplicate(_))),
+            "{kind:?}: {repeated:?}"
+        );
         // A meter offset from day 4: the batch's values count with it.
         s.add_meter_offset(
             t.id,
@@ -131,11 +175,5 @@ async fn a_batch_stores_the_meters_the_readings_hold() {
         .await;
         let meters = s.vehicle(t.id, b).await.unwrap().meters;
         assert_eq!(meters.odometer_km, Some(20_250.0), "{kind:?}");
-        let meters = s.vehicle(t.id, a).await.unwrap().meters;
-        assert_eq!(
-            meters.odometer_km,
-            Some(10_701.0),
-            "{kind:?}: telematics wins the tie"
-        );
     }
 }

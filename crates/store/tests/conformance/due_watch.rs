@@ -4,9 +4,8 @@
 //! forecast is computed when read, not stored.
 
 use super::*;
-use crate::meters::reading;
+use crate::meters::{hours_reading, reading, record_created};
 use domain::maintenance::{DueState, DueStatus, Interval, Now, evaluate};
-use domain::meter::{MeterKind, MeterUnit, meter_value};
 use time::{Date, Duration, OffsetDateTime};
 
 const MAX: f64 = domain::meter::DEFAULT_MAX_DAILY_KM;
@@ -90,17 +89,9 @@ async fn a_feed_reads_schedules_only_at_a_threshold_and_every_state_stays_exact(
         let at = |day: i64, hour: i64| {
             (start + Duration::days(day)).midnight().assume_utc() + Duration::hours(hour)
         };
-        let hours = |at: OffsetDateTime, h: f64| NewReading {
-            kind: MeterKind::Hours,
-            value: meter_value(MeterKind::Hours, h, MeterUnit::Hours).unwrap(),
-            ..reading(v, at, 0.0)
-        };
+        let hours = |at: OffsetDateTime, h: f64| hours_reading(v, at, h);
         let send = |batch: Vec<NewReading>| async move {
-            let out = s.record_readings(t.id, &batch, MAX, &ctx()).await.unwrap();
-            assert!(
-                out.iter().all(|o| matches!(o, ReadingOutcome::Created(_))),
-                "{kind:?}: {out:?}"
-            );
+            record_created(s, t.id, &batch, &format!("{kind:?}")).await;
         };
         send(vec![
             reading(v, at(0, 18), 10_000.0),

@@ -2,7 +2,7 @@
 //! fleet re-evaluation that reads them, on both backends.
 
 use super::*;
-use crate::meters::reading;
+use crate::meters::{hours_reading, reading, record_created};
 use domain::maintenance::{DueStatus, Interval};
 use time::{Duration, OffsetDateTime};
 
@@ -355,23 +355,14 @@ async fn a_batch_across_vehicles_moves_each_due_state_by_its_own_meters() {
 /// those recomputed from the raw readings by a rollup rebuild.
 #[tokio::test]
 async fn rates_advanced_batch_by_batch_equal_rates_recomputed_from_the_readings() {
-    use domain::meter::{MeterKind, MeterUnit, meter_value};
     for db in TestDatabase::all().await {
         let s = &db.store;
         let kind = db.kind;
         let t = tenant(s, "usage-feed").await;
         let vehicles = trucks(s, t.id, &["Feed A", "Feed B"]).await;
-        let hours = |v: VehicleId, at: OffsetDateTime, h: f64| NewReading {
-            kind: MeterKind::Hours,
-            value: meter_value(MeterKind::Hours, h, MeterUnit::Hours).unwrap(),
-            ..reading(v, at, 0.0)
-        };
+        let hours = hours_reading;
         let send = |batch: Vec<NewReading>| async move {
-            let out = s.record_readings(t.id, &batch, MAX, &ctx()).await.unwrap();
-            assert!(
-                out.iter().all(|o| matches!(o, ReadingOutcome::Created(_))),
-                "{kind:?}: {out:?}"
-            );
+            record_created(s, t.id, &batch, &format!("{kind:?}")).await;
         };
         // The stored rates, then the same after a rebuild from the readings.
         let advanced_and_rebuilt = || async {
