@@ -152,10 +152,9 @@ async fn fetch(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Schedule, Stor
     .fetch_optional(c)
     .await)
     .ctx("loading a schedule")?;
-    let schedule: Schedule = row.ok_or(StoreError::NotFound)?.try_into()?;
-    let mut one = [schedule];
-    forecast_ok_schedules(tx, tenant, one[0].vehicle_id, &mut one).await?;
-    let [schedule] = one;
+    let mut schedule: Schedule = row.ok_or(StoreError::NotFound)?.try_into()?;
+    let vehicle = schedule.vehicle_id;
+    forecast_ok_schedules(tx, tenant, vehicle, std::slice::from_mut(&mut schedule)).await?;
     Ok(schedule)
 }
 
