@@ -42,7 +42,7 @@ pub(crate) async fn refresh(
     tx: &mut Tx,
     tenant: TenantId,
     vehicles: &[VehicleId],
-    recorded: Option<&Recorded>,
+    recorded: Option<&Recorded<'_>>,
 ) -> Result<(), StoreError> {
     let today = OffsetDateTime::now_utc().date();
     // In id order: concurrent batches then lock shared vehicle rows in the same order.
@@ -51,7 +51,7 @@ pub(crate) async fn refresh(
     vehicles.dedup();
     for chunk in vehicles.chunks(IN_LIST_CHUNK) {
         let mut latest = match recorded {
-            Some(r) => latest_meters::after_ingest(tx, tenant, chunk, &r.stored, &r.batch).await?,
+            Some(r) => latest_meters::after_ingest(tx, tenant, chunk, r.stored, &r.batch).await?,
             None => latest_meters::from_readings(tx, tenant, chunk).await?,
         };
         let mut sums: HashMap<Uuid, MeterRates> = HashMap::with_capacity(chunk.len());
@@ -127,11 +127,11 @@ pub(crate) async fn refresh(
 
 /// What an ingest batch recorded, for the refresh that follows it in its
 /// transaction.
-pub(crate) struct Recorded {
+pub(crate) struct Recorded<'a> {
     /// The days it left in `vehicle_daily_meters`.
     pub days: RecordedDays,
     /// Its vehicles' rows as they were before it (read and locked first).
-    pub stored: HashMap<VehicleId, Latest>,
+    pub stored: &'a HashMap<VehicleId, Latest>,
     /// What its accepted readings say of each meter.
     pub batch: BatchMeters,
 }

@@ -6,7 +6,7 @@
 //! commit, and the batch's accepted items are the only readings added
 //! since (a batch voids no stored reading). The later of the two is the
 //! latest — from the vehicle rows the batch read (and locked) before its
-//! readings were checked ([`stored`]). Only a tie the stored order would
+//! readings were checked ([`live`]). Only a tie the stored order would
 //! break (one second, two values) is looked up in the readings. Session
 //! 11's profile of a live feed had the lookup of every moved vehicle's
 //! latest readings (four index probes a vehicle) as its fourth cost
@@ -150,20 +150,27 @@ fn after_batch(
     }
 }
 
-/// The vehicle rows of `vehicles` as stored (see the module's comment),
-/// read and locked before a batch checks its readings: on PostgreSQL `FOR
-/// NO KEY UPDATE`, so a concurrent batch of the same vehicle has committed
-/// its readings and meters before this one reads them.
-pub(crate) async fn stored(
+/// The rows of those of `vehicles` that exist and are not deleted, as
+/// stored (see the module's comment): the batch's check of its vehicles
+/// and the start of its refresh in one statement. Read and locked before a
+/// batch checks its readings: on PostgreSQL `FOR NO KEY UPDATE`, so a
+/// concurrent batch of the same vehicle has committed its readings and
+/// meters before this one reads them. Locks are taken in id order (the
+/// chunks and, within one, the index scan), so batches sharing vehicles
+/// queue instead of deadlocking.
+pub(crate) async fn live(
     tx: &mut Tx,
     tenant: TenantId,
     vehicles: &[VehicleId],
 ) -> Result<HashMap<VehicleId, Latest>, StoreError> {
-    let mut stored = HashMap::with_capacity(vehicles.len());
-    for chunk in vehicles.chunks(IN_LIST_CHUNK) {
-        stored.extend(vehicle_rows(tx, tenant, chunk, &STORED_CURRENT_SQL).await?);
+    let mut sorted = vehicles.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut rows = HashMap::with_capacity(sorted.len());
+    for chunk in sorted.chunks(IN_LIST_CHUNK) {
+        rows.extend(vehicle_rows(tx, tenant, chunk, &LIVE_ROWS_SQL).await?);
     }
-    Ok(stored)
+    Ok(rows)
 }
 
 /// The latest readings of `vehicles` after an ingest batch: their rows as
@@ -271,11 +278,11 @@ static LATEST_READINGS_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The head of [`after_ingest`]'s statement: the stored current meters.
-static STORED_CURRENT_SQL: LazyLock<String> = LazyLock::new(|| {
+static LIVE_ROWS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT v.id, v.odometer_at, v.odometer_km, v.hours_at, v.engine_hours,
                 v.odometer_seen_at, v.hours_seen_at, {JSON_COLUMNS}
-           FROM vehicles v WHERE v.tenant_id = "
+           FROM vehicles v WHERE v.deleted_at IS NULL AND v.tenant_id = "
     )
 });
 

@@ -8,7 +8,7 @@
 //! trips, not the rows, were the ingest's cost (docs/PERFORMANCE.md,
 //! sessions 8–10).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use domain::ids::{TenantId, VehicleId};
@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::ResultExt;
+use crate::latest_meters::Latest;
 use crate::meters::{CurrentMeters, NewReading, Reading, ReadingOutcome, offset_at, to_second};
 use crate::reading_window::{Span, Window};
 use crate::{StoreError, Tx, on_tx};
@@ -30,23 +31,22 @@ pub(crate) async fn record_readings_in(
     max_daily_km: f64,
     current: CurrentMeters,
 ) -> Result<Vec<ReadingOutcome>, StoreError> {
-    let mut vehicles: Vec<VehicleId> = items.iter().map(|i| i.vehicle_id).collect();
-    vehicles.sort_unstable();
-    vehicles.dedup();
-    let live = live_vehicles(tx, tenant, &vehicles).await?;
+    let vehicles: Vec<VehicleId> = items.iter().map(|i| i.vehicle_id).collect();
+    let live = crate::latest_meters::live(tx, tenant, &vehicles).await?;
     record_readings_of_live(tx, tenant, items, max_daily_km, current, &live).await
 }
 
-/// [`record_readings_in`] for a caller that has just checked which vehicles
-/// are live in this transaction (telemetry resolves its items' vehicles
-/// first): `live` holds them, and items of any other vehicle are refused.
+/// [`record_readings_in`] for a caller that has just read (and locked) the
+/// rows of its live vehicles in this transaction (telemetry resolves its
+/// items' vehicles first): `live` holds them, by id, and items of any
+/// other vehicle are refused.
 pub(crate) async fn record_readings_of_live(
     tx: &mut Tx,
     tenant: TenantId,
     items: &[NewReading],
     max_daily_km: f64,
     current: CurrentMeters,
-    live: &HashSet<VehicleId>,
+    live: &HashMap<VehicleId, Latest>,
 ) -> Result<Vec<ReadingOutcome>, StoreError> {
     let mut outcomes: Vec<Option<ReadingOutcome>> = vec![None; items.len()];
     // Process each meter's items in time order, so a batch may arrive unsorted.
@@ -63,16 +63,13 @@ pub(crate) async fn record_readings_of_live(
     let mut vehicles: Vec<VehicleId> = groups
         .keys()
         .map(|(v, _)| *v)
-        .filter(|v| live.contains(v))
+        .filter(|v| live.contains_key(v))
         .collect();
     vehicles.dedup();
-    // A batch that refreshes its vehicles reads (and locks) their rows
-    // first: they settle most meters' windows, then the current meters.
-    // A deferred refresh does not (the rows lag its own earlier readings).
-    let stored = match current {
-        CurrentMeters::Refresh => Some(crate::latest_meters::stored(tx, tenant, &vehicles).await?),
-        CurrentMeters::Deferred => None,
-    };
+    // The rows of a batch that refreshes its vehicles settle most meters'
+    // windows, then the current meters. A deferred refresh's do not (they
+    // lag its own earlier readings).
+    let stored = (current == CurrentMeters::Refresh).then_some(live);
     let mut all_offsets = offsets_of(tx, tenant, &vehicles).await?;
     // Each meter's items in time order, then every live meter's stored
     // readings around its items, read together.
@@ -86,7 +83,7 @@ pub(crate) async fn record_readings_of_live(
     let mut settled = HashMap::new();
     let spans: Vec<Span> = groups
         .iter()
-        .filter(|((vehicle, _), _)| live.contains(vehicle))
+        .filter(|((vehicle, _), _)| live.contains_key(vehicle))
         .map(|((vehicle, kind), indexes)| Span {
             vehicle: *vehicle,
             kind: *kind,
@@ -95,7 +92,6 @@ pub(crate) async fn record_readings_of_live(
         })
         .filter(|span| {
             let window = stored
-                .as_ref()
                 .and_then(|rows| rows.get(&span.vehicle))
                 .and_then(|row| row.window_from(span.kind, span.from));
             match window {
@@ -112,7 +108,7 @@ pub(crate) async fn record_readings_of_live(
     let mut moved = std::collections::BTreeSet::new();
     let mut all_accepted = Vec::new();
     for ((vehicle, kind), indexes) in groups {
-        if !live.contains(&vehicle) {
+        if !live.contains_key(&vehicle) {
             for i in indexes {
                 outcomes[i] = Some(ReadingOutcome::Rejected {
                     field: "vehicle_id",
@@ -193,7 +189,7 @@ pub(crate) async fn record_readings_of_live(
         let moved: Vec<VehicleId> = moved.into_iter().collect();
         let recorded = crate::current_meters::Recorded {
             days,
-            stored: stored.unwrap_or_default(),
+            stored: live,
             batch: crate::latest_meters::BatchMeters::of(&all_accepted),
         };
         crate::current_meters::refresh(tx, tenant, &moved, Some(&recorded)).await?;
@@ -268,27 +264,6 @@ impl VehicleSet for sqlx::Sqlite {
         }
         q.push(")");
     }
-}
-
-/// Which of `vehicles` exist and are not deleted: one statement for a batch.
-pub(crate) async fn live_vehicles(
-    tx: &mut Tx,
-    tenant: TenantId,
-    vehicles: &[VehicleId],
-) -> Result<HashSet<VehicleId>, StoreError> {
-    let mut live = HashSet::with_capacity(vehicles.len());
-    for chunk in vehicles.chunks(IN_LIST_CHUNK) {
-        let ids: Vec<Uuid> = on_tx!(tx, |c| {
-            let mut q = sqlx::QueryBuilder::new("SELECT id FROM vehicles WHERE tenant_id = ");
-            q.push_bind(tenant.as_uuid())
-                .push(" AND deleted_at IS NULL AND id");
-            push_in_list(&mut q, chunk);
-            q.build_query_scalar().fetch_all(c).await
-        })
-        .ctx("checking vehicles")?;
-        live.extend(ids.into_iter().map(VehicleId::from));
-    }
-    Ok(live)
 }
 
 /// Rows per multi-row INSERT on SQLite (13 parameters each: well under its limit).

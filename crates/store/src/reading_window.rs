@@ -48,6 +48,11 @@ impl Window {
         spans: &[Span],
         offsets: &HashMap<(VehicleId, MeterKind), Vec<(OffsetDateTime, f64)>>,
     ) -> Result<HashMap<(VehicleId, MeterKind), Window>, StoreError> {
+        // A live feed's batches usually have every window settled by their
+        // vehicle rows: no statement then.
+        if spans.is_empty() {
+            return Ok(HashMap::new());
+        }
         let rows: Vec<WindowRow> = match tx {
             Tx::Postgres(t) => {
                 let column = |f: fn(&Span) -> Uuid| -> Vec<Uuid> { spans.iter().map(f).collect() };

@@ -8,7 +8,7 @@
 //! vehicle, meter, time and source; fault events by vehicle, code, time and
 //! message; a DM1 snapshot's missed reports are counted once per instant).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use domain::fault_code::{FaultCode, FaultMessage, FaultPolicy, Origin};
 use domain::ids::{TenantId, VehicleId};
@@ -45,64 +45,58 @@ pub enum ItemOutcome {
 /// Why an item naming no live vehicle of the tenant is refused.
 const NO_VEHICLE: &str = "matches no vehicle";
 
-/// Finds the vehicle an item names; `Err` is the reason to reject it.
+/// The field of an item that names its vehicle by `r`, for an error.
+fn field_of(r: &VehicleRef) -> &'static str {
+    match r {
+        VehicleRef::Id(_) => "vehicle_id",
+        VehicleRef::Vin(_) => "vin",
+        VehicleRef::External { .. } => "external_id",
+        VehicleRef::UnitNumber(_) => "unit_number",
+    }
+}
+
+/// Finds the vehicle an item names otherwise than by id (an id is checked
+/// with the batch's vehicle rows); `Err` is the reason to reject it.
 async fn resolve(
     tx: &mut Tx,
     tenant: TenantId,
     r: &VehicleRef,
 ) -> Result<Result<VehicleId, (&'static str, String)>, StoreError> {
-    let (field, ids): (&'static str, Vec<Uuid>) = match r {
-        VehicleRef::Id(id) => (
-            "vehicle_id",
-            on_tx!(tx, |c| sqlx::query_scalar(
-                "SELECT id FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
-            )
-            .bind(tenant.as_uuid())
-            .bind(id.as_uuid())
-            .fetch_all(c)
-            .await)
-            .ctx("finding a vehicle by id")?,
-        ),
-        VehicleRef::Vin(vin) => (
-            "vin",
-            on_tx!(tx, |c| sqlx::query_scalar(
-                "SELECT id FROM vehicles WHERE tenant_id = $1 AND vin = $2 AND deleted_at IS NULL"
-            )
-            .bind(tenant.as_uuid())
-            .bind(vin.as_str())
-            .fetch_all(c)
-            .await)
-            .ctx("finding a vehicle by VIN")?,
-        ),
+    let ids: Vec<Uuid> = match r {
+        // Checked against the batch's live rows instead.
+        VehicleRef::Id(id) => return Ok(Ok(*id)),
+        VehicleRef::Vin(vin) => on_tx!(tx, |c| sqlx::query_scalar(
+            "SELECT id FROM vehicles WHERE tenant_id = $1 AND vin = $2 AND deleted_at IS NULL"
+        )
+        .bind(tenant.as_uuid())
+        .bind(vin.as_str())
+        .fetch_all(c)
+        .await)
+        .ctx("finding a vehicle by VIN")?,
         VehicleRef::External {
             connection,
             external_id,
-        } => (
-            "external_id",
-            on_tx!(tx, |c| sqlx::query_scalar(
-                "SELECT x.vehicle_id FROM vehicle_external_ids x JOIN vehicles v
-                   ON v.tenant_id = x.tenant_id AND v.id = x.vehicle_id AND v.deleted_at IS NULL
-                 WHERE x.tenant_id = $1 AND x.connection_id = $2 AND x.external_id = $3"
-            )
-            .bind(tenant.as_uuid())
-            .bind(connection)
-            .bind(external_id)
-            .fetch_all(c)
-            .await)
-            .ctx("finding a vehicle by external id")?,
-        ),
-        VehicleRef::UnitNumber(unit) => (
-            "unit_number",
-            on_tx!(tx, |c| sqlx::query_scalar(
-                "SELECT id FROM vehicles WHERE tenant_id = $1 AND unit_number = $2 AND deleted_at IS NULL LIMIT 2"
-            )
-            .bind(tenant.as_uuid())
-            .bind(unit)
-            .fetch_all(c)
-            .await)
-            .ctx("finding a vehicle by unit number")?,
-        ),
+        } => on_tx!(tx, |c| sqlx::query_scalar(
+            "SELECT x.vehicle_id FROM vehicle_external_ids x JOIN vehicles v
+               ON v.tenant_id = x.tenant_id AND v.id = x.vehicle_id AND v.deleted_at IS NULL
+             WHERE x.tenant_id = $1 AND x.connection_id = $2 AND x.external_id = $3"
+        )
+        .bind(tenant.as_uuid())
+        .bind(connection)
+        .bind(external_id)
+        .fetch_all(c)
+        .await)
+        .ctx("finding a vehicle by external id")?,
+        VehicleRef::UnitNumber(unit) => on_tx!(tx, |c| sqlx::query_scalar(
+            "SELECT id FROM vehicles WHERE tenant_id = $1 AND unit_number = $2 AND deleted_at IS NULL LIMIT 2"
+        )
+        .bind(tenant.as_uuid())
+        .bind(unit)
+        .fetch_all(c)
+        .await)
+        .ctx("finding a vehicle by unit number")?,
     };
+    let field = field_of(r);
     Ok(match ids.as_slice() {
         [id] => Ok(VehicleId::from(*id)),
         [] => Err((field, NO_VEHICLE.into())),
@@ -165,30 +159,38 @@ impl Store {
         );
         let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; items.len()];
 
+        // Vehicles named otherwise than by id are found one by one; then
+        // the rows of every vehicle the batch names are read (and locked)
+        // in one statement, which is also the check that those named by id
+        // (what telematics sends) exist and are live.
         let mut vehicles: HashMap<&VehicleRef, Result<VehicleId, (&'static str, String)>> =
             HashMap::new();
-        // Vehicles named by id (what telematics sends) are looked up in one
-        // statement for the batch; the other references one by one.
-        let mut by_id: Vec<VehicleId> = items
+        for item in items {
+            let r = item.vehicle();
+            if !matches!(r, VehicleRef::Id(_)) && !vehicles.contains_key(r) {
+                let found = resolve(&mut tx, tenant, r).await?;
+                vehicles.insert(r, found);
+            }
+        }
+        let named: Vec<VehicleId> = items
             .iter()
             .filter_map(|i| match i.vehicle() {
                 VehicleRef::Id(id) => Some(*id),
                 _ => None,
             })
+            .chain(vehicles.values().filter_map(|v| v.as_ref().ok().copied()))
             .collect();
-        by_id.sort_unstable();
-        by_id.dedup();
-        let live = crate::reading_batch::live_vehicles(&mut tx, tenant, &by_id).await?;
+        let live = crate::latest_meters::live(&mut tx, tenant, &named).await?;
         for item in items {
             let r = item.vehicle();
-            if !vehicles.contains_key(r) {
-                let found = match r {
-                    VehicleRef::Id(id) if live.contains(id) => Ok(*id),
-                    VehicleRef::Id(_) => Err(("vehicle_id", NO_VEHICLE.to_string())),
-                    _ => resolve(&mut tx, tenant, r).await?,
-                };
-                vehicles.insert(r, found);
-            }
+            let found = match (r, vehicles.get(r)) {
+                (VehicleRef::Id(id), None) if live.contains_key(id) => Ok(*id),
+                (VehicleRef::Id(_), None) => Err((field_of(r), NO_VEHICLE.into())),
+                // Found, then deleted before its row was read (a concurrent commit).
+                (_, Some(Ok(id))) if !live.contains_key(id) => Err((field_of(r), NO_VEHICLE.into())),
+                _ => continue,
+            };
+            vehicles.insert(r, found);
         }
         let vehicle_of = |i: usize| -> Result<VehicleId, ItemOutcome> {
             match vehicles.get(items[i].vehicle()) {
@@ -232,11 +234,6 @@ impl Store {
                 }
             }
         }
-        // Every vehicle resolved above exists and is live in this transaction.
-        let resolved: HashSet<VehicleId> = vehicles
-            .values()
-            .filter_map(|v| v.as_ref().ok().copied())
-            .collect();
         // The readings' vehicles' current meters, rates and due states are
         // refreshed inside, once for the batch.
         let reading_outcomes = record_readings_of_live(
@@ -245,7 +242,7 @@ impl Store {
             &readings,
             max_daily_km,
             CurrentMeters::Refresh,
-            &resolved,
+            &live,
         )
         .await?;
         for (i, outcome) in reading_items.iter().zip(reading_outcomes) {

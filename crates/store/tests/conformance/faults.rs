@@ -125,6 +125,8 @@ async fn a_red_stop_truck_with_three_codes_is_critical_and_reingesting_changes_n
         let codes = vec![dtc(100, 1, 3), dtc(110, 0, 1), dtc(3251, 2, 127)];
         let batch = vec![
             odometer(VehicleRef::Id(v), t0 - Duration::minutes(5), 412_000.0),
+            // A reading may name its vehicle otherwise than by id, too.
+            odometer(by_unit.clone(), t0 - Duration::minutes(1), 412_010.0),
             dm1(by_unit.clone(), t0, Lamp::On, codes.clone()),
             dm1(
                 by_vin.clone(),
@@ -143,7 +145,7 @@ async fn a_red_stop_truck_with_three_codes_is_critical_and_reingesting_changes_n
             .ingest_telemetry(t.id, &batch, Origin::Api, MAX, &ctx())
             .await
             .unwrap();
-        assert_eq!(first, vec![ItemOutcome::Created; 4], "{:?}", db.kind);
+        assert_eq!(first, vec![ItemOutcome::Created; 5], "{:?}", db.kind);
 
         let all = cycles(s, t.id, v).await;
         assert_eq!(all.len(), 3, "{:?}: one cycle per code", db.kind);
@@ -152,7 +154,7 @@ async fn a_red_stop_truck_with_three_codes_is_critical_and_reingesting_changes_n
             assert_eq!(c.reports, 3);
             assert_eq!((c.first_seen, c.last_seen), (t0, t0 + Duration::seconds(2)));
             assert_eq!(c.lamps.red_stop, Lamp::On);
-            assert_eq!(c.odometer_first_km, Some(412_000.0));
+            assert_eq!(c.odometer_first_km, Some(412_010.0));
             assert_eq!(c.severity, domain::faults::Severity::Critical);
         }
         let oil = all
@@ -180,6 +182,7 @@ async fn a_red_stop_truck_with_three_codes_is_critical_and_reingesting_changes_n
             3
         );
         let listed = s.vehicle(t.id, v).await.unwrap();
+        assert_eq!(listed.meters.odometer_km, Some(412_010.0), "the reading by unit number");
         assert_eq!(
             (listed.health.risk, listed.health.score),
             (health.risk, health.score)
@@ -189,7 +192,7 @@ async fn a_red_stop_truck_with_three_codes_is_critical_and_reingesting_changes_n
             .ingest_telemetry(t.id, &batch, Origin::Api, MAX, &ctx())
             .await
             .unwrap();
-        assert_eq!(again, vec![ItemOutcome::Duplicate; 4], "{:?}", db.kind);
+        assert_eq!(again, vec![ItemOutcome::Duplicate; 5], "{:?}", db.kind);
         assert_eq!(
             cycles(s, t.id, v).await,
             all,
