@@ -135,6 +135,11 @@ const SQLITE: &[Migration] = &[
         description: "each meter's latest reading time kept on the vehicle",
         sql: include_str!("../migrations/sqlite/0023_meter_seen_at.sql"),
     },
+    Migration {
+        version: 24,
+        description: "room on hot tables' pages for heap-only updates (PostgreSQL fillfactor)",
+        sql: include_str!("../migrations/sqlite/0024_hot_update_fillfactor.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -252,6 +257,11 @@ const POSTGRES: &[Migration] = &[
         version: 23,
         description: "each meter's latest reading time kept on the vehicle",
         sql: include_str!("../migrations/postgres/0023_meter_seen_at.sql"),
+    },
+    Migration {
+        version: 24,
+        description: "room on hot tables' pages for heap-only updates (PostgreSQL fillfactor)",
+        sql: include_str!("../migrations/postgres/0024_hot_update_fillfactor.sql"),
     },
 ];
 

@@ -177,3 +177,34 @@ async fn a_batch_stores_the_meters_the_readings_hold() {
         assert_eq!(meters.odometer_km, Some(20_250.0), "{kind:?}");
     }
 }
+
+/// Every ingest batch rewrites each moved vehicle's row, its month's
+/// distance and its day's meters; on PostgreSQL their pages keep room for
+/// the next versions (migration 24), so the rewrites stay heap-only and
+/// write no index entries. SQLite has no such setting.
+#[tokio::test]
+async fn the_rows_every_batch_rewrites_have_room_on_their_pages() {
+    for db in TestDatabase::all().await {
+        if db.kind != BackendKind::Postgres {
+            continue;
+        }
+        let options = db
+            .owner_texts(
+                "SELECT c.relname || ' ' || array_to_string(c.reloptions, ',') FROM pg_class c
+                  WHERE c.oid IN ('vehicles'::regclass, 'vehicle_monthly_distance'::regclass,
+                                  'vehicle_daily_meters'::regclass)
+                  ORDER BY c.relname",
+            )
+            .await;
+        let expected = [
+            "vehicle_daily_meters fillfactor=50",
+            "vehicle_monthly_distance fillfactor=50",
+            "vehicles fillfactor=50",
+        ];
+        assert_eq!(
+            options,
+            expected.map(|o| Some(o.to_string())).to_vec(),
+            "room for heap-only updates"
+        );
+    }
+}
