@@ -187,7 +187,9 @@ impl Store {
                 (VehicleRef::Id(id), None) if live.contains_key(id) => Ok(*id),
                 (VehicleRef::Id(_), None) => Err((field_of(r), NO_VEHICLE.into())),
                 // Found, then deleted before its row was read (a concurrent commit).
-                (_, Some(Ok(id))) if !live.contains_key(id) => Err((field_of(r), NO_VEHICLE.into())),
+                (_, Some(Ok(id))) if !live.contains_key(id) => {
+                    Err((field_of(r), NO_VEHICLE.into()))
+                }
                 _ => continue,
             };
             vehicles.insert(r, found);

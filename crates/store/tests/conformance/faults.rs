@@ -182,7 +182,11 @@ async fn a_red_stop_truck_with_three_codes_is_critical_and_reingesting_changes_n
             3
         );
         let listed = s.vehicle(t.id, v).await.unwrap();
-        assert_eq!(listed.meters.odometer_km, Some(412_010.0), "the reading by unit number");
+        assert_eq!(
+            listed.meters.odometer_km,
+            Some(412_010.0),
+            "the reading by unit number"
+        );
         assert_eq!(
             (listed.health.risk, listed.health.score),
             (health.risk, health.score)
