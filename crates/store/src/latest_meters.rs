@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::ResultExt;
-use crate::meters::{Reading, offset_at};
+use crate::meters::{CurrentMeters, Reading, offset_at};
 use crate::reading_batch::{IN_LIST_CHUNK, offsets_of, push_in_list};
 use crate::reading_window::Window;
 use crate::{StoreError, Tx, on_tx};
@@ -157,18 +157,22 @@ fn after_batch(
 /// concurrent batch of the same vehicle has committed its readings and
 /// meters before this one reads them. Locks are taken in id order (the
 /// chunks and, within one, the index scan), so batches sharing vehicles
-/// queue instead of deadlocking.
+/// queue instead of deadlocking. A deferred refresh (an import, recording
+/// its readings vehicle by vehicle) takes no lock here: it would lock in
+/// its own order; its refresh locks the rows at the end, in id order.
 pub(crate) async fn live(
     tx: &mut Tx,
     tenant: TenantId,
     vehicles: &[VehicleId],
+    current: CurrentMeters,
 ) -> Result<HashMap<VehicleId, Latest>, StoreError> {
+    let lock = current == CurrentMeters::Refresh;
     let mut sorted = vehicles.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
     let mut rows = HashMap::with_capacity(sorted.len());
     for chunk in sorted.chunks(IN_LIST_CHUNK) {
-        rows.extend(vehicle_rows(tx, tenant, chunk, &LIVE_ROWS_SQL).await?);
+        rows.extend(vehicle_rows(tx, tenant, chunk, &LIVE_ROWS_SQL, lock).await?);
     }
     Ok(rows)
 }
@@ -228,7 +232,7 @@ pub(crate) async fn from_readings(
     vehicles: &[VehicleId],
 ) -> Result<HashMap<VehicleId, Latest>, StoreError> {
     let mut offsets = offsets_of(tx, tenant, vehicles).await?;
-    let rows = vehicle_rows(tx, tenant, vehicles, &LATEST_READINGS_SQL).await?;
+    let rows = vehicle_rows(tx, tenant, vehicles, &LATEST_READINGS_SQL, true).await?;
     Ok(rows
         .into_iter()
         .map(|(vehicle, raw)| {
@@ -290,17 +294,17 @@ const JSON_COLUMNS: &str = "v.odometer_rate_sums, v.hours_rate_sums, v.due_watch
 
 /// Runs `head` (which selects a vehicle id, each meter's time and value,
 /// each meter's latest time seen, then [`JSON_COLUMNS`], ending in the
-/// tenant's comparison) for
-/// `vehicles`. On PostgreSQL the vehicle rows are locked here (`FOR NO KEY
-/// UPDATE`, which foreign keys' share locks do not wait for): a concurrent
-/// batch of the same vehicle waits, then reads the meters and sums this
-/// one stores, so no batch's days are lost from them. SQLite has one
-/// writer at a time.
+/// tenant's comparison) for `vehicles`. With `lock`, on PostgreSQL the
+/// vehicle rows are locked here (`FOR NO KEY UPDATE`, which foreign keys'
+/// share locks do not wait for): a concurrent batch of the same vehicle
+/// waits, then reads the meters and sums this one stores, so no batch's
+/// days are lost from them. SQLite has one writer at a time.
 async fn vehicle_rows(
     tx: &mut Tx,
     tenant: TenantId,
     vehicles: &[VehicleId],
     head: &str,
+    lock: bool,
 ) -> Result<Vec<(VehicleId, Latest)>, StoreError> {
     type Row = (
         Uuid,
@@ -315,8 +319,8 @@ async fn vehicle_rows(
         Option<String>,
     );
     let lock = match tx {
-        Tx::Postgres(_) => " FOR NO KEY UPDATE OF v",
-        Tx::Sqlite(_) => "",
+        Tx::Postgres(_) if lock => " FOR NO KEY UPDATE OF v",
+        _ => "",
     };
     let rows: Vec<Row> = on_tx!(tx, |c| {
         let mut q = sqlx::QueryBuilder::new(head);

@@ -32,7 +32,7 @@ pub(crate) async fn record_readings_in(
     current: CurrentMeters,
 ) -> Result<Vec<ReadingOutcome>, StoreError> {
     let vehicles: Vec<VehicleId> = items.iter().map(|i| i.vehicle_id).collect();
-    let live = crate::latest_meters::live(tx, tenant, &vehicles).await?;
+    let live = crate::latest_meters::live(tx, tenant, &vehicles, current).await?;
     record_readings_of_live(tx, tenant, items, max_daily_km, current, &live).await
 }
 

@@ -180,7 +180,8 @@ impl Store {
             })
             .chain(vehicles.values().filter_map(|v| v.as_ref().ok().copied()))
             .collect();
-        let live = crate::latest_meters::live(&mut tx, tenant, &named).await?;
+        let live =
+            crate::latest_meters::live(&mut tx, tenant, &named, CurrentMeters::Refresh).await?;
         for item in items {
             let r = item.vehicle();
             let found = match (r, vehicles.get(r)) {
