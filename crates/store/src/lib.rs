@@ -199,6 +199,21 @@ enum Backend {
     Postgres(PgPool),
 }
 
+/// Pages SQLite's write-ahead log grows to before a commit copies them into
+/// the database file (SQLite's default is 1,000: 4 MB). Each copy writes
+/// every page the log holds and syncs both files; an ingest batch rewrites
+/// the same pages (its vehicles' rows, days and months, the upper levels of
+/// every index) batch after batch, so a longer log copies each of them once
+/// for many batches. 16,000 pages (64 MB at 4 KB a page) took a live feed
+/// of 1,000 vehicles from 9,052–10,079 to 11,056–12,118 items a second
+/// (docs/PERFORMANCE.md, session 14).
+const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 16_000;
+
+/// The size the log file is cut back to after a checkpoint empties it
+/// (SQLite reuses the file rather than shrinking it): a log that a long
+/// reader let grow past the checkpoint size gives the space back.
+const SQLITE_JOURNAL_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Pool figures for `/metrics`.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolStats {
@@ -234,7 +249,15 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                .pragma(
+                    "wal_autocheckpoint",
+                    SQLITE_WAL_AUTOCHECKPOINT_PAGES.to_string(),
+                )
+                .pragma(
+                    "journal_size_limit",
+                    SQLITE_JOURNAL_SIZE_LIMIT_BYTES.to_string(),
+                );
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
@@ -404,5 +427,33 @@ impl Store {
             Backend::Postgres(p) => Some(p),
             Backend::Sqlite(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Every SQLite connection keeps a log of many batches before copying
+    /// it into the database, and cuts the file back after a checkpoint.
+    #[tokio::test]
+    async fn sqlite_connections_keep_a_long_write_ahead_log() {
+        let db = testing::TestDatabase::sqlite().await;
+        let Backend::Sqlite(pool) = &db.store.backend else {
+            panic!("a SQLite store");
+        };
+        let mut conn = pool.acquire().await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(pages, i64::from(SQLITE_WAL_AUTOCHECKPOINT_PAGES));
+        assert_eq!(limit, 64 * 1024 * 1024);
     }
 }
