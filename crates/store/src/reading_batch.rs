@@ -8,7 +8,7 @@
 //! trips, not the rows, were the ingest's cost (docs/PERFORMANCE.md,
 //! sessions 8–10).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
 use domain::ids::{TenantId, VehicleId};
@@ -104,6 +104,8 @@ pub(crate) async fn record_readings_of_live(
         })
         .collect();
     let mut windows = Window::load_all(tx, tenant, &spans, &all_offsets).await?;
+    // Meters whose every stored reading is older than the batch's.
+    let ahead: HashSet<(VehicleId, MeterKind)> = settled.keys().copied().collect();
     windows.extend(settled);
     let mut moved = std::collections::BTreeSet::new();
     let mut all_accepted = Vec::new();
@@ -184,7 +186,7 @@ pub(crate) async fn record_readings_of_live(
     // against its own window above, and the summaries merge by vehicle.
     insert_readings(tx, tenant, &all_accepted, now).await?;
     crate::distance::record_distance(tx, tenant, &all_accepted).await?;
-    let days = crate::usage::record_days(tx, tenant, &all_accepted).await?;
+    let days = crate::usage::record_days(tx, tenant, &all_accepted, &ahead).await?;
     if current == CurrentMeters::Refresh {
         let moved: Vec<VehicleId> = moved.into_iter().collect();
         let recorded = crate::current_meters::Recorded {

@@ -19,7 +19,7 @@
 //! of a live feed. A rate whose meter has no reading inside the window any
 //! more is not used (see [`VehicleMeters::now`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::LazyLock;
 
@@ -53,19 +53,34 @@ pub(crate) type RecordedDays = HashMap<(VehicleId, MeterKind), Vec<(Date, f64)>>
 
 /// Folds newly recorded readings into their days (live ones only), and
 /// returns the days' values as they now stand.
+///
+/// `ahead` names the meters whose stored readings are all older than the
+/// batch's (what a live feed's batches are: [`crate::latest_meters::Latest::window_from`]
+/// settled their windows). A day of theirs already stored holds an earlier
+/// reading, so the batch's last reading of the day is what the day now
+/// holds: their rows are written without reading them back. The others'
+/// days (a late reading, an import) come back from the upsert, since a
+/// later reading already stored keeps its day.
 pub(crate) async fn record_days(
     tx: &mut Tx,
     tenant: TenantId,
     readings: &[Reading],
+    ahead: &HashSet<(VehicleId, MeterKind)>,
 ) -> Result<RecordedDays, StoreError> {
     // (vehicle, meter, day) -> (last at, its value); history older than the
     // window (an import of past years) is never read, so not kept.
     let oldest = window_start(OffsetDateTime::now_utc().date());
-    let mut days: BTreeMap<(VehicleId, &'static str, Date), (i64, f64)> = BTreeMap::new();
+    let mut known: BTreeMap<(VehicleId, &'static str, Date), (i64, f64)> = BTreeMap::new();
+    let mut unknown: BTreeMap<_, (i64, f64)> = BTreeMap::new();
     for r in readings
         .iter()
         .filter(|r| !r.void && day_of(r.read_at) >= oldest)
     {
+        let days = if ahead.contains(&(r.vehicle_id, r.kind)) {
+            &mut known
+        } else {
+            &mut unknown
+        };
         let at = r.read_at.unix_timestamp();
         days.entry((r.vehicle_id, r.kind.as_str(), day_of(r.read_at)))
             .and_modify(|d| {
@@ -75,29 +90,64 @@ pub(crate) async fn record_days(
             })
             .or_insert((at, r.effective));
     }
-    let rows: Vec<_> = days.into_iter().collect();
-    upsert(tx, tenant, &rows).await
+    let known: Vec<_> = known.into_iter().collect();
+    upsert(tx, tenant, &known, ReadBack::No).await?;
+    let unknown: Vec<_> = unknown.into_iter().collect();
+    let mut stored = upsert(tx, tenant, &unknown, ReadBack::Yes).await?;
+    stored.extend(known.into_iter().map(|((vehicle, kind, day), (_, value))| {
+        (vehicle.as_uuid(), kind.to_owned(), day, value)
+    }));
+    let mut days = RecordedDays::new();
+    for (vehicle, kind, day, value) in stored {
+        let kind = MeterKind::from_str(&kind).map_err(StoreError::Corrupt)?;
+        days.entry((VehicleId::from(vehicle), kind))
+            .or_default()
+            .push((day, value));
+    }
+    for series in days.values_mut() {
+        series.sort_unstable_by_key(|(day, _)| *day);
+    }
+    Ok(days)
 }
 
 type DayRow = ((VehicleId, &'static str, Date), (i64, f64));
 
-/// Both right-hand sides of the upsert read the row as it was; the rows come
-/// back as they stand after it (a day's later reading already stored wins).
+/// Whether an upsert returns the rows it leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadBack {
+    Yes,
+    No,
+}
+
+/// Both right-hand sides of the upsert read the row as it was: a day's
+/// later reading already stored wins.
 const KEEP_LATER_DAY: &str = " ON CONFLICT (tenant_id, vehicle_id, kind, day) DO UPDATE SET
     last_value = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_value ELSE d.last_value END,
-    last_at = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_at ELSE d.last_at END
-    RETURNING vehicle_id, kind, day, last_value";
+    last_at = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_at ELSE d.last_at END";
 
-/// Upserts day rows; returns them as they now stand.
+/// The day rows as they stand after the upsert.
+const RETURNING_DAYS: &str = " RETURNING vehicle_id, kind, day, last_value";
+
+/// A stored day: (vehicle, meter, day, value).
+type StoredDay = (Uuid, String, Date, f64);
+
+/// Upserts day rows; with [`ReadBack::Yes`], returns them as they now
+/// stand (on SQLite every returned row is a message from the connection's
+/// thread, so a live feed's rows, already known, are not returned).
 async fn upsert(
     tx: &mut Tx,
     tenant: TenantId,
     rows: &[DayRow],
-) -> Result<RecordedDays, StoreError> {
+    read_back: ReadBack,
+) -> Result<Vec<StoredDay>, StoreError> {
     if rows.is_empty() {
-        return Ok(RecordedDays::new());
+        return Ok(Vec::new());
     }
-    let mut stored: Vec<(Uuid, String, Date, f64)> = Vec::with_capacity(rows.len());
+    let returning = match read_back {
+        ReadBack::Yes => RETURNING_DAYS,
+        ReadBack::No => "",
+    };
+    let mut stored: Vec<StoredDay> = Vec::new();
     if let Tx::Postgres(t) = tx {
         // One statement of arrays: the same text whatever the row count, so
         // it is prepared once per connection (a VALUES list of a batch's
@@ -109,7 +159,7 @@ async fn upsert(
                      AS u(vehicle_id, kind, day, last_at, last_value){KEEP_LATER_DAY}"
             )
         });
-        stored = sqlx::query_as(SQL.as_str())
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(format!("{}{returning}", SQL.as_str())))
             .bind(tenant.as_uuid())
             .bind(
                 rows.iter()
@@ -127,13 +177,14 @@ async fn upsert(
                 rows.iter()
                     .map(|(_, (_, value))| *value)
                     .collect::<Vec<f64>>(),
-            )
+            );
+        stored = query
             .fetch_all(&mut **t)
             .await
             .ctx("recording daily meters")?;
     } else {
         for chunk in rows.chunks(UPSERT_CHUNK) {
-            let returned: Vec<(Uuid, String, Date, f64)> = on_tx!(tx, |c| {
+            let returned: Vec<StoredDay> = on_tx!(tx, |c| {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO vehicle_daily_meters AS d
                          (tenant_id, vehicle_id, kind, day, last_at, last_value) ",
@@ -146,24 +197,14 @@ async fn upsert(
                         .push_bind(*at)
                         .push_bind(*value);
                 });
-                q.push(KEEP_LATER_DAY);
+                q.push(KEEP_LATER_DAY).push(returning);
                 q.build_query_as().fetch_all(c).await
             })
             .ctx("recording daily meters")?;
             stored.extend(returned);
         }
     }
-    let mut days = RecordedDays::new();
-    for (vehicle, kind, day, value) in stored {
-        let kind = MeterKind::from_str(&kind).map_err(StoreError::Corrupt)?;
-        days.entry((VehicleId::from(vehicle), kind))
-            .or_default()
-            .push((day, value));
-    }
-    for series in days.values_mut() {
-        series.sort_unstable_by_key(|(day, _)| *day);
-    }
-    Ok(days)
+    Ok(stored)
 }
 
 /// Rebuilds a meter's days from the day of `from` on, after a reading was
@@ -232,7 +273,7 @@ pub(crate) async fn refresh_days(
         }
         day += Duration::days(1);
     }
-    upsert(tx, tenant, &rows).await?;
+    upsert(tx, tenant, &rows, ReadBack::No).await?;
     Ok(())
 }
 

@@ -364,10 +364,26 @@ async fn rates_advanced_batch_by_batch_equal_rates_recomputed_from_the_readings(
         let send = |batch: Vec<NewReading>| async move {
             record_created(s, t.id, &batch, &format!("{kind:?}")).await;
         };
-        // The stored rates, then the same after a rebuild from the readings.
+        // The stored rates, then the same after a rebuild from the readings;
+        // the days behind them must be the rebuild's too (a batch whose
+        // meters are all ahead of the stored readings writes its days
+        // without reading them back).
+        let days = || {
+            db.owner_texts(
+                "SELECT kind || ' ' || day || ' ' || CAST(last_value AS TEXT) FROM vehicle_daily_meters
+                  ORDER BY vehicle_id, kind, day",
+            )
+        };
         let advanced_and_rebuilt = || async {
             let advanced = db.usage_rates().await;
+            let kept = days().await;
             s.rebuild_rollups(t.id).await.unwrap();
+            assert_eq!(
+                kept,
+                days().await,
+                "{kind:?}: the days as a rebuild makes them"
+            );
+            assert!(kept.len() >= 2 * 2 * 10, "{kind:?}: {} days", kept.len());
             (advanced, db.usage_rates().await)
         };
         // Three reading times a day (06:00, 12:00, 18:00) for 20 days, each
