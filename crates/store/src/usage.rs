@@ -93,16 +93,17 @@ pub(crate) async fn record_days(
     let known: Vec<_> = known.into_iter().collect();
     upsert(tx, tenant, &known, ReadBack::No).await?;
     let unknown: Vec<_> = unknown.into_iter().collect();
-    let mut stored = upsert(tx, tenant, &unknown, ReadBack::Yes).await?;
-    stored.extend(known.into_iter().map(|((vehicle, kind, day), (_, value))| {
-        (vehicle.as_uuid(), kind.to_owned(), day, value)
-    }));
+    let stored = upsert(tx, tenant, &unknown, ReadBack::Yes).await?;
+    let known_days = known
+        .iter()
+        .map(|((v, k, d), (_, value))| (*v, *k, *d, *value));
+    let stored_days = stored
+        .iter()
+        .map(|(v, k, d, value)| (VehicleId::from(*v), k.as_str(), *d, *value));
     let mut days = RecordedDays::new();
-    for (vehicle, kind, day, value) in stored {
-        let kind = MeterKind::from_str(&kind).map_err(StoreError::Corrupt)?;
-        days.entry((VehicleId::from(vehicle), kind))
-            .or_default()
-            .push((day, value));
+    for (vehicle, kind, day, value) in known_days.chain(stored_days) {
+        let kind = MeterKind::from_str(kind).map_err(StoreError::Corrupt)?;
+        days.entry((vehicle, kind)).or_default().push((day, value));
     }
     for series in days.values_mut() {
         series.sort_unstable_by_key(|(day, _)| *day);
