@@ -55,6 +55,7 @@ mod tx;
 mod usage;
 mod vehicle_page;
 mod vehicles;
+mod wal_checkpoint;
 mod warm_connections;
 
 pub use audit::{Actor, AuditContext, AuditEntry, AuditFilter, INSTANCE_TENANT};
@@ -156,6 +157,10 @@ pub struct Store {
     /// `warm_connections.rs`); only the backend's own is used.
     warm_sqlite: std::sync::Arc<WarmConnections<Sqlite>>,
     warm_postgres: std::sync::Arc<WarmConnections<Postgres>>,
+    /// Keeps the background checkpoint of an SQLite file's log running
+    /// (`wal_checkpoint.rs`); `None` on PostgreSQL, in memory, or when the
+    /// store was opened outside a Tokio runtime.
+    _checkpoints: Option<std::sync::Arc<wal_checkpoint::Running>>,
 }
 
 /// Runs one statement outside any transaction on a kept connection of the
@@ -206,7 +211,10 @@ enum Backend {
 /// every index) batch after batch, so a longer log copies each of them once
 /// for many batches. 16,000 pages (64 MB at 4 KB a page) took a live feed
 /// of 1,000 vehicles from 9,052–10,079 to 11,056–12,118 items a second
-/// (docs/PERFORMANCE.md, session 14).
+/// (docs/PERFORMANCE.md, session 14). Between these, a task of the store's
+/// copies the log as it grows (`wal_checkpoint.rs`), so the commit that
+/// reaches this size has only the last moments' pages left to copy before
+/// the log can start again from its beginning.
 const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 16_000;
 
 /// The size the log file is cut back to after a checkpoint empties it
@@ -227,6 +235,7 @@ impl Store {
     /// missing) or `postgres://…`. Does not migrate: see [`Store::migrate`].
     #[tracing::instrument(skip_all, fields(backend))]
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
+        let mut checkpoints = None;
         let backend = if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.trim_start_matches("//");
             let path = path.split('?').next().unwrap_or_default();
@@ -268,6 +277,9 @@ impl Store {
                 .connect_with(connect)
                 .await
                 .map_err(|e| StoreError::Config(format!("cannot open {url}: {e}")))?;
+            if path != ":memory:" && tokio::runtime::Handle::try_current().is_ok() {
+                checkpoints = Some(wal_checkpoint::spawn(pool.clone()));
+            }
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url)
@@ -316,6 +328,7 @@ impl Store {
                 options.max_connections,
                 warm_connections::FRESH_FOR,
             )),
+            _checkpoints: checkpoints,
         };
         tracing::Span::current().record("backend", store.kind().as_str());
         Ok(store)
