@@ -67,7 +67,8 @@ async fn run(pool: SqlitePool, running: Weak<Running>) {
         }
         match checkpoint(&pool).await {
             Ok(state) => {
-                // Something was committed since the last look: look again soon.
+                // Unchanged since the last look: idle, so look less often.
+                // Otherwise something was committed: look again soon.
                 wait = if last.is_some_and(|l| l == state) {
                     (wait * 2).min(IDLE_EVERY)
                 } else {
