@@ -19,10 +19,11 @@ use domain::ids::{TenantId, VehicleId};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::daily_meters::{CurrentReadings, RecordedDays};
 use crate::error::ResultExt;
 use crate::latest_meters::{self, BatchMeters, Latest};
 use crate::reading_batch::IN_LIST_CHUNK;
-use crate::usage::{MeterRates, RecordedDays, VehicleMeters};
+use crate::usage::{MeterRates, VehicleMeters};
 use crate::{StoreError, Tx};
 
 /// Recomputes the current meters and usage rates of `vehicles` from their
@@ -70,8 +71,14 @@ pub(crate) async fn refresh(
             }
         }
         if !recompute.is_empty() {
-            crate::usage::prune_days(tx, tenant, &recompute, today).await?;
-            sums.extend(crate::usage::sums_of(tx, tenant, &recompute, today).await?);
+            let mut current = CurrentReadings::new();
+            for vehicle in &recompute {
+                if let Some(found) = latest.get(vehicle) {
+                    found.current_readings_into(*vehicle, &mut current);
+                }
+            }
+            crate::daily_meters::prune_days(tx, tenant, &recompute, today).await?;
+            sums.extend(crate::usage::sums_of(tx, tenant, &recompute, &current, today).await?);
         }
         let mut meters = Vec::with_capacity(chunk.len());
         let mut columns = Vec::with_capacity(chunk.len());
@@ -128,7 +135,8 @@ pub(crate) async fn refresh(
 /// What an ingest batch recorded, for the refresh that follows it in its
 /// transaction.
 pub(crate) struct Recorded<'a> {
-    /// The days it left in `vehicle_daily_meters`.
+    /// The days it recorded, each meter's open day last (see
+    /// [`crate::daily_meters::record_days`]).
     pub days: RecordedDays,
     /// Its vehicles' rows as they were before it (read and locked first).
     pub stored: &'a HashMap<VehicleId, Latest>,

@@ -51,6 +51,23 @@ pub(crate) struct Latest {
 }
 
 impl Latest {
+    /// Puts this vehicle's current readings, each meter's latest live
+    /// one, into `readings` (the open days of [`crate::daily_meters::record_days`]).
+    pub(crate) fn current_readings_into(
+        &self,
+        vehicle: VehicleId,
+        readings: &mut crate::daily_meters::CurrentReadings,
+    ) {
+        for (kind, reading) in [
+            (MeterKind::Odometer, self.odometer),
+            (MeterKind::Hours, self.hours),
+        ] {
+            if let Some(reading) = reading {
+                readings.insert((vehicle, kind), reading);
+            }
+        }
+    }
+
     /// The window of stored readings for a batch's items of `kind` from
     /// `from` on, when this row settles it: every stored reading of the
     /// meter is before `from`, so none is in the span or after it, and the

@@ -16,6 +16,7 @@ mod cost_report;
 mod credential_cache;
 mod credential_epoch;
 mod current_meters;
+mod daily_meters;
 mod distance;
 mod documents;
 mod due_state;

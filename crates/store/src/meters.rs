@@ -263,7 +263,7 @@ pub(crate) async fn refresh_after_change(
     kind: MeterKind,
     from: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    crate::usage::refresh_days(tx, tenant, vehicle, kind, from).await?;
+    crate::daily_meters::refresh_days(tx, tenant, vehicle, kind, from).await?;
     if kind == MeterKind::Odometer {
         crate::distance::refresh_distance(tx, tenant, vehicle, from).await?;
     }

@@ -186,7 +186,13 @@ pub(crate) async fn record_readings_of_live(
     // against its own window above, and the summaries merge by vehicle.
     insert_readings(tx, tenant, &all_accepted, now).await?;
     crate::distance::record_distance(tx, tenant, &all_accepted).await?;
-    let days = crate::usage::record_days(tx, tenant, &all_accepted, &ahead).await?;
+    let mut readings_before = crate::daily_meters::CurrentReadings::new();
+    for (vehicle, row) in live {
+        row.current_readings_into(*vehicle, &mut readings_before);
+    }
+    let days =
+        crate::daily_meters::record_days(tx, tenant, &all_accepted, &ahead, &readings_before)
+            .await?;
     if current == CurrentMeters::Refresh {
         let moved: Vec<VehicleId> = moved.into_iter().collect();
         let recorded = crate::current_meters::Recorded {

@@ -160,7 +160,9 @@ impl Store {
             execute_tx!(&mut tx, sqlx::query(spend).bind(t)).ctx("rebuilding monthly spend")?;
         // Only the usage rate's window is kept (see `usage`).
         let today = OffsetDateTime::now_utc().date();
-        let since = crate::usage::window_start(today).midnight().assume_utc();
+        let since = crate::daily_meters::window_start(today)
+            .midnight()
+            .assume_utc();
         let daily_meter_rows = execute_tx!(&mut tx, sqlx::query(daily).bind(t).bind(since))
             .ctx("rebuilding daily meters")?;
         let rated_vehicles = crate::usage::refresh_tenant_rates(

@@ -1,11 +1,10 @@
 //! Each vehicle's usage rate (km and engine hours per day), kept on the
 //! vehicle row so that due forecasts never read raw readings.
 //!
-//! The rate comes from `vehicle_daily_meters`: one row per vehicle, meter and
-//! day holding the day's last live reading (effective value, offsets
-//! included), maintained on ingest by a multi-row upsert that only moves a
-//! day's value later in time. [`domain::maintenance::daily_rate`] over those
-//! day values weighs day-to-day usage; over raw readings taken every few
+//! The rate comes from each meter's day values ([`crate::daily_meters`]:
+//! the day's last live reading, a meter's open day being the vehicle row's
+//! current meter). [`domain::maintenance::daily_rate`] over those day
+//! values weighs day-to-day usage; over raw readings taken every few
 //! minutes it only saw the pairs that crossed midnight.
 //!
 //! The rate moves whenever a vehicle's current meter does (every ingest
@@ -19,264 +18,20 @@
 //! of a live feed. A rate whose meter has no reading inside the window any
 //! more is not used (see [`VehicleMeters::now`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
-use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
 use domain::maintenance::{Now, RATE_WINDOW_DAYS};
 use domain::meter::MeterKind;
 use domain::usage_rate::DailyRateSums;
-use time::{Date, Duration, OffsetDateTime, UtcOffset};
+use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::daily_meters::{CurrentReadings, RecordedDays, day_of};
 use crate::error::ResultExt;
-use crate::meters::{Reading, load_offsets, offset_at};
 use crate::reading_batch::push_in_list;
-use crate::{StoreError, Tx, execute_tx, on_tx};
-
-/// Rows per multi-row upsert (6 parameters each).
-const UPSERT_CHUNK: usize = 1_000;
-
-fn day_of(at: OffsetDateTime) -> Date {
-    at.to_offset(UtcOffset::UTC).date()
-}
-
-/// The first day kept: the window, and a day's margin for the clock.
-pub(crate) fn window_start(today: Date) -> Date {
-    today - Duration::days(RATE_WINDOW_DAYS + 1)
-}
-
-/// The day values an ingest batch left in `vehicle_daily_meters`, by meter,
-/// in day order: what [`MeterRates::advance`] takes.
-pub(crate) type RecordedDays = HashMap<(VehicleId, MeterKind), Vec<(Date, f64)>>;
-
-/// Folds newly recorded readings into their days (live ones only), and
-/// returns the days' values as they now stand.
-///
-/// `ahead` names the meters whose stored readings are all older than the
-/// batch's (what a live feed's batches are: [`crate::latest_meters::Latest::window_from`]
-/// settled their windows). A day of theirs already stored holds an earlier
-/// reading, so the batch's last reading of the day is what the day now
-/// holds: their rows are written without reading them back. The others'
-/// days (a late reading, an import) come back from the upsert, since a
-/// later reading already stored keeps its day.
-pub(crate) async fn record_days(
-    tx: &mut Tx,
-    tenant: TenantId,
-    readings: &[Reading],
-    ahead: &HashSet<(VehicleId, MeterKind)>,
-) -> Result<RecordedDays, StoreError> {
-    // (vehicle, meter, day) -> (last at, its value); history older than the
-    // window (an import of past years) is never read, so not kept.
-    let oldest = window_start(OffsetDateTime::now_utc().date());
-    let mut known: BTreeMap<(VehicleId, &'static str, Date), (i64, f64)> = BTreeMap::new();
-    let mut unknown: BTreeMap<_, (i64, f64)> = BTreeMap::new();
-    for r in readings
-        .iter()
-        .filter(|r| !r.void && day_of(r.read_at) >= oldest)
-    {
-        let days = if ahead.contains(&(r.vehicle_id, r.kind)) {
-            &mut known
-        } else {
-            &mut unknown
-        };
-        let at = r.read_at.unix_timestamp();
-        days.entry((r.vehicle_id, r.kind.as_str(), day_of(r.read_at)))
-            .and_modify(|d| {
-                if at > d.0 {
-                    *d = (at, r.effective);
-                }
-            })
-            .or_insert((at, r.effective));
-    }
-    let known: Vec<_> = known.into_iter().collect();
-    upsert(tx, tenant, &known, ReadBack::No).await?;
-    let unknown: Vec<_> = unknown.into_iter().collect();
-    let stored = upsert(tx, tenant, &unknown, ReadBack::Yes).await?;
-    let known_days = known
-        .iter()
-        .map(|((v, k, d), (_, value))| (*v, *k, *d, *value));
-    let stored_days = stored
-        .iter()
-        .map(|(v, k, d, value)| (VehicleId::from(*v), k.as_str(), *d, *value));
-    let mut days = RecordedDays::new();
-    for (vehicle, kind, day, value) in known_days.chain(stored_days) {
-        let kind = MeterKind::from_str(kind).map_err(StoreError::Corrupt)?;
-        days.entry((vehicle, kind)).or_default().push((day, value));
-    }
-    for series in days.values_mut() {
-        series.sort_unstable_by_key(|(day, _)| *day);
-    }
-    Ok(days)
-}
-
-type DayRow = ((VehicleId, &'static str, Date), (i64, f64));
-
-/// Whether an upsert returns the rows it leaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadBack {
-    Yes,
-    No,
-}
-
-/// Both right-hand sides of the upsert read the row as it was: a day's
-/// later reading already stored wins.
-const KEEP_LATER_DAY: &str = " ON CONFLICT (tenant_id, vehicle_id, kind, day) DO UPDATE SET
-    last_value = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_value ELSE d.last_value END,
-    last_at = CASE WHEN excluded.last_at > d.last_at THEN excluded.last_at ELSE d.last_at END";
-
-/// The day rows as they stand after the upsert.
-const RETURNING_DAYS: &str = " RETURNING vehicle_id, kind, day, last_value";
-
-/// A stored day: (vehicle, meter, day, value).
-type StoredDay = (Uuid, String, Date, f64);
-
-/// Upserts day rows; with [`ReadBack::Yes`], returns them as they now
-/// stand (on SQLite every returned row is a message from the connection's
-/// thread, so a live feed's rows, already known, are not returned).
-async fn upsert(
-    tx: &mut Tx,
-    tenant: TenantId,
-    rows: &[DayRow],
-    read_back: ReadBack,
-) -> Result<Vec<StoredDay>, StoreError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let returning = match read_back {
-        ReadBack::Yes => RETURNING_DAYS,
-        ReadBack::No => "",
-    };
-    let mut stored: Vec<StoredDay> = Vec::new();
-    if let Tx::Postgres(t) = tx {
-        // One statement of arrays: the same text whatever the row count, so
-        // it is prepared once per connection (a VALUES list of a batch's
-        // thousand days was a new statement to parse and plan every time).
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "INSERT INTO vehicle_daily_meters AS d (tenant_id, vehicle_id, kind, day, last_at, last_value)
-                 SELECT $1, u.* FROM unnest($2::uuid[], $3::text[], $4::date[], $5::int8[], $6::float8[])
-                     AS u(vehicle_id, kind, day, last_at, last_value){KEEP_LATER_DAY}"
-            )
-        });
-        let query = sqlx::query_as(sqlx::AssertSqlSafe(format!("{}{returning}", SQL.as_str())))
-            .bind(tenant.as_uuid())
-            .bind(
-                rows.iter()
-                    .map(|((v, _, _), _)| v.as_uuid())
-                    .collect::<Vec<Uuid>>(),
-            )
-            .bind(rows.iter().map(|((_, k, _), _)| *k).collect::<Vec<&str>>())
-            .bind(
-                rows.iter()
-                    .map(|((_, _, day), _)| *day)
-                    .collect::<Vec<Date>>(),
-            )
-            .bind(rows.iter().map(|(_, (at, _))| *at).collect::<Vec<i64>>())
-            .bind(
-                rows.iter()
-                    .map(|(_, (_, value))| *value)
-                    .collect::<Vec<f64>>(),
-            );
-        stored = query
-            .fetch_all(&mut **t)
-            .await
-            .ctx("recording daily meters")?;
-    } else {
-        for chunk in rows.chunks(UPSERT_CHUNK) {
-            let returned: Vec<StoredDay> = on_tx!(tx, |c| {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO vehicle_daily_meters AS d
-                         (tenant_id, vehicle_id, kind, day, last_at, last_value) ",
-                );
-                q.push_values(chunk, |mut b, ((vehicle, kind, day), (at, value))| {
-                    b.push_bind(tenant.as_uuid())
-                        .push_bind(vehicle.as_uuid())
-                        .push_bind(*kind)
-                        .push_bind(*day)
-                        .push_bind(*at)
-                        .push_bind(*value);
-                });
-                q.push(KEEP_LATER_DAY).push(returning);
-                q.build_query_as().fetch_all(c).await
-            })
-            .ctx("recording daily meters")?;
-            stored.extend(returned);
-        }
-    }
-    Ok(stored)
-}
-
-/// Rebuilds a meter's days from the day of `from` on, after a reading was
-/// voided or restored or an offset changed effective values. Days before the
-/// rate window are not rebuilt: nothing reads them again. One index lookup
-/// per day of the window.
-pub(crate) async fn refresh_days(
-    tx: &mut Tx,
-    tenant: TenantId,
-    vehicle: VehicleId,
-    kind: MeterKind,
-    from: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let (t, v) = (tenant.as_uuid(), vehicle.as_uuid());
-    execute_tx!(
-        tx,
-        sqlx::query(
-            "DELETE FROM vehicle_daily_meters WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 AND day >= $4"
-        )
-        .bind(t)
-        .bind(v)
-        .bind(kind.as_str())
-        .bind(day_of(from))
-    )
-    .ctx("clearing daily meters")?;
-    let latest: Option<OffsetDateTime> = on_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT max(read_at) FROM meter_readings
-          WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 AND NOT void"
-    )
-    .bind(t)
-    .bind(v)
-    .bind(kind.as_str())
-    .fetch_one(c)
-    .await)
-    .ctx("finding the latest reading")?;
-    let Some(latest) = latest else {
-        return Ok(());
-    };
-    let offsets = load_offsets(tx, tenant, vehicle, kind).await?;
-    let mut rows = Vec::new();
-    let mut day = day_of(from).max(window_start(OffsetDateTime::now_utc().date()));
-    while day <= day_of(latest) {
-        let (begin, end) = (
-            day.midnight().assume_utc(),
-            (day + Duration::days(1)).midnight().assume_utc(),
-        );
-        let last: Option<(OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(
-            "SELECT read_at, canonical FROM meter_readings
-              WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = $3 AND NOT void
-                AND read_at >= $4 AND read_at < $5
-              ORDER BY read_at DESC LIMIT 1"
-        )
-        .bind(t)
-        .bind(v)
-        .bind(kind.as_str())
-        .bind(begin)
-        .bind(end)
-        .fetch_optional(c)
-        .await)
-        .ctx("reading a day's last reading")?;
-        if let Some((at, raw)) = last {
-            rows.push((
-                (vehicle, kind.as_str(), day),
-                (at.unix_timestamp(), raw + offset_at(&offsets, at)),
-            ));
-        }
-        day += Duration::days(1);
-    }
-    upsert(tx, tenant, &rows, ReadBack::No).await?;
-    Ok(())
-}
+use crate::{StoreError, Tx, on_tx};
 
 /// A vehicle's usage rates as running sums, one per meter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -345,17 +100,19 @@ impl MeterRates {
 }
 
 /// The rate sums of `vehicles` (at most [`crate::reading_batch::IN_LIST_CHUNK`]),
-/// computed from their days in the window in one statement; every vehicle
-/// has an entry (empty sums when it has no days).
+/// computed from their days in the window in one statement, each meter's
+/// current reading (`current`) taken into its open day; every vehicle has
+/// an entry (empty sums when it has no days).
 pub(crate) async fn sums_of(
     tx: &mut Tx,
     tenant: TenantId,
     vehicles: &[VehicleId],
+    current: &CurrentReadings,
     today: Date,
 ) -> Result<HashMap<Uuid, MeterRates>, StoreError> {
-    let days: Vec<(Uuid, String, Date, f64)> = on_tx!(tx, |c| {
+    let days: Vec<StoredDayAt> = on_tx!(tx, |c| {
         let mut q = sqlx::QueryBuilder::new(
-            "SELECT vehicle_id, kind, day, last_value FROM vehicle_daily_meters WHERE tenant_id = ",
+            "SELECT vehicle_id, kind, day, last_at, last_value FROM vehicle_daily_meters WHERE tenant_id = ",
         );
         q.push_bind(tenant.as_uuid())
             .push(" AND day >= ")
@@ -366,56 +123,58 @@ pub(crate) async fn sums_of(
         q.build_query_as().fetch_all(c).await
     })
     .ctx("loading daily meters")?;
-    let mut sums: HashMap<Uuid, MeterRates> = vehicles
-        .iter()
-        .map(|v| (v.as_uuid(), MeterRates::new(today)))
-        .collect();
-    fold_days(&mut sums, &days, today)?;
-    Ok(sums)
+    fold_days(vehicles.iter().copied(), &days, current, today)
 }
 
-/// Folds days, ordered by vehicle, meter and day, into the sums of the
-/// vehicles `sums` holds (days of others are skipped): each meter's series
-/// through [`DailyRateSums::push`], which [`domain::usage_rate::daily_rate`]
-/// is the fold of, so the weighting is defined in one place.
+/// A stored day with its reading's time: (vehicle, meter, day, last at
+/// (Unix seconds), value).
+type StoredDayAt = (Uuid, String, Date, i64, f64);
+
+/// The rate sums of `vehicles` from their stored days (ordered by vehicle,
+/// meter and day; days of others are skipped), each meter's current
+/// reading taken into its day, the later reading winning as on write (the
+/// open day's row may lag it: see [`record_days`]). Each meter's series
+/// goes through [`DailyRateSums::push`], which
+/// [`domain::usage_rate::daily_rate`] is the fold of, so the weighting is
+/// defined in one place.
 fn fold_days(
-    sums: &mut HashMap<Uuid, MeterRates>,
-    days: &[(Uuid, String, Date, f64)],
+    vehicles: impl Iterator<Item = VehicleId>,
+    days: &[StoredDayAt],
+    current: &CurrentReadings,
     today: Date,
-) -> Result<(), StoreError> {
+) -> Result<HashMap<Uuid, MeterRates>, StoreError> {
+    let mut stored: HashMap<(Uuid, MeterKind), &[StoredDayAt]> = HashMap::new();
     for group in days.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
-        let (vehicle, kind) = (group[0].0, group[0].1.as_str());
-        let Some(rates) = sums.get_mut(&vehicle) else {
-            continue;
-        };
-        let kind = MeterKind::from_str(kind).map_err(StoreError::Corrupt)?;
-        let meter = rates.meter(kind);
-        *meter = DailyRateSums::new(today);
-        for (_, _, day, value) in group {
-            meter.push(*day, *value);
-        }
+        let kind = MeterKind::from_str(&group[0].1).map_err(StoreError::Corrupt)?;
+        stored.insert((group[0].0, kind), group);
     }
-    Ok(())
-}
-
-/// Drops the days of `vehicles` that have left the window, in one statement.
-pub(crate) async fn prune_days(
-    tx: &mut Tx,
-    tenant: TenantId,
-    vehicles: &[VehicleId],
-    today: Date,
-) -> Result<(), StoreError> {
-    on_tx!(tx, |c| {
-        let mut q = sqlx::QueryBuilder::new("DELETE FROM vehicle_daily_meters WHERE tenant_id = ");
-        q.push_bind(tenant.as_uuid())
-            .push(" AND day < ")
-            .push_bind(window_start(today))
-            .push(" AND vehicle_id");
-        push_in_list(&mut q, vehicles);
-        q.build().execute(c).await.map(|r| r.rows_affected())
-    })
-    .ctx("pruning daily meters")?;
-    Ok(())
+    let first_day = today - Duration::days(RATE_WINDOW_DAYS);
+    let mut sums = HashMap::new();
+    for vehicle in vehicles {
+        let mut rates = MeterRates::new(today);
+        for kind in [MeterKind::Odometer, MeterKind::Hours] {
+            let mut series: Vec<(Date, i64, f64)> = stored
+                .get(&(vehicle.as_uuid(), kind))
+                .into_iter()
+                .flat_map(|group| group.iter())
+                .map(|(_, _, day, at, value)| (*day, *at, *value))
+                .collect();
+            if let Some(&(at, value)) = current.get(&(vehicle, kind)) {
+                let (day, at) = (day_of(at), at.unix_timestamp());
+                match series.binary_search_by_key(&day, |d| d.0) {
+                    Ok(i) if at > series[i].1 => series[i] = (day, at, value),
+                    Ok(_) => {}
+                    Err(i) => series.insert(i, (day, at, value)),
+                }
+            }
+            let meter = rates.meter(kind);
+            for (day, _, value) in series.into_iter().filter(|d| d.0 >= first_day) {
+                meter.push(day, value);
+            }
+        }
+        sums.insert(vehicle.as_uuid(), rates);
+    }
+    Ok(sums)
 }
 
 /// Vehicles per page of [`refresh_tenant_rates`]: their window's days (at
@@ -448,8 +207,8 @@ pub(crate) async fn refresh_tenant_rates(
         RateScope::All => "",
         RateScope::Unrated => " AND usage_on IS NULL",
     };
-    let vehicles: Vec<Uuid> = on_tx!(tx, |c| sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT id FROM vehicles
+    let vehicles: Vec<CurrentRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, odometer_at, odometer_km, hours_at, engine_hours FROM vehicles
           WHERE tenant_id = $1 AND (odometer_at IS NOT NULL OR hours_at IS NOT NULL){unrated} ORDER BY id"
     )))
     .bind(tenant.as_uuid())
@@ -461,28 +220,46 @@ pub(crate) async fn refresh_tenant_rates(
         let (Some(first), Some(last)) = (page.first(), page.last()) else {
             continue;
         };
-        let days: Vec<(Uuid, String, Date, f64)> = on_tx!(tx, |c| sqlx::query_as(
-            "SELECT vehicle_id, kind, day, last_value FROM vehicle_daily_meters
+        let days: Vec<StoredDayAt> = on_tx!(tx, |c| sqlx::query_as(
+            "SELECT vehicle_id, kind, day, last_at, last_value FROM vehicle_daily_meters
               WHERE tenant_id = $1 AND vehicle_id >= $2 AND vehicle_id <= $3 AND day >= $4
               ORDER BY vehicle_id, kind, day"
         )
         .bind(tenant.as_uuid())
-        .bind(first)
-        .bind(last)
+        .bind(first.0)
+        .bind(last.0)
         .bind(since)
         .fetch_all(c)
         .await)
         .ctx("loading a page of daily meters")?;
+        let mut current = CurrentReadings::new();
+        for (id, odometer_at, odometer_km, hours_at, engine_hours) in page {
+            let vehicle = VehicleId::from(*id);
+            if let (Some(at), Some(km)) = (odometer_at, odometer_km) {
+                current.insert((vehicle, MeterKind::Odometer), (*at, *km));
+            }
+            if let (Some(at), Some(hours)) = (hours_at, engine_hours) {
+                current.insert((vehicle, MeterKind::Hours), (*at, *hours));
+            }
+        }
         // Every vehicle of the page is written, those without days as none;
         // the id range may hold others (rated already, or without readings).
-        let mut sums: HashMap<Uuid, MeterRates> =
-            page.iter().map(|v| (*v, MeterRates::new(today))).collect();
-        fold_days(&mut sums, &days, today)?;
+        let page_ids = page.iter().map(|row| VehicleId::from(row.0));
+        let sums = fold_days(page_ids, &days, &current, today)?;
         let sums: BTreeMap<Uuid, MeterRates> = sums.into_iter().collect();
         store_rates(tx, tenant, today, &sums).await?;
     }
     Ok(vehicles.len() as u64)
 }
+
+/// A vehicle with its current meters: (id, odometer at, km, hours at, hours).
+type CurrentRow = (
+    Uuid,
+    Option<OffsetDateTime>,
+    Option<f64>,
+    Option<OffsetDateTime>,
+    Option<f64>,
+);
 
 /// Writes a page of vehicles' rates and their sums in one statement.
 async fn store_rates(

@@ -367,23 +367,45 @@ async fn rates_advanced_batch_by_batch_equal_rates_recomputed_from_the_readings(
         // The stored rates, then the same after a rebuild from the readings;
         // the days behind them must be the rebuild's too (a batch whose
         // meters are all ahead of the stored readings writes its days
-        // without reading them back).
-        let days = || {
-            db.owner_texts(
-                "SELECT kind || ' ' || day || ' ' || CAST(last_value AS TEXT) FROM vehicle_daily_meters
-                  ORDER BY vehicle_id, kind, day",
-            )
+        // without reading them back). A meter's open day, its latest, is
+        // the vehicle row's: a rebuild writes its row, a live feed does not
+        // (`open_days_kept`: whether the rows of the open days are there).
+        let days = || async {
+            let rows = db
+                .owner_texts(
+                    "SELECT kind || ' ' || day || ' ' || CAST(last_value AS TEXT) FROM vehicle_daily_meters
+                      ORDER BY vehicle_id, kind, day",
+                )
+                .await;
+            rows.into_iter()
+                .map(Option::unwrap_or_default)
+                .collect::<Vec<String>>()
         };
-        let advanced_and_rebuilt = || async {
+        // Each meter's rows but its latest (rows come grouped by vehicle
+        // then meter, and the two meters alternate).
+        let closed = |rows: &[String]| -> Vec<String> {
+            rows.chunk_by(|a, b| a.split(' ').next() == b.split(' ').next())
+                .flat_map(|meter| meter[..meter.len() - 1].to_vec())
+                .collect()
+        };
+        let (db_ref, days, tenant_id) = (&db, &days, t.id);
+        let advanced_and_rebuilt = |open_days_kept: bool| async move {
+            let db = db_ref;
             let advanced = db.usage_rates().await;
             let kept = days().await;
-            s.rebuild_rollups(t.id).await.unwrap();
-            assert_eq!(
-                kept,
-                days().await,
-                "{kind:?}: the days as a rebuild makes them"
+            s.rebuild_rollups(tenant_id).await.unwrap();
+            let rebuilt = days().await;
+            let expected = if open_days_kept {
+                rebuilt.clone()
+            } else {
+                closed(&rebuilt)
+            };
+            assert_eq!(kept, expected, "{kind:?}: the days as a rebuild makes them");
+            assert!(
+                rebuilt.len() >= 2 * 2 * 10,
+                "{kind:?}: {} days",
+                rebuilt.len()
             );
-            assert!(kept.len() >= 2 * 2 * 10, "{kind:?}: {} days", kept.len());
             (advanced, db.usage_rates().await)
         };
         // Three reading times a day (06:00, 12:00, 18:00) for 20 days, each
@@ -409,7 +431,7 @@ async fn rates_advanced_batch_by_batch_equal_rates_recomputed_from_the_readings(
                 send(batch).await;
             }
             if day == 9 {
-                let (advanced, rebuilt) = advanced_and_rebuilt().await;
+                let (advanced, rebuilt) = advanced_and_rebuilt(false).await;
                 assert!(
                     advanced.iter().all(|r| r.1.is_some() && r.2.is_some()),
                     "{kind:?}: {advanced:?}"
@@ -417,7 +439,7 @@ async fn rates_advanced_batch_by_batch_equal_rates_recomputed_from_the_readings(
                 assert_eq!(advanced, rebuilt, "{kind:?}: after ten days");
             }
         }
-        let (advanced, rebuilt) = advanced_and_rebuilt().await;
+        let (advanced, rebuilt) = advanced_and_rebuilt(false).await;
         assert_eq!(advanced, rebuilt, "{kind:?}: after twenty days");
 
         // A late reading that becomes day 15's last (23:00, between its
@@ -433,7 +455,8 @@ async fn rates_advanced_batch_by_batch_equal_rates_recomputed_from_the_readings(
             .collect();
         let before = db.usage_rates().await;
         send(late).await;
-        let (advanced, rebuilt) = advanced_and_rebuilt().await;
+        // The last rebuild wrote the open days' rows.
+        let (advanced, rebuilt) = advanced_and_rebuilt(true).await;
         assert_ne!(
             advanced, before,
             "{kind:?}: the late reading moves the rates"
@@ -457,7 +480,72 @@ async fn rates_advanced_batch_by_batch_equal_rates_recomputed_from_the_readings(
             })
             .collect();
         send(next).await;
-        let (advanced, rebuilt) = advanced_and_rebuilt().await;
+        let (advanced, rebuilt) = advanced_and_rebuilt(false).await;
         assert_eq!(advanced, rebuilt, "{kind:?}: after unreadable sums");
+    }
+}
+
+/// A live feed writes a meter's day once, when a later day's reading closes
+/// it: the open day is the vehicle row's current meter, and the rates see
+/// it all the same. A late reading for the open day writes its row as the
+/// day stands, the later reading winning.
+#[tokio::test]
+async fn a_live_feed_writes_a_day_once_when_the_next_day_closes_it() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let kind = db.kind;
+        let t = tenant(s, "usage-open-day").await;
+        let v = trucks(s, t.id, &["Open day"]).await[0];
+        let start = OffsetDateTime::now_utc().date() - Duration::days(5);
+        let at = |day: i64, hour: i64| {
+            (start + Duration::days(day)).midnight().assume_utc() + Duration::hours(hour)
+        };
+        let day_text = |day: i64| (start + Duration::days(day)).to_string();
+        let rows = || async {
+            db.owner_texts(
+                "SELECT day || ' ' || CAST(CAST(last_value AS INTEGER) AS TEXT)
+                   FROM vehicle_daily_meters ORDER BY day",
+            )
+            .await
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect::<Vec<String>>()
+        };
+        let km_per_day = || async { db.usage_rates().await[0].1 };
+        let send = |day, hour, km| async move {
+            record_created(
+                s,
+                t.id,
+                &[reading(v, at(day, hour), km)],
+                &format!("{kind:?}"),
+            )
+            .await;
+        };
+        for (hour, km) in [(6, 1_000.0), (12, 1_040.0), (18, 1_100.0)] {
+            send(0, hour, km).await;
+        }
+        assert_eq!(rows().await, Vec::<String>::new(), "{kind:?}: day 0 open");
+        assert_eq!(km_per_day().await, None, "{kind:?}: one day, no rate");
+
+        send(1, 6, 1_150.0).await;
+        assert_eq!(rows().await, [format!("{} 1100", day_text(0))], "{kind:?}");
+        let rate = km_per_day().await.unwrap();
+        assert!((rate - 50.0).abs() < 1e-9, "{kind:?}: {rate}");
+        send(1, 18, 1_300.0).await;
+        assert_eq!(rows().await.len(), 1, "{kind:?}: day 1 still open");
+        let rate = km_per_day().await.unwrap();
+        assert!((rate - 200.0).abs() < 1e-9, "{kind:?}: {rate}");
+
+        // A late reading for the open day: its row holds 18:00's value.
+        send(1, 3, 1_120.0).await;
+        let closed_and_open = [
+            format!("{} 1100", day_text(0)),
+            format!("{} 1300", day_text(1)),
+        ];
+        assert_eq!(rows().await, closed_and_open, "{kind:?}");
+        let advanced = db.usage_rates().await;
+        s.rebuild_rollups(t.id).await.unwrap();
+        assert_eq!(rows().await, closed_and_open, "{kind:?}: rebuilt");
+        assert_eq!(advanced, db.usage_rates().await, "{kind:?}: rebuilt rates");
     }
 }
