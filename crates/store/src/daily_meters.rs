@@ -42,8 +42,9 @@ pub(crate) fn window_start(today: Date) -> Date {
 }
 
 /// The day values an ingest batch recorded, by meter, in day order: what
-/// [`crate::usage::MeterRates::advance`] takes. Each meter's last day is its open day,
-/// which `vehicle_daily_meters` may not hold (see [`record_days`]).
+/// [`crate::usage::MeterRates::advance`] takes. Each meter's last day is
+/// its open day, which `vehicle_daily_meters` may not hold (see
+/// [`record_days`]).
 pub(crate) type RecordedDays = HashMap<(VehicleId, MeterKind), Vec<(Date, f64)>>;
 
 /// Meters' current readings, (time, effective value), as the vehicle rows
