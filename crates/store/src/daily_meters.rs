@@ -51,6 +51,21 @@ pub(crate) type RecordedDays = HashMap<(VehicleId, MeterKind), Vec<(Date, f64)>>
 /// hold them: the value of each meter's open day (see [`record_days`]).
 pub(crate) type CurrentReadings = HashMap<(VehicleId, MeterKind), (OffsetDateTime, f64)>;
 
+/// Puts a vehicle's current readings, (time, effective value) of each
+/// meter that has one, into `readings`.
+pub(crate) fn insert_current(
+    readings: &mut CurrentReadings,
+    vehicle: VehicleId,
+    odometer: Option<(OffsetDateTime, f64)>,
+    hours: Option<(OffsetDateTime, f64)>,
+) {
+    for (kind, reading) in [(MeterKind::Odometer, odometer), (MeterKind::Hours, hours)] {
+        if let Some(reading) = reading {
+            readings.insert((vehicle, kind), reading);
+        }
+    }
+}
+
 /// Folds newly recorded readings into their days (live ones only), and
 /// returns the days' values as they now stand.
 ///

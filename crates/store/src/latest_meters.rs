@@ -58,14 +58,7 @@ impl Latest {
         vehicle: VehicleId,
         readings: &mut crate::daily_meters::CurrentReadings,
     ) {
-        for (kind, reading) in [
-            (MeterKind::Odometer, self.odometer),
-            (MeterKind::Hours, self.hours),
-        ] {
-            if let Some(reading) = reading {
-                readings.insert((vehicle, kind), reading);
-            }
-        }
+        crate::daily_meters::insert_current(readings, vehicle, self.odometer, self.hours);
     }
 
     /// The window of stored readings for a batch's items of `kind` from

@@ -28,7 +28,7 @@ use domain::usage_rate::DailyRateSums;
 use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::daily_meters::{CurrentReadings, RecordedDays, day_of};
+use crate::daily_meters::{CurrentReadings, RecordedDays, day_of, insert_current};
 use crate::error::ResultExt;
 use crate::reading_batch::push_in_list;
 use crate::{StoreError, Tx, on_tx};
@@ -133,7 +133,8 @@ type StoredDayAt = (Uuid, String, Date, i64, f64);
 /// The rate sums of `vehicles` from their stored days (ordered by vehicle,
 /// meter and day; days of others are skipped), each meter's current
 /// reading taken into its day, the later reading winning as on write (the
-/// open day's row may lag it: see [`record_days`]). Each meter's series
+/// open day's row may lag it: see
+/// [`crate::daily_meters::record_days`]). Each meter's series
 /// goes through [`DailyRateSums::push`], which
 /// [`domain::usage_rate::daily_rate`] is the fold of, so the weighting is
 /// defined in one place.
@@ -195,8 +196,8 @@ pub(crate) enum RateScope {
 /// reading (all, or the unrated), a page of vehicles at a time: one read of
 /// the page's days in order and one batched update, instead of three
 /// statements per vehicle (the rollup rebuild spent ~30,000 round trips on
-/// 10,000 vehicles). The weighting stays in [`daily_rate`], the one place
-/// that defines it. Returns the number of vehicles rated.
+/// 10,000 vehicles). The weighting stays in
+/// [`domain::usage_rate::daily_rate`], the one place that defines it. Returns the number of vehicles rated.
 pub(crate) async fn refresh_tenant_rates(
     tx: &mut Tx,
     tenant: TenantId,
@@ -234,13 +235,9 @@ pub(crate) async fn refresh_tenant_rates(
         .ctx("loading a page of daily meters")?;
         let mut current = CurrentReadings::new();
         for (id, odometer_at, odometer_km, hours_at, engine_hours) in page {
-            let vehicle = VehicleId::from(*id);
-            if let (Some(at), Some(km)) = (odometer_at, odometer_km) {
-                current.insert((vehicle, MeterKind::Odometer), (*at, *km));
-            }
-            if let (Some(at), Some(hours)) = (hours_at, engine_hours) {
-                current.insert((vehicle, MeterKind::Hours), (*at, *hours));
-            }
+            let odometer = odometer_at.zip(*odometer_km);
+            let hours = hours_at.zip(*engine_hours);
+            insert_current(&mut current, VehicleId::from(*id), odometer, hours);
         }
         // Every vehicle of the page is written, those without days as none;
         // the id range may hold others (rated already, or without readings).
