@@ -140,6 +140,11 @@ const SQLITE: &[Migration] = &[
         description: "room on hot tables' pages for heap-only updates (PostgreSQL fillfactor)",
         sql: include_str!("../migrations/sqlite/0024_hot_update_fillfactor.sql"),
     },
+    Migration {
+        version: 25,
+        description: "SQLite's unused live-readings timeline index dropped",
+        sql: include_str!("../migrations/sqlite/0025_sqlite_timeline_index.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -262,6 +267,11 @@ const POSTGRES: &[Migration] = &[
         version: 24,
         description: "room on hot tables' pages for heap-only updates (PostgreSQL fillfactor)",
         sql: include_str!("../migrations/postgres/0024_hot_update_fillfactor.sql"),
+    },
+    Migration {
+        version: 25,
+        description: "SQLite's unused live-readings timeline index dropped",
+        sql: include_str!("../migrations/postgres/0025_sqlite_timeline_index.sql"),
     },
 ];
 
