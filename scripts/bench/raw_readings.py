@@ -40,7 +40,7 @@ def schema(backend):
     dropped = set()
     folder = os.path.join(ROOT, f"crates/store/migrations/{backend}")
     for name in sorted(os.listdir(folder)):
-        if name > "0002":
+        if name[:4] > "0002":
             later = open(os.path.join(folder, name)).read()
             dropped.update(re.findall(r"^DROP INDEX (?:IF EXISTS )?(meter_readings_\w+)", later, re.M))
     indexes = [ix for ix in indexes if re.search(r"INDEX (\w+)", ix).group(1) not in dropped]
