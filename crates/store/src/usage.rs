@@ -197,7 +197,8 @@ pub(crate) enum RateScope {
 /// the page's days in order and one batched update, instead of three
 /// statements per vehicle (the rollup rebuild spent ~30,000 round trips on
 /// 10,000 vehicles). The weighting stays in
-/// [`domain::usage_rate::daily_rate`], the one place that defines it. Returns the number of vehicles rated.
+/// [`domain::usage_rate::daily_rate`], the one place that defines it.
+/// Returns the number of vehicles rated.
 pub(crate) async fn refresh_tenant_rates(
     tx: &mut Tx,
     tenant: TenantId,
