@@ -158,10 +158,11 @@ pub struct Store {
     /// `warm_connections.rs`); only the backend's own is used.
     warm_sqlite: std::sync::Arc<WarmConnections<Sqlite>>,
     warm_postgres: std::sync::Arc<WarmConnections<Postgres>>,
-    /// Keeps the background checkpoint of an SQLite file's log running
+    /// Keeps the background checkpoint of an SQLite file's log running and
+    /// tells write transactions when the log is due a restart
     /// (`wal_checkpoint.rs`); `None` on PostgreSQL, in memory, or when the
     /// store was opened outside a Tokio runtime.
-    _checkpoints: Option<std::sync::Arc<wal_checkpoint::Running>>,
+    checkpoints: Option<std::sync::Arc<wal_checkpoint::Running>>,
 }
 
 /// Runs one statement outside any transaction on a kept connection of the
@@ -206,17 +207,19 @@ enum Backend {
 }
 
 /// Pages SQLite's write-ahead log grows to before a commit copies them into
-/// the database file (SQLite's default is 1,000: 4 MB). Each copy writes
-/// every page the log holds and syncs both files; an ingest batch rewrites
-/// the same pages (its vehicles' rows, days and months, the upper levels of
-/// every index) batch after batch, so a longer log copies each of them once
-/// for many batches. 16,000 pages (64 MB at 4 KB a page) took a live feed
-/// of 1,000 vehicles from 9,052–10,079 to 11,056–12,118 items a second
-/// (docs/PERFORMANCE.md, session 14). Between these, a task of the store's
-/// copies the log as it grows (`wal_checkpoint.rs`), so the commit that
-/// reaches this size has only the last moments' pages left to copy before
-/// the log can start again from its beginning.
-const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 16_000;
+/// the database file (SQLite's default is 1,000: 4 MB). A backstop only: the
+/// store's own task copies the log as it grows, and has the next write
+/// restart it from its beginning at a quarter of this (`wal_checkpoint.rs`),
+/// so no commit waits for a copy and its syncs unless the log could not be
+/// restarted (a long reader). Past this length every commit checkpoints
+/// until the log restarts, so it is set well above the task's bound: with
+/// the commits checkpointing past 16,000 pages, the bound itself, a live
+/// feed took 3.7 % longer (docs/PERFORMANCE.md, session 18).
+const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 64_000;
+
+// The backstop stays far above the task's restart bound.
+const _: () =
+    assert!(SQLITE_WAL_AUTOCHECKPOINT_PAGES as i64 >= 4 * wal_checkpoint::RESTART_AT_FRAMES);
 
 /// The size the log file is cut back to after a checkpoint empties it
 /// (SQLite reuses the file rather than shrinking it): a log that a long
@@ -329,7 +332,7 @@ impl Store {
                 options.max_connections,
                 warm_connections::FRESH_FOR,
             )),
-            _checkpoints: checkpoints,
+            checkpoints,
         };
         tracing::Span::current().record("backend", store.kind().as_str());
         Ok(store)

@@ -67,6 +67,13 @@ impl Store {
     pub async fn begin(&self, mode: Mode, tenant: Option<TenantId>) -> Result<Tx, StoreError> {
         match &self.backend {
             Backend::Sqlite(pool) => {
+                if mode == Mode::Write
+                    && let Some(checkpoints) = &self.checkpoints
+                {
+                    // Copies the log first when it is due a restart, so that
+                    // this transaction starts it again (`wal_checkpoint.rs`).
+                    checkpoints.before_write(pool).await;
+                }
                 let tx = match mode {
                     Mode::Write => pool.begin_with("BEGIN IMMEDIATE").await,
                     Mode::Read | Mode::Snapshot => pool.begin().await,
