@@ -1,5 +1,9 @@
 //! Transactions over either backend, scoped to a tenant.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use sqlx::{Postgres, Sqlite};
 
 use crate::error::ResultExt;
@@ -92,14 +96,75 @@ impl Store {
                     Mode::Snapshot => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                     Mode::Read | Mode::Write => "BEGIN",
                 };
-                let tx = pool
-                    .begin_with(sqlx::AssertSqlSafe(format!(
-                        "{begin}; SELECT set_config('app.tenant_id', '{tenant}', true)"
-                    )))
-                    .await
-                    .ctx("starting a transaction")?;
+                let tx = begin_postgres(
+                    pool,
+                    format!("{begin}; SELECT set_config('app.tenant_id', '{tenant}', true)"),
+                )
+                .await
+                .ctx("starting a transaction")?;
                 Ok(Tx::Postgres(tx))
             }
+        }
+    }
+}
+
+/// Begins a PostgreSQL transaction with `statement`, and finishes beginning
+/// it even if the caller is dropped half-way (a client that goes away drops
+/// its request). sqlx 0.9.0 counts a transaction only once the server has
+/// answered its `BEGIN`: a caller dropped while waiting for that answer left
+/// the transaction open on the connection, sqlx unaware of it, and the
+/// connection went back to the pool that way; every later transaction on it
+/// then ran inside that one (a read-only snapshot's `BEGIN` fails there, and
+/// after the first error every statement does) until the connection was
+/// closed (transact-rs/sqlx#4385, fixed upstream after 0.9.0). Finished, the
+/// transaction is counted, and dropped unclaimed it is rolled back.
+fn begin_postgres(
+    pool: &sqlx::PgPool,
+    statement: String,
+) -> FinishOnDrop<
+    impl Future<Output = Result<sqlx::Transaction<'static, Postgres>, sqlx::Error>> + Send + use<>,
+> {
+    let pool = pool.clone();
+    FinishOnDrop(Some(Box::pin(async move {
+        pool.begin_with(sqlx::AssertSqlSafe(statement)).await
+    })))
+}
+
+/// A future that, dropped before it is done, is run to its end on a task of
+/// its own (its output then dropped there) instead of stopping where it was.
+/// Awaited to the end it costs one allocation and no task.
+struct FinishOnDrop<F: Future + Send + 'static>(Option<Pin<Box<F>>>)
+where
+    F::Output: Send;
+
+impl<F: Future + Send + 'static> Future for FinishOnDrop<F>
+where
+    F::Output: Send,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let Some(inner) = self.0.as_mut() else {
+            // Polled again after it was done: there is nothing more to give.
+            return Poll::Pending;
+        };
+        let out = std::task::ready!(inner.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(out)
+    }
+}
+
+impl<F: Future + Send + 'static> Drop for FinishOnDrop<F>
+where
+    F::Output: Send,
+{
+    fn drop(&mut self) {
+        if let Some(unfinished) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                drop(unfinished.await);
+            });
         }
     }
 }
@@ -111,5 +176,62 @@ impl Tx {
             Tx::Postgres(t) => t.commit().await,
         }
         .ctx("committing")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use super::begin_postgres;
+    use crate::testing;
+
+    /// A caller dropped while its `BEGIN` is on the server (held there by a
+    /// sleep, so the drop lands in that window every time) leaves no
+    /// transaction on the connection: the next user of the pool's only
+    /// connection is outside any transaction, and the dropped one's
+    /// transaction-local setting is gone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_begin_cut_short_leaves_no_transaction_on_the_connection() {
+        let Some(db) = testing::TestDatabase::postgres().await else {
+            return;
+        };
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&db.url)
+            .await
+            .unwrap();
+        let begun = pool.clone();
+        let begin = tokio::spawn(async move {
+            begin_postgres(
+                &begun,
+                "BEGIN; SELECT set_config('app.tenant_id', 'left-open', true), pg_sleep(0.3)"
+                    .into(),
+            )
+            .await
+            .map(drop)
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        begin.abort();
+        assert!(begin.await.unwrap_err().is_cancelled());
+
+        let mut conn = pool.acquire().await.unwrap();
+        let setting: Option<String> =
+            sqlx::query_scalar("SELECT current_setting('app.tenant_id', true)")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        assert_ne!(setting.as_deref(), Some("left-open"));
+        // A savepoint is refused outside a transaction block.
+        let refused = sqlx::query("SAVEPOINT probe")
+            .execute(&mut *conn)
+            .await
+            .expect_err("the connection is still inside the dropped transaction");
+        assert!(
+            refused.to_string().contains("transaction blocks"),
+            "{refused}"
+        );
     }
 }
