@@ -53,9 +53,10 @@ pub(crate) const BUSY_EVERY: Duration = Duration::from_millis(250);
 pub(crate) const IDLE_EVERY: Duration = Duration::from_secs(4);
 
 /// The log's length, in frames (one page each: 4 KB), past which the task
-/// has the next write restart it: 16,000 frames is 64 MB, the length session 14 chose for the
-/// commits' own checkpoint (a busy ingest rewrites the same pages batch after
-/// batch; a longer log holds more of them for fewer restarts).
+/// has the next write restart it: 16,000 frames is 64 MB, the length session
+/// 14 chose for the commits' own checkpoint (a busy ingest rewrites the same
+/// pages batch after batch; a longer log holds more of them for fewer
+/// restarts).
 pub(crate) const RESTART_AT_FRAMES: i64 = 16_000;
 
 /// Keeps the checkpoint task running (the task holds only a [`Weak`] to it
