@@ -118,16 +118,15 @@ impl Store {
 /// after the first error every statement does) until the connection was
 /// closed (transact-rs/sqlx#4385, fixed upstream after 0.9.0). Finished, the
 /// transaction is counted, and dropped unclaimed it is rolled back.
-fn begin_postgres(
+async fn begin_postgres(
     pool: &sqlx::PgPool,
     statement: String,
-) -> FinishOnDrop<
-    impl Future<Output = Result<sqlx::Transaction<'static, Postgres>, sqlx::Error>> + Send + use<>,
-> {
+) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
     let pool = pool.clone();
     FinishOnDrop(Some(Box::pin(async move {
         pool.begin_with(sqlx::AssertSqlSafe(statement)).await
     })))
+    .await
 }
 
 /// A future that, dropped before it is done, is run to its end on a task of

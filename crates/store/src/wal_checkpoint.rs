@@ -177,7 +177,7 @@ mod tests {
 
     use std::sync::atomic::Ordering;
 
-    use super::{Running, checkpoint};
+    use super::{Running, checkpoint, passive};
     use crate::{Backend, ConnectOptions, Mode, Store};
 
     /// Committed pages reach the database file while the store is open,
@@ -198,17 +198,8 @@ mod tests {
         };
         // About 250 pages of 4 KB: a log a sixty-fourth of the restart
         // bound.
-        sqlx::query("CREATE TABLE filler (body BLOB NOT NULL)")
-            .execute(pool)
-            .await
-            .unwrap();
-        sqlx::query(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
-             INSERT INTO filler SELECT randomblob(1000) FROM n",
-        )
-        .execute(pool)
-        .await
-        .unwrap();
+        create_filler(pool).await;
+        fill(pool, 1000).await;
         let copied = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) >= 1_000_000;
         // Not a timing assertion: a generous bound on a task that runs
         // every quarter second, so a broken one fails instead of hanging.
@@ -244,11 +235,16 @@ mod tests {
             .connect_with(options)
             .await
             .unwrap();
+        create_filler(&pool).await;
+        pool
+    }
+
+    /// The table the tests fill to grow the log.
+    async fn create_filler(pool: &SqlitePool) {
         sqlx::query("CREATE TABLE filler (body BLOB NOT NULL)")
-            .execute(&pool)
+            .execute(pool)
             .await
             .unwrap();
-        pool
     }
 
     /// Commits `rows` rows of 1,000 bytes (a quarter page each) in one
@@ -266,12 +262,7 @@ mod tests {
 
     /// The log's length in frames, as a passive checkpoint reports it.
     async fn log_frames(pool: &SqlitePool) -> i64 {
-        let (_busy, frames, _copied): (i64, i64, i64) =
-            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-        frames
+        passive(pool).await.unwrap().0
     }
 
     /// Past the bound, and with nothing left behind by the copy, a restart
