@@ -274,19 +274,23 @@ async fn evaluate_vehicle(
 /// Fills in the forecasts of the "ok" schedules among `schedules` (all of
 /// `vehicle`), which are not stored ([`DueState::to_stored`]): computed from
 /// the vehicle's stored meters and usage rates as of today, as evaluation
-/// computes them.
+/// computes them. `meters` are the vehicle's, when the caller has read them
+/// in this transaction already (`None`: read here).
 pub(crate) async fn forecast_ok_schedules(
     tx: &mut Tx,
     tenant: TenantId,
     vehicle: VehicleId,
+    meters: Option<VehicleMeters>,
     schedules: &mut [crate::schedules::Schedule],
 ) -> Result<(), StoreError> {
     if !schedules.iter().any(|s| s.state.status == DueStatus::Ok) {
         return Ok(());
     }
-    let now = crate::usage::vehicle_meters(tx, tenant, vehicle)
-        .await?
-        .now(OffsetDateTime::now_utc().date());
+    let meters = match meters {
+        Some(meters) => meters,
+        None => crate::usage::vehicle_meters(tx, tenant, vehicle).await?,
+    };
+    let now = meters.now(OffsetDateTime::now_utc().date());
     for s in schedules
         .iter_mut()
         .filter(|s| s.state.status == DueStatus::Ok)

@@ -539,11 +539,41 @@ impl Store {
     }
 }
 
+/// The odometer at the first and at the last live reading of a period,
+/// offsets in force at each applied: two select-list items,
+/// `period_first_km` and `period_last_km` (`$1` tenant, `$2` vehicle, `$3`
+/// false, `$4`..`$5` the period). Select-list items, not a statement, so
+/// the vehicle page reads them in the statement that reads its vehicle: each
+/// statement is a round trip, and on a loaded PostgreSQL round trips cost as
+/// much as the reads (docs/PERFORMANCE.md, session 19). Each end is one step
+/// down the readings' key; a reading's offsets are summed only for the
+/// reading the `LIMIT` keeps.
+pub(crate) const PERIOD_ODOMETER_ENDS: &str = "
+    (SELECT r.canonical + COALESCE((SELECT sum(o.offset_value) FROM meter_offsets o
+              WHERE o.tenant_id = $1 AND o.vehicle_id = $2 AND o.kind = 'odometer'
+                AND o.effective_at <= r.read_at), 0)
+       FROM meter_readings r WHERE r.tenant_id = $1 AND r.vehicle_id = $2 AND r.kind = 'odometer'
+        AND r.void = $3 AND r.read_at >= $4 AND r.read_at < $5
+      ORDER BY r.read_at ASC LIMIT 1) AS period_first_km,
+    (SELECT r.canonical + COALESCE((SELECT sum(o.offset_value) FROM meter_offsets o
+              WHERE o.tenant_id = $1 AND o.vehicle_id = $2 AND o.kind = 'odometer'
+                AND o.effective_at <= r.read_at), 0)
+       FROM meter_readings r WHERE r.tenant_id = $1 AND r.vehicle_id = $2 AND r.kind = 'odometer'
+        AND r.void = $3 AND r.read_at >= $4 AND r.read_at < $5
+      ORDER BY r.read_at DESC LIMIT 1) AS period_last_km";
+
+/// The distance between a period's odometer ends ([`PERIOD_ODOMETER_ENDS`]):
+/// `None` with fewer than two readings, or none forward.
+pub(crate) fn distance_between(first_km: Option<f64>, last_km: Option<f64>) -> Option<f64> {
+    match (first_km, last_km) {
+        (Some(first), Some(last)) if last > first => Some(last - first),
+        _ => None,
+    }
+}
+
 /// The distance driven in `[from, to)` (km, offsets applied): the last
 /// odometer reading of the period minus the first, inside the caller's
-/// transaction (which has checked the vehicle). One statement brings both
-/// ends and the vehicle's odometer offsets (`part` 0, 1 and 2): the vehicle
-/// page is a string of such reads, and each costs a round trip.
+/// transaction (which has checked the vehicle).
 pub(crate) async fn distance_km_in(
     tx: &mut Tx,
     tenant: TenantId,
@@ -551,42 +581,18 @@ pub(crate) async fn distance_km_in(
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> Result<Option<f64>, StoreError> {
-    let rows: Vec<(i32, OffsetDateTime, f64)> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT 0 AS part, read_at AS at, canonical AS value FROM (
-             SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2
-                AND kind = 'odometer' AND void = $3 AND read_at >= $4 AND read_at < $5
-              ORDER BY read_at ASC LIMIT 1) AS first_reading
-         UNION ALL
-         SELECT 1, read_at, canonical FROM (
-             SELECT read_at, canonical FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2
-                AND kind = 'odometer' AND void = $3 AND read_at >= $4 AND read_at < $5
-              ORDER BY read_at DESC LIMIT 1) AS last_reading
-         UNION ALL
-         SELECT 2, effective_at, offset_value FROM meter_offsets
-          WHERE tenant_id = $1 AND vehicle_id = $2 AND kind = 'odometer'"
+    let (first_km, last_km): (Option<f64>, Option<f64>) = on_tx!(tx, |c| sqlx::query_as(
+        sqlx::AssertSqlSafe(format!("SELECT {PERIOD_ODOMETER_ENDS}"))
     )
     .bind(tenant.as_uuid())
     .bind(vehicle.as_uuid())
     .bind(false)
     .bind(to_second(from))
     .bind(to_second(to))
-    .fetch_all(c)
+    .fetch_one(c)
     .await)
     .ctx("reading the period's odometer")?;
-    let offsets: Vec<(OffsetDateTime, f64)> = rows
-        .iter()
-        .filter(|r| r.0 == 2)
-        .map(|r| (r.1, r.2))
-        .collect();
-    let end = |part: i32| {
-        rows.iter()
-            .find(|r| r.0 == part)
-            .map(|r| r.2 + offset_at(&offsets, r.1))
-    };
-    Ok(match (end(0), end(1)) {
-        (Some(first), Some(last)) if last > first => Some(last - first),
-        _ => None,
-    })
+    Ok(distance_between(first_km, last_km))
 }
 
 /// Whether the vehicle exists in the tenant and is not deleted.

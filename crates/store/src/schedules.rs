@@ -23,6 +23,7 @@ use crate::error::ResultExt;
 use crate::json_rows::{self, Kind};
 use crate::page::{Page, decode_cursor, page_limit};
 use crate::service::NewServiceRecord;
+use crate::usage::VehicleMeters;
 use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, fetch_rows, on_tx};
 
 /// A schedule to create.
@@ -154,7 +155,14 @@ async fn fetch(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Schedule, Stor
     .ctx("loading a schedule")?;
     let mut schedule: Schedule = row.ok_or(StoreError::NotFound)?.try_into()?;
     let vehicle = schedule.vehicle_id;
-    forecast_ok_schedules(tx, tenant, vehicle, std::slice::from_mut(&mut schedule)).await?;
+    forecast_ok_schedules(
+        tx,
+        tenant,
+        vehicle,
+        None,
+        std::slice::from_mut(&mut schedule),
+    )
+    .await?;
     Ok(schedule)
 }
 
@@ -396,7 +404,7 @@ impl Store {
     ) -> Result<Vec<Schedule>, StoreError> {
         let mut tx = self.begin(Mode::Read, Some(tenant)).await?;
         self.vehicle_in(&mut tx, tenant, vehicle).await?;
-        schedules_in(&mut tx, tenant, vehicle).await
+        schedules_in(&mut tx, tenant, vehicle, None).await
     }
 
     /// Everything due soon or overdue across the tenant (of live vehicles),
@@ -443,11 +451,13 @@ impl Store {
 }
 
 /// A vehicle's schedules, most urgent first, inside the caller's transaction
-/// (which has checked the vehicle).
+/// (which has checked the vehicle). `meters`: the vehicle's, if the caller
+/// has read them already (the "ok" schedules' forecasts need them).
 pub(crate) async fn schedules_in(
     tx: &mut Tx,
     tenant: TenantId,
     vehicle: VehicleId,
+    meters: Option<VehicleMeters>,
 ) -> Result<Vec<Schedule>, StoreError> {
     static SELECT: LazyLock<String> = LazyLock::new(|| {
         format!(
@@ -487,7 +497,7 @@ pub(crate) async fn schedules_in(
         .into_iter()
         .map(Schedule::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-    forecast_ok_schedules(tx, tenant, vehicle, &mut schedules).await?;
+    forecast_ok_schedules(tx, tenant, vehicle, meters, &mut schedules).await?;
     // The "ok" ones were read in no forecast order (none is stored).
     schedules.sort_by_key(|s| {
         (

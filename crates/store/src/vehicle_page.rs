@@ -8,10 +8,14 @@
 //! statistics.
 
 use domain::ids::{TenantId, VehicleId};
-use time::Date;
+use time::{Date, OffsetDateTime};
 
+use crate::error::ResultExt;
+use crate::meters::{PERIOD_ODOMETER_ENDS, distance_between, to_second};
 use crate::service::CostLine;
-use crate::{Document, FuelStats, Mode, Schedule, Store, StoreError, Vehicle};
+use crate::usage::VehicleMeters;
+use crate::vehicles::VehicleRow;
+use crate::{Document, FuelStats, Mode, Schedule, Store, StoreError, Tx, Vehicle, on_tx};
 
 /// A vehicle page's data for the period `[from, to)`.
 #[derive(Debug, Clone)]
@@ -46,14 +50,14 @@ impl Store {
         documents_until: Date,
     ) -> Result<VehiclePage, StoreError> {
         let mut tx = self.begin(Mode::Snapshot, Some(tenant)).await?;
-        let vehicle = crate::vehicles::live_vehicle_in(&mut tx, tenant, id).await?;
         let (from_at, to_at) = (from.midnight().assume_utc(), to.midnight().assume_utc());
-        let distance_km =
-            crate::meters::distance_km_in(&mut tx, tenant, id, from_at, to_at).await?;
+        let head = read_head(&mut tx, tenant, id, from_at, to_at).await?;
         let fuel =
-            crate::fuel::fuel_stats_in(&mut tx, tenant, id, Some(from_at), Some(to_at)).await?;
+            crate::fuel_stats::fuel_stats_in(&mut tx, tenant, id, Some(from_at), Some(to_at))
+                .await?;
         let costs = crate::service::costs_in(&mut tx, tenant, Some(id), from, to).await?;
-        let schedules = crate::schedules::schedules_in(&mut tx, tenant, id).await?;
+        let schedules =
+            crate::schedules::schedules_in(&mut tx, tenant, id, Some(head.meters)).await?;
         let documents_expiring = crate::documents::expiring_documents_in(
             &mut tx,
             tenant,
@@ -63,12 +67,54 @@ impl Store {
         )
         .await?;
         Ok(VehiclePage {
-            vehicle,
-            distance_km,
+            vehicle: head.vehicle.try_into()?,
+            distance_km: distance_between(head.period_first_km, head.period_last_km),
             fuel,
             costs,
             schedules,
             documents_expiring,
         })
     }
+}
+
+/// What the page reads in its first statement: the vehicle, its meters and
+/// usage rates (the schedules' forecasts need them) and the period's
+/// odometer ends. One statement where there were three: on PostgreSQL each
+/// is a round trip, and under load round trips cost it as much as the reads
+/// (docs/PERFORMANCE.md, session 19).
+#[derive(sqlx::FromRow)]
+struct Head {
+    #[sqlx(flatten)]
+    vehicle: VehicleRow,
+    /// Read from the same columns as `vehicle`'s meters, plus the rates.
+    #[sqlx(flatten)]
+    meters: VehicleMeters,
+    period_first_km: Option<f64>,
+    period_last_km: Option<f64>,
+}
+
+/// Reads the page's [`Head`]: NotFound unless the vehicle is live in the
+/// tenant.
+async fn read_head(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: VehicleId,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Head, StoreError> {
+    static SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        crate::vehicles::live_vehicle_sql_with(&format!(
+            ", km_per_day, hours_per_day, {PERIOD_ODOMETER_ENDS}"
+        ))
+    });
+    let head: Option<Head> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(SELECT.as_str()))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(false)
+        .bind(to_second(from))
+        .bind(to_second(to))
+        .fetch_optional(c)
+        .await)
+    .ctx("loading a vehicle and its period's odometer")?;
+    head.ok_or(StoreError::NotFound)
 }

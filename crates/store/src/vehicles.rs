@@ -60,7 +60,7 @@ pub struct HealthSummary {
 /// A vehicle as stored: a row on PostgreSQL, a JSON object of a listed page
 /// on SQLite ([`list_json_object`]).
 #[derive(sqlx::FromRow, Deserialize)]
-struct VehicleRow {
+pub(crate) struct VehicleRow {
     health_score: i16,
     risk_rank: i16,
     odometer_km: Option<f64>,
@@ -583,27 +583,15 @@ impl Store {
 
 /// One live vehicle of a tenant by id (`$1` tenant, `$2` id).
 fn live_vehicle_sql() -> String {
-    format!(
-        "SELECT {COLUMNS} FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
-    )
+    live_vehicle_sql_with("")
 }
 
-/// A live vehicle of the tenant inside the caller's transaction (NotFound
-/// otherwise).
-pub(crate) async fn live_vehicle_in(
-    tx: &mut Tx,
-    tenant: TenantId,
-    id: VehicleId,
-) -> Result<Vehicle, StoreError> {
-    let row: Option<VehicleRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(
-        live_vehicle_sql()
-    ))
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_optional(c)
-    .await)
-    .ctx("loading a vehicle")?;
-    row.ok_or(StoreError::NotFound)?.try_into()
+/// [`live_vehicle_sql`] with more select-list items after the vehicle's
+/// columns (`extra` starts with a comma), read in the same statement.
+pub(crate) fn live_vehicle_sql_with(extra: &str) -> String {
+    format!(
+        "SELECT {COLUMNS}{extra} FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+    )
 }
 
 #[cfg(test)]

@@ -74,6 +74,8 @@ mod current_meters;
 mod due_watch;
 #[path = "conformance/usage.rs"]
 mod usage;
+#[path = "conformance/vehicle_page.rs"]
+mod vehicle_page;
 
 #[tokio::test]
 async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
