@@ -4,6 +4,7 @@
 //! write (so a vehicle page never scans its history).
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use domain::ids::{TenantId, VehicleId};
 use domain::meter::{
@@ -548,19 +549,23 @@ impl Store {
 /// much as the reads (docs/PERFORMANCE.md, session 19). Each end is one step
 /// down the readings' key; a reading's offsets are summed only for the
 /// reading the `LIMIT` keeps.
-pub(crate) const PERIOD_ODOMETER_ENDS: &str = "
-    (SELECT r.canonical + COALESCE((SELECT sum(o.offset_value) FROM meter_offsets o
-              WHERE o.tenant_id = $1 AND o.vehicle_id = $2 AND o.kind = 'odometer'
-                AND o.effective_at <= r.read_at), 0)
-       FROM meter_readings r WHERE r.tenant_id = $1 AND r.vehicle_id = $2 AND r.kind = 'odometer'
-        AND r.void = $3 AND r.read_at >= $4 AND r.read_at < $5
-      ORDER BY r.read_at ASC LIMIT 1) AS period_first_km,
-    (SELECT r.canonical + COALESCE((SELECT sum(o.offset_value) FROM meter_offsets o
-              WHERE o.tenant_id = $1 AND o.vehicle_id = $2 AND o.kind = 'odometer'
-                AND o.effective_at <= r.read_at), 0)
-       FROM meter_readings r WHERE r.tenant_id = $1 AND r.vehicle_id = $2 AND r.kind = 'odometer'
-        AND r.void = $3 AND r.read_at >= $4 AND r.read_at < $5
-      ORDER BY r.read_at DESC LIMIT 1) AS period_last_km";
+pub(crate) static PERIOD_ODOMETER_ENDS: LazyLock<String> = LazyLock::new(|| {
+    let end = |order: &str, name: &str| {
+        format!(
+            "(SELECT r.canonical + COALESCE((SELECT sum(o.offset_value) FROM meter_offsets o
+                      WHERE o.tenant_id = $1 AND o.vehicle_id = $2 AND o.kind = 'odometer'
+                        AND o.effective_at <= r.read_at), 0)
+               FROM meter_readings r WHERE r.tenant_id = $1 AND r.vehicle_id = $2
+                AND r.kind = 'odometer' AND r.void = $3 AND r.read_at >= $4 AND r.read_at < $5
+              ORDER BY r.read_at {order} LIMIT 1) AS {name}"
+        )
+    };
+    format!(
+        "{}, {}",
+        end("ASC", "period_first_km"),
+        end("DESC", "period_last_km")
+    )
+});
 
 /// The distance between a period's odometer ends ([`PERIOD_ODOMETER_ENDS`]):
 /// `None` with fewer than two readings, or none forward.
@@ -582,7 +587,7 @@ pub(crate) async fn distance_km_in(
     to: OffsetDateTime,
 ) -> Result<Option<f64>, StoreError> {
     let (first_km, last_km): (Option<f64>, Option<f64>) = on_tx!(tx, |c| sqlx::query_as(
-        sqlx::AssertSqlSafe(format!("SELECT {PERIOD_ODOMETER_ENDS}"))
+        sqlx::AssertSqlSafe(format!("SELECT {}", *PERIOD_ODOMETER_ENDS))
     )
     .bind(tenant.as_uuid())
     .bind(vehicle.as_uuid())

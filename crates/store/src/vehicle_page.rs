@@ -104,7 +104,8 @@ async fn read_head(
 ) -> Result<Head, StoreError> {
     static SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         crate::vehicles::live_vehicle_sql_with(&format!(
-            ", km_per_day, hours_per_day, {PERIOD_ODOMETER_ENDS}"
+            ", km_per_day, hours_per_day, {}",
+            *PERIOD_ODOMETER_ENDS
         ))
     });
     let head: Option<Head> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(SELECT.as_str()))

@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 const MAX: f64 = domain::meter::DEFAULT_MAX_DAILY_KM;
 
 /// A schedule every 10,000 km (nothing else), counted from today's meters.
-async fn every_10k(s: &Store, t: TenantId, v: VehicleId) -> Schedule {
+pub(crate) async fn every_10k(s: &Store, t: TenantId, v: VehicleId) -> Schedule {
     let oil = s
         .list_service_tasks(t)
         .await

@@ -5,8 +5,9 @@
 
 use super::*;
 use crate::meters::{reading, record_created};
+use crate::usage::every_10k;
 use domain::fuel::FuelUnit;
-use domain::maintenance::{DueStatus, Interval};
+use domain::maintenance::DueStatus;
 use domain::meter::{MeterKind, MeterUnit, meter_value};
 use domain::preferences::CurrencyCode;
 use time::{Duration, OffsetDateTime};
@@ -87,27 +88,7 @@ async fn the_vehicle_page_equals_each_of_its_reads_alone() {
             .await
             .unwrap();
         record_created(s, t.id, &[reading(v, day(2), 450.0)], "new cluster").await;
-        let oil = s
-            .list_service_tasks(t.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|task| task.key == "oil_change")
-            .unwrap()
-            .id;
-        let every = Interval {
-            km: Some(15_000.0),
-            hours: None,
-            days: None,
-        };
-        let new = NewSchedule {
-            task_id: oil,
-            one_off: false,
-            interval: every,
-            window: every.default_window(),
-            last_done: None,
-        };
-        s.create_schedule(t.id, v, &new, &ctx()).await.unwrap();
+        every_10k(s, t.id, v).await;
 
         let (from, to) = (day(60).date(), now.date() + Duration::days(1));
         let (from_at, to_at) = (from.midnight().assume_utc(), to.midnight().assume_utc());
