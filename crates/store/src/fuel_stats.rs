@@ -160,29 +160,25 @@ pub(crate) async fn fuel_stats_in(
     let mut stats: Vec<FuelStats> = Vec::new();
     for row in rows {
         let fuel_type = FuelType::from_str(&row.fuel_type).map_err(StoreError::Corrupt)?;
-        let s = match stats.last_mut() {
-            Some(s) if s.fuel_type == fuel_type => s,
-            _ => {
-                stats.push(FuelStats {
-                    fuel_type,
-                    entries: 0,
-                    quantity: 0.0,
-                    spend: vec![],
-                    measured: None,
-                    last: row.last_distance_km.zip(row.last_quantity).map(
-                        |(distance_km, quantity)| Segment {
-                            distance_km,
-                            quantity,
-                            cost_minor: row.last_cost_minor,
-                        },
-                    ),
-                });
-                stats
-                    .last_mut()
-                    .ok_or_else(|| StoreError::Corrupt("no fuel figures pushed".into()))?
-            }
-        };
-        let Some(currency) = row.currency else {
+        // Each type's rows come together, in order of first use.
+        if stats.last().is_none_or(|s| s.fuel_type != fuel_type) {
+            stats.push(FuelStats {
+                fuel_type,
+                entries: 0,
+                quantity: 0.0,
+                spend: vec![],
+                measured: None,
+                last: row
+                    .last_distance_km
+                    .zip(row.last_quantity)
+                    .map(|(distance_km, quantity)| Segment {
+                        distance_km,
+                        quantity,
+                        cost_minor: row.last_cost_minor,
+                    }),
+            });
+        }
+        let (Some(s), Some(currency)) = (stats.last_mut(), row.currency) else {
             continue;
         };
         s.entries += row.entries.unwrap_or(0);

@@ -586,17 +586,17 @@ pub(crate) async fn distance_km_in(
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> Result<Option<f64>, StoreError> {
-    let (first_km, last_km): (Option<f64>, Option<f64>) = on_tx!(tx, |c| sqlx::query_as(
-        sqlx::AssertSqlSafe(format!("SELECT {}", *PERIOD_ODOMETER_ENDS))
-    )
-    .bind(tenant.as_uuid())
-    .bind(vehicle.as_uuid())
-    .bind(false)
-    .bind(to_second(from))
-    .bind(to_second(to))
-    .fetch_one(c)
-    .await)
-    .ctx("reading the period's odometer")?;
+    static SELECT: LazyLock<String> = LazyLock::new(|| format!("SELECT {}", *PERIOD_ODOMETER_ENDS));
+    let (first_km, last_km): (Option<f64>, Option<f64>) =
+        on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(SELECT.as_str()))
+            .bind(tenant.as_uuid())
+            .bind(vehicle.as_uuid())
+            .bind(false)
+            .bind(to_second(from))
+            .bind(to_second(to))
+            .fetch_one(c)
+            .await)
+        .ctx("reading the period's odometer")?;
     Ok(distance_between(first_km, last_km))
 }
 
