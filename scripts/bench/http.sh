@@ -12,7 +12,10 @@
 #   report    the cost report, a year of months, 500 vehicles a page, at
 #             REPORT_CONNECTIONS (default 8: reports are run by a few people
 #             at once, not polled by every user)
-#   summary   the vehicle page's data (summary) for the first vehicle
+#   summary   the vehicle page's data (summary) for the first vehicle, over
+#             the default year unless SUMMARY_QUERY gives one (such as
+#             `?from=2025-11-16&to=2026-11-16`: the default year, to tomorrow, is
+#             month-aligned on the last day of a month, and reads no raw record)
 # Every response must be 2xx: a run with errors or non-2xx answers fails.
 set -euo pipefail
 BASE=$1; TOKEN=$2; SECONDS_PER_RUN=${3:-10}; CONNECTIONS=${4:-64}; RUNS=${5:-3}
@@ -30,7 +33,7 @@ for name in $ENDPOINTS; do
     overview) path="/api/v1/fleet/overview" ;;
     due) path="/api/v1/maintenance/due?limit=50" ;;
     report) path="/api/v1/reports/cost-per-distance?limit=500" ;;
-    summary) path="/api/v1/vehicles/$VEHICLE/summary" ;;
+    summary) path="/api/v1/vehicles/$VEHICLE/summary${SUMMARY_QUERY:-}" ;;
     *) echo "unknown endpoint $name" >&2; exit 2 ;;
   esac
   curl -sf -o /dev/null -H "$AUTH" "$BASE$path" || { echo "$name: $path does not answer 2xx" >&2; exit 1; }

@@ -371,24 +371,30 @@ async fn execute(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
                 let one = std::time::Instant::now();
                 let r = store.rebuild_rollups(t.id).await?;
                 println!(
-                    "{}\t{} distance rows\t{} spend rows\t{} daily meter rows\t{} vehicles rated\t{:.1} s",
+                    "{}\t{} distance rows\t{} spend rows\t{} cost rows\t{} fuel rows\t{} daily meter rows\t{} vehicles rated\t{:.1} s",
                     t.slug,
                     r.distance_rows,
                     r.spend_rows,
+                    r.cost_rows,
+                    r.fuel_rows,
                     r.daily_meter_rows,
                     r.rated_vehicles,
                     one.elapsed().as_secs_f64()
                 );
                 total.distance_rows += r.distance_rows;
                 total.spend_rows += r.spend_rows;
+                total.cost_rows += r.cost_rows;
+                total.fuel_rows += r.fuel_rows;
                 total.daily_meter_rows += r.daily_meter_rows;
                 total.rated_vehicles += r.rated_vehicles;
             }
             println!(
-                "Rebuilt the rollups of {} tenants: {} distance rows, {} spend rows, {} daily meter rows, {} vehicles rated in {:.1} s",
+                "Rebuilt the rollups of {} tenants: {} distance rows, {} spend rows, {} cost rows, {} fuel rows, {} daily meter rows, {} vehicles rated in {:.1} s",
                 tenants.len(),
                 total.distance_rows,
                 total.spend_rows,
+                total.cost_rows,
+                total.fuel_rows,
                 total.daily_meter_rows,
                 total.rated_vehicles,
                 started.elapsed().as_secs_f64()

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::audit::{Change, record};
 use crate::error::ResultExt;
 use crate::fuel_batch::{FuelRow, SegmentUpdate, insert_fuel_rows, store_segments};
+use crate::fuel_months::{CountedFill, refresh_fuel_months};
 use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, record_readings_in};
 use crate::page::{Page, decode_cursor, page_limit};
 use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, on_tx};
@@ -135,7 +136,8 @@ impl TryFrom<EntryRow> for FuelEntry {
 }
 
 /// Recomputes the full-to-full chain of one vehicle and fuel type, writing
-/// each entry's closed segment where it changed. Costs count only in the
+/// each entry's closed segment where it changed, and the chain's monthly
+/// figures (`vehicle_monthly_fuel`) where they changed. Costs count only in the
 /// currency of the chain's latest entry (a segment mixing currencies has no cost).
 pub(crate) async fn recompute_chain(
     tx: &mut Tx,
@@ -146,6 +148,7 @@ pub(crate) async fn recompute_chain(
     #[derive(sqlx::FromRow)]
     struct Row {
         id: Uuid,
+        filled_at: OffsetDateTime,
         odometer_km: f64,
         quantity_canonical: f64,
         full_fill: bool,
@@ -157,7 +160,7 @@ pub(crate) async fn recompute_chain(
         seg_cost_minor: Option<i64>,
     }
     let rows: Vec<Row> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT id, odometer_km, quantity_canonical, full_fill, missed_previous, total_minor, currency,
+        "SELECT id, filled_at, odometer_km, quantity_canonical, full_fill, missed_previous, total_minor, currency,
                 seg_distance_km, seg_quantity, seg_cost_minor
          FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2 AND fuel_type = $3
          ORDER BY odometer_km, filled_at, id"
@@ -179,9 +182,10 @@ pub(crate) async fn recompute_chain(
             cost_minor: r.total_minor.filter(|_| r.currency == currency),
         })
         .collect();
+    let segments = segments(&fills);
     let changed: Vec<SegmentUpdate> = rows
         .iter()
-        .zip(segments(&fills))
+        .zip(&segments)
         .filter_map(|(row, segment)| {
             let new = (
                 segment.map(|s| s.distance_km),
@@ -192,7 +196,19 @@ pub(crate) async fn recompute_chain(
                 .then_some((row.id, new.0, new.1, new.2))
         })
         .collect();
-    store_segments(tx, tenant, &changed).await
+    store_segments(tx, tenant, &changed).await?;
+    let counted: Vec<CountedFill> = rows
+        .into_iter()
+        .zip(segments)
+        .map(|(row, segment)| CountedFill {
+            filled_at: row.filled_at,
+            currency: row.currency,
+            quantity: row.quantity_canonical,
+            total_minor: row.total_minor,
+            segment,
+        })
+        .collect();
+    refresh_fuel_months(tx, tenant, vehicle, fuel, &counted).await
 }
 
 impl Store {

@@ -5,7 +5,8 @@
 //! vehicle has used, in order of first use, found by stepping down the
 //! `(tenant, vehicle, fuel type, time)` index one type at a time rather than
 //! by grouping the whole history; each type's latest closed segment; and the
-//! period's sums per type and currency, totalled by the database.
+//! period's sums per type and currency, totalled by the database from the
+//! monthly rollup and the fills of the period's partial months.
 
 use std::str::FromStr;
 use std::sync::LazyLock;
@@ -16,6 +17,7 @@ use domain::vehicle::FuelType;
 use time::OffsetDateTime;
 
 use crate::error::ResultExt;
+use crate::month_split::MonthSplit;
 use crate::{Mode, Store, StoreError, Tx, on_tx};
 
 /// Fuel figures of one vehicle and fuel type over a period.
@@ -49,16 +51,32 @@ impl Store {
 }
 
 /// The statement up to the join of each type's latest segment (`f`), which
-/// the backends write differently (`$1` tenant, `$2` vehicle, `$3`..`$4` the
-/// period).
+/// the backends write differently (`$1` tenant, `$2` vehicle, `$3`..`$8`
+/// the period as a [`MonthSplit`]).
 ///
 /// `types` walks the distinct fuel types: each step is one index probe for
 /// the next type up, where a `GROUP BY` read every fill of the vehicle's
 /// history (600 on the benchmark's 5-year vehicle: a sixth of the page's
 /// time in PostgreSQL, session 19). `period` sums the period per type and
-/// currency: a segment counts when both its distance and quantity are known,
-/// its cost only when every counted segment has one.
-const HEAD: &str = "
+/// currency: its full months from `vehicle_monthly_fuel` (see
+/// `crate::fuel_months` for what each column counts), its partial months at
+/// either end from the fills, counted the same way.
+static HEAD: LazyLock<String> = LazyLock::new(|| {
+    let fills = |from: &str, to: &str| {
+        format!(
+            "SELECT fuel_type, currency, filled_at AS first_at, 1 AS entries,
+           quantity_canonical AS quantity, total_minor AS spend,
+           CASE WHEN seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL THEN 1 ELSE 0 END AS segments,
+           CASE WHEN seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL
+                 AND seg_cost_minor IS NOT NULL THEN 1 ELSE 0 END AS costed,
+           CASE WHEN seg_quantity IS NOT NULL THEN seg_distance_km END AS seg_distance,
+           CASE WHEN seg_distance_km IS NOT NULL THEN seg_quantity END AS seg_quantity,
+           CASE WHEN seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL THEN seg_cost_minor END AS seg_cost
+      FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2 AND filled_at >= {from} AND filled_at < {to}"
+        )
+    };
+    format!(
+        "
 WITH RECURSIVE types (fuel_type) AS (
     SELECT min(fuel_type) FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2
     UNION ALL
@@ -70,21 +88,30 @@ WITH RECURSIVE types (fuel_type) AS (
            (SELECT min(e.filled_at) FROM fuel_entries e
              WHERE e.tenant_id = $1 AND e.vehicle_id = $2 AND e.fuel_type = types.fuel_type) AS first_at
       FROM types WHERE types.fuel_type IS NOT NULL
+), period_rows AS (
+    {head}
+    UNION ALL
+    {tail}
+    UNION ALL
+    SELECT fuel_type, currency, first_at, entries, quantity, spend, segments, costed,
+           seg_distance, seg_quantity, seg_cost
+      FROM vehicle_monthly_fuel WHERE tenant_id = $1 AND vehicle_id = $2 AND month >= $7 AND month < $8
 ), period AS (
-    SELECT fuel_type, currency, min(filled_at) AS first_at, count(*) AS entries,
-           sum(quantity_canonical) AS quantity, CAST(sum(total_minor) AS BIGINT) AS spend,
-           count(*) FILTER (WHERE seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL) AS segments,
-           count(seg_cost_minor) FILTER (WHERE seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL) AS costed,
-           sum(seg_distance_km) FILTER (WHERE seg_quantity IS NOT NULL) AS seg_distance,
-           sum(seg_quantity) FILTER (WHERE seg_distance_km IS NOT NULL) AS seg_quantity,
-           CAST(sum(seg_cost_minor) FILTER (WHERE seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL) AS BIGINT) AS seg_cost
-      FROM fuel_entries WHERE tenant_id = $1 AND vehicle_id = $2 AND filled_at >= $3 AND filled_at < $4
-     GROUP BY fuel_type, currency
+    SELECT fuel_type, currency, min(first_at) AS first_at, CAST(sum(entries) AS BIGINT) AS entries,
+           sum(quantity) AS quantity, CAST(sum(spend) AS BIGINT) AS spend,
+           CAST(sum(segments) AS BIGINT) AS segments, CAST(sum(costed) AS BIGINT) AS costed,
+           sum(seg_distance) AS seg_distance, sum(seg_quantity) AS seg_quantity,
+           CAST(sum(seg_cost) AS BIGINT) AS seg_cost
+      FROM period_rows GROUP BY fuel_type, currency
 )
 SELECT t.fuel_type, f.seg_distance_km AS last_distance_km, f.seg_quantity AS last_quantity,
        f.seg_cost_minor AS last_cost_minor, p.currency, p.entries, p.quantity, p.spend,
        p.segments, p.costed, p.seg_distance, p.seg_quantity, p.seg_cost
-  FROM used t";
+  FROM used t",
+        head = fills("$3", "$4"),
+        tail = fills("$5", "$6"),
+    )
+});
 
 /// The end of the statement: the period's sums joined to their type, each
 /// type's rows together in order of first use.
@@ -103,13 +130,15 @@ const LATEST: &str = "FROM fuel_entries l
 /// (0.4 s a page). SQLite has no LATERAL, and looks that join up by key.
 static POSTGRES_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{HEAD}
-  LEFT JOIN LATERAL (SELECT l.seg_distance_km, l.seg_quantity, l.seg_cost_minor {LATEST}) f ON true{TAIL}"
+        "{}
+  LEFT JOIN LATERAL (SELECT l.seg_distance_km, l.seg_quantity, l.seg_cost_minor {LATEST}) f ON true{TAIL}",
+        *HEAD
     )
 });
 static SQLITE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{HEAD}\n  LEFT JOIN fuel_entries f ON f.tenant_id = $1 AND f.id = (SELECT l.id {LATEST}){TAIL}"
+        "{}\n  LEFT JOIN fuel_entries f ON f.tenant_id = $1 AND f.id = (SELECT l.id {LATEST}){TAIL}",
+        *HEAD
     )
 });
 
@@ -141,7 +170,7 @@ pub(crate) async fn fuel_stats_in(
     from: Option<OffsetDateTime>,
     to: Option<OffsetDateTime>,
 ) -> Result<Vec<FuelStats>, StoreError> {
-    let (from, to) = (
+    let split = MonthSplit::of(
         from.unwrap_or(OffsetDateTime::UNIX_EPOCH - time::Duration::days(365 * 100)),
         to.unwrap_or(OffsetDateTime::UNIX_EPOCH + time::Duration::days(365 * 300)),
     );
@@ -152,8 +181,12 @@ pub(crate) async fn fuel_stats_in(
     let rows: Vec<StatsRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.as_uuid())
         .bind(vehicle.as_uuid())
-        .bind(from)
-        .bind(to)
+        .bind(split.from)
+        .bind(split.head_end)
+        .bind(split.tail_start)
+        .bind(split.to)
+        .bind(split.first_month)
+        .bind(split.end_month)
         .fetch_all(c)
         .await)
     .ctx("reading a vehicle's fuel figures")?;

@@ -145,6 +145,11 @@ const SQLITE: &[Migration] = &[
         description: "SQLite's unused live-readings timeline index dropped",
         sql: include_str!("../migrations/sqlite/0025_sqlite_timeline_index.sql"),
     },
+    Migration {
+        version: 26,
+        description: "monthly costs by category and monthly fuel figures, for the vehicle page",
+        sql: include_str!("../migrations/sqlite/0026_page_rollups.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -272,6 +277,11 @@ const POSTGRES: &[Migration] = &[
         version: 25,
         description: "SQLite's unused live-readings timeline index dropped",
         sql: include_str!("../migrations/postgres/0025_sqlite_timeline_index.sql"),
+    },
+    Migration {
+        version: 26,
+        description: "monthly costs by category and monthly fuel figures, for the vehicle page",
+        sql: include_str!("../migrations/postgres/0026_page_rollups.sql"),
     },
 ];
 

@@ -1,8 +1,9 @@
 //! Rebuilding a tenant's rollups (`vehicle_monthly_distance`,
-//! `vehicle_monthly_spend`, and the window of `vehicle_daily_meters` with the
+//! `vehicle_monthly_spend`, `vehicle_monthly_costs`, `vehicle_monthly_fuel`,
+//! and the window of `vehicle_daily_meters` with the
 //! usage rates computed from it) from the raw records, in one transaction.
 //!
-//! The write paths keep both rollups current; this is the repair and
+//! The write paths keep the rollups current; this is the repair and
 //! benchmark path (`motorpool admin rebuild-rollups`): set-based SQL per
 //! backend, the same queries the migrations backfilled with, scoped to one
 //! tenant so it runs as the app role under row-level security.
@@ -19,6 +20,10 @@ use crate::{Mode, Store, StoreError, Tx, execute_tx};
 pub struct RollupRebuild {
     pub distance_rows: u64,
     pub spend_rows: u64,
+    /// `vehicle_monthly_costs`: spend by category as well.
+    pub cost_rows: u64,
+    /// `vehicle_monthly_fuel`.
+    pub fuel_rows: u64,
     /// Days of the usage-rate window (`vehicle_daily_meters`).
     pub daily_meter_rows: u64,
     /// Vehicles whose usage rates were recomputed from those days.
@@ -69,32 +74,64 @@ SELECT s.tenant_id, s.vehicle_id, s.month,
           FROM meter_readings WHERE tenant_id = $1 AND kind = 'odometer' AND NOT void
          GROUP BY 1, 2, 3) AS s";
 
-const PG_SPEND: &str = "
-INSERT INTO vehicle_monthly_spend (tenant_id, vehicle_id, month, currency, amount_minor)
-SELECT tenant_id, vehicle_id, month, currency, sum(amount) FROM (
-    SELECT tenant_id, vehicle_id, date_trunc('month', filled_at AT TIME ZONE 'UTC')::date AS month, currency,
-           total_minor AS amount
-      FROM fuel_entries WHERE tenant_id = $1 AND total_minor IS NOT NULL
-    UNION ALL
-    SELECT tenant_id, vehicle_id, date_trunc('month', performed_on)::date, currency, total_minor
-      FROM service_records WHERE tenant_id = $1
-    UNION ALL
-    SELECT tenant_id, vehicle_id, date_trunc('month', spent_on)::date, currency, amount_minor
-      FROM expenses WHERE tenant_id = $1
-) AS spent GROUP BY tenant_id, vehicle_id, month, currency";
+/// The month of a timestamp column and of a date column, per backend
+/// (SQLite keeps both as ISO text).
+fn month_expressions(tx: &Tx) -> (&'static str, &'static str) {
+    match tx {
+        Tx::Postgres(_) => (
+            "date_trunc('month', {} AT TIME ZONE 'UTC')::date",
+            "date_trunc('month', {})::date",
+        ),
+        Tx::Sqlite(_) => ("substr({}, 1, 7) || '-01'", "substr({}, 1, 7) || '-01'"),
+    }
+}
 
-const SQLITE_SPEND: &str = "
-INSERT INTO vehicle_monthly_spend (tenant_id, vehicle_id, month, currency, amount_minor)
-SELECT tenant_id, vehicle_id, month, currency, sum(amount) FROM (
-    SELECT tenant_id, vehicle_id, substr(filled_at, 1, 7) || '-01' AS month, currency, total_minor AS amount
+/// Spend per vehicle, month, category and currency (`$1` the tenant).
+fn costs_sql(tx: &Tx) -> String {
+    let (at, on) = month_expressions(tx);
+    let (fill, service, expense) = (
+        at.replace("{}", "filled_at"),
+        on.replace("{}", "performed_on"),
+        on.replace("{}", "spent_on"),
+    );
+    format!(
+        "INSERT INTO vehicle_monthly_costs (tenant_id, vehicle_id, month, category, currency, amount_minor)
+SELECT tenant_id, vehicle_id, month, category, currency, sum(amount) FROM (
+    SELECT tenant_id, vehicle_id, {fill} AS month, 'fuel' AS category, currency, total_minor AS amount
       FROM fuel_entries WHERE tenant_id = $1 AND total_minor IS NOT NULL
     UNION ALL
-    SELECT tenant_id, vehicle_id, substr(performed_on, 1, 7) || '-01', currency, total_minor
+    SELECT tenant_id, vehicle_id, {service}, 'service', currency, total_minor
       FROM service_records WHERE tenant_id = $1
     UNION ALL
-    SELECT tenant_id, vehicle_id, substr(spent_on, 1, 7) || '-01', currency, amount_minor
+    SELECT tenant_id, vehicle_id, {expense}, category, currency, amount_minor
       FROM expenses WHERE tenant_id = $1
-) GROUP BY tenant_id, vehicle_id, month, currency";
+) AS spent GROUP BY tenant_id, vehicle_id, month, category, currency"
+    )
+}
+
+/// Spend per vehicle, month and currency: the costs summed over categories.
+const SPEND_FROM_COSTS: &str = "
+INSERT INTO vehicle_monthly_spend (tenant_id, vehicle_id, month, currency, amount_minor)
+SELECT tenant_id, vehicle_id, month, currency, sum(amount_minor) FROM vehicle_monthly_costs
+ WHERE tenant_id = $1 GROUP BY tenant_id, vehicle_id, month, currency";
+
+/// Fuel figures per vehicle, month, fuel type and currency (`$1` the
+/// tenant), counted as `crate::fuel_months` counts them.
+fn fuel_sql(tx: &Tx) -> String {
+    let month = month_expressions(tx).0.replace("{}", "filled_at");
+    format!(
+        "INSERT INTO vehicle_monthly_fuel (tenant_id, vehicle_id, month, fuel_type, currency, first_at, entries,
+                                  quantity, spend, segments, costed, seg_distance, seg_quantity, seg_cost)
+SELECT tenant_id, vehicle_id, {month}, fuel_type, currency,
+       min(filled_at), count(*), sum(quantity_canonical), sum(total_minor),
+       count(*) FILTER (WHERE seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL),
+       count(seg_cost_minor) FILTER (WHERE seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL),
+       sum(seg_distance_km) FILTER (WHERE seg_quantity IS NOT NULL),
+       sum(seg_quantity) FILTER (WHERE seg_distance_km IS NOT NULL),
+       sum(seg_cost_minor) FILTER (WHERE seg_distance_km IS NOT NULL AND seg_quantity IS NOT NULL)
+  FROM fuel_entries WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4, 5"
+    )
+}
 
 /// Each day's last reading in one sorted pass (`DISTINCT ON`): looking the
 /// value up again per day, as the SQLite query does, was ~2 M index probes
@@ -139,6 +176,8 @@ impl Store {
         for table in [
             "vehicle_monthly_distance",
             "vehicle_monthly_spend",
+            "vehicle_monthly_costs",
+            "vehicle_monthly_fuel",
             "vehicle_daily_meters",
         ] {
             execute_tx!(
@@ -150,14 +189,19 @@ impl Store {
             )
             .ctx("clearing a rollup")?;
         }
-        let (distance, spend, daily) = match &tx {
-            Tx::Postgres(_) => (PG_DISTANCE, PG_SPEND, PG_DAILY),
-            Tx::Sqlite(_) => (SQLITE_DISTANCE, SQLITE_SPEND, SQLITE_DAILY),
+        let (distance, daily) = match &tx {
+            Tx::Postgres(_) => (PG_DISTANCE, PG_DAILY),
+            Tx::Sqlite(_) => (SQLITE_DISTANCE, SQLITE_DAILY),
         };
+        let (costs, fuel) = (costs_sql(&tx), fuel_sql(&tx));
         let distance_rows = execute_tx!(&mut tx, sqlx::query(distance).bind(t))
             .ctx("rebuilding monthly distance")?;
-        let spend_rows =
-            execute_tx!(&mut tx, sqlx::query(spend).bind(t)).ctx("rebuilding monthly spend")?;
+        let cost_rows = execute_tx!(&mut tx, sqlx::query(sqlx::AssertSqlSafe(costs)).bind(t))
+            .ctx("rebuilding monthly costs")?;
+        let spend_rows = execute_tx!(&mut tx, sqlx::query(SPEND_FROM_COSTS).bind(t))
+            .ctx("rebuilding monthly spend")?;
+        let fuel_rows = execute_tx!(&mut tx, sqlx::query(sqlx::AssertSqlSafe(fuel)).bind(t))
+            .ctx("rebuilding monthly fuel figures")?;
         // Only the usage rate's window is kept (see `usage`).
         let today = OffsetDateTime::now_utc().date();
         let since = crate::daily_meters::window_start(today)
@@ -176,6 +220,8 @@ impl Store {
         Ok(RollupRebuild {
             distance_rows,
             spend_rows,
+            cost_rows,
+            fuel_rows,
             daily_meter_rows,
             rated_vehicles,
         })

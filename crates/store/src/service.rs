@@ -20,6 +20,7 @@ use crate::audit::{Change, record};
 use crate::due_state::reevaluate_vehicle;
 use crate::error::ResultExt;
 use crate::meters::{CurrentMeters, NewReading, ReadingOutcome, record_readings_in};
+use crate::month_split::MonthSplit;
 use crate::page::{Page, decode_cursor, page_limit};
 use crate::schedules::advance_for_service;
 use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, fetch_rows, on_tx};
@@ -654,7 +655,8 @@ pub(crate) async fn costs_in(
     to: Date,
 ) -> Result<Vec<CostLine>, StoreError> {
     let vehicle = vehicle.map(|v| v.as_uuid());
-    let (from_at, to_at) = (from.midnight().assume_utc(), to.midnight().assume_utc());
+    let split = MonthSplit::of(from.midnight().assume_utc(), to.midnight().assume_utc());
+    let [from_day, head_end_day, tail_start_day, to_day] = split.days();
     // One vehicle's costs must use the (tenant, vehicle, date) indexes: an
     // `$2 IS NULL OR vehicle_id = $2` filter cannot, and scanned a whole
     // 10,000-vehicle tenant's year for one vehicle page (2.2 s).
@@ -663,33 +665,51 @@ pub(crate) async fn costs_in(
     } else {
         "AND $2 IS NULL"
     };
-    // Fuel, service and every expense category summed by month in one
-    // statement (each read is a round trip of the vehicle page).
-    let (fill_month, service_month, expense_month) = match tx {
+    // The period's full months from `vehicle_monthly_costs`, its partial
+    // first and last months from the fills, service records and expenses,
+    // summed by month in one statement (each read is a round trip of the
+    // vehicle page).
+    let (fill_month, service_month, expense_month, rollup_month) = match tx {
         Tx::Postgres(_) => (
             "to_char(filled_at AT TIME ZONE 'UTC', 'YYYY-MM')",
             "to_char(performed_on, 'YYYY-MM')",
             "to_char(spent_on, 'YYYY-MM')",
+            "to_char(month, 'YYYY-MM')",
         ),
         Tx::Sqlite(_) => (
             "substr(filled_at, 1, 7)",
             "substr(performed_on, 1, 7)",
             "substr(spent_on, 1, 7)",
+            "substr(month, 1, 7)",
         ),
     };
-    let select = format!(
-        "SELECT month, category, currency, CAST(sum(amount) AS BIGINT) AS amount FROM (
-             SELECT {fill_month} AS month, 'fuel' AS category, currency, total_minor AS amount
+    // The raw records between two parameters: timestamps (`at`) for the
+    // fills, days (`on`) for the dated records.
+    let raw = |[at_from, at_to]: [&str; 2], [on_from, on_to]: [&str; 2]| {
+        format!(
+            "SELECT {fill_month} AS month, 'fuel' AS category, currency, total_minor AS amount
                FROM fuel_entries WHERE tenant_id = $1 {scope}
-                AND filled_at >= $3 AND filled_at < $4 AND total_minor IS NOT NULL
+                AND filled_at >= {at_from} AND filled_at < {at_to} AND total_minor IS NOT NULL
              UNION ALL
              SELECT {service_month}, 'service', currency, total_minor
                FROM service_records WHERE tenant_id = $1 {scope}
-                AND performed_on >= $5 AND performed_on < $6
+                AND performed_on >= {on_from} AND performed_on < {on_to}
              UNION ALL
              SELECT {expense_month}, category, currency, amount_minor
-               FROM expenses WHERE tenant_id = $1 {scope} AND spent_on >= $5 AND spent_on < $6
-         ) AS spent GROUP BY month, category, currency"
+               FROM expenses WHERE tenant_id = $1 {scope} AND spent_on >= {on_from} AND spent_on < {on_to}"
+        )
+    };
+    let select = format!(
+        "SELECT month, category, currency, CAST(sum(amount) AS BIGINT) AS amount FROM (
+             {head}
+             UNION ALL
+             {tail}
+             UNION ALL
+             SELECT {rollup_month}, category, currency, amount_minor FROM vehicle_monthly_costs
+              WHERE tenant_id = $1 {scope} AND month >= $11 AND month < $12
+         ) AS spent GROUP BY month, category, currency",
+        head = raw(["$3", "$4"], ["$7", "$8"]),
+        tail = raw(["$5", "$6"], ["$9", "$10"]),
     );
     let sums: Vec<(String, String, String, i64)> = fetch_rows!(
         tx,
@@ -701,10 +721,16 @@ pub(crate) async fn costs_in(
         |q| q
             .bind(tenant.as_uuid())
             .bind(vehicle)
-            .bind(from_at)
-            .bind(to_at)
-            .bind(from)
-            .bind(to)
+            .bind(split.from)
+            .bind(split.head_end)
+            .bind(split.tail_start)
+            .bind(split.to)
+            .bind(from_day)
+            .bind(head_end_day)
+            .bind(tail_start_day)
+            .bind(to_day)
+            .bind(split.first_month)
+            .bind(split.end_month)
     )
     .ctx("summing costs")?;
     // Grouped by the database; ordered here, by byte order whatever the

@@ -1,6 +1,8 @@
 //! Spend per vehicle, month and currency (fuel, service records,
-//! expenses), kept in `vehicle_monthly_spend` and recomputed from the
-//! records whenever they change: for one month after a single write, for
+//! expenses), kept in `vehicle_monthly_spend` (what the fleet overview and
+//! cost report read) and by category as well in `vehicle_monthly_costs`
+//! (what a vehicle page reads), both recomputed from the records whenever
+//! they change: for one month after a single write, for
 //! the whole vehicle once at the end of an import (never row by row inside
 //! it, so a long import does not rewrite one hot summary row).
 
@@ -64,11 +66,11 @@ pub(crate) async fn refresh_spend(
     .fetch_all(c)
     .await)
     .ctx("reading fuel spend")?;
-    let other: Vec<(Date, String, i64)> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT performed_on, currency, total_minor FROM service_records
+    let other: Vec<(Date, String, String, i64)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT performed_on, 'service', currency, total_minor FROM service_records
           WHERE tenant_id = $1 AND vehicle_id = $2 AND performed_on >= $3 AND performed_on < $4
          UNION ALL
-         SELECT spent_on, currency, amount_minor FROM expenses
+         SELECT spent_on, category, currency, amount_minor FROM expenses
           WHERE tenant_id = $1 AND vehicle_id = $2 AND spent_on >= $3 AND spent_on < $4"
     )
     .bind(t)
@@ -78,26 +80,36 @@ pub(crate) async fn refresh_spend(
     .fetch_all(c)
     .await)
     .ctx("reading service and expense spend")?;
-    let mut months: BTreeMap<(Date, String), i64> = BTreeMap::new();
+    // (month, category, currency) → amount; the spend rollup is its sum
+    // over categories.
+    let mut costs: BTreeMap<(Date, String, String), i64> = BTreeMap::new();
     let utc_day = |at: OffsetDateTime| at.to_offset(time::UtcOffset::UTC).date();
-    for (day, currency, amount) in fuel
+    for (day, category, currency, amount) in fuel
         .into_iter()
-        .map(|(at, c, a)| (utc_day(at), c, a))
+        .map(|(at, c, a)| (utc_day(at), "fuel".to_owned(), c, a))
         .chain(other)
     {
-        *months.entry((month_of(day), currency)).or_default() += amount;
+        *costs
+            .entry((month_of(day), category, currency))
+            .or_default() += amount;
     }
-    execute_tx!(
-        tx,
-        sqlx::query(
-            "DELETE FROM vehicle_monthly_spend WHERE tenant_id = $1 AND vehicle_id = $2 AND month >= $3 AND month < $4"
+    let mut months: BTreeMap<(Date, String), i64> = BTreeMap::new();
+    for ((month, _, currency), amount) in &costs {
+        *months.entry((*month, currency.clone())).or_default() += amount;
+    }
+    for table in ["vehicle_monthly_spend", "vehicle_monthly_costs"] {
+        execute_tx!(
+            tx,
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE tenant_id = $1 AND vehicle_id = $2 AND month >= $3 AND month < $4"
+            )))
+            .bind(t)
+            .bind(v)
+            .bind(from)
+            .bind(to)
         )
-        .bind(t)
-        .bind(v)
-        .bind(from)
-        .bind(to)
-    )
-    .ctx("clearing monthly spend")?;
+        .ctx("clearing monthly spend")?;
+    }
     let rows: Vec<((Date, String), i64)> = months.into_iter().collect();
     for chunk in rows.chunks(500) {
         on_tx!(tx, |c| {
@@ -114,6 +126,24 @@ pub(crate) async fn refresh_spend(
             q.build().execute(c).await.map(|r| r.rows_affected())
         })
         .ctx("storing monthly spend")?;
+    }
+    let rows: Vec<((Date, String, String), i64)> = costs.into_iter().collect();
+    for chunk in rows.chunks(500) {
+        on_tx!(tx, |c| {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO vehicle_monthly_costs (tenant_id, vehicle_id, month, category, currency, amount_minor) ",
+            );
+            q.push_values(chunk, |mut row, ((month, category, currency), amount)| {
+                row.push_bind(t)
+                    .push_bind(v)
+                    .push_bind(*month)
+                    .push_bind(category.clone())
+                    .push_bind(currency.clone())
+                    .push_bind(*amount);
+            });
+            q.build().execute(c).await.map(|r| r.rows_affected())
+        })
+        .ctx("storing monthly costs")?;
     }
     Ok(())
 }

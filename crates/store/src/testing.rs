@@ -182,6 +182,34 @@ impl TestDatabase {
         owner.close().await;
     }
 
+    /// Applies the migrations from `version` on again, as the owner, after
+    /// `undo` (raw SQL reverting them): a migration's backfill checked
+    /// against what the write paths keep.
+    pub async fn rerun_migrations_from(&self, version: i64, undo: &str) {
+        self.owner_execute(&format!(
+            "{undo}; DELETE FROM schema_migrations WHERE version >= {version}"
+        ))
+        .await;
+        // Migrating holds a lock on one connection and works on another.
+        let owner = Store::connect(
+            &self.owner_url,
+            &ConnectOptions {
+                max_connections: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("connect as owner");
+        owner.migrate().await.expect("migrate again");
+        if self.kind == BackendKind::Postgres {
+            owner
+                .grant_app_role(TEST_APP_ROLE, None)
+                .await
+                .expect("grant app role");
+        }
+        owner.close().await;
+    }
+
     /// Every vehicle's stored usage rates, (id, km a day, hours a day) in id
     /// order, read with owner rights: the API shows rates only through
     /// the forecasts they make.

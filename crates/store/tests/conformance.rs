@@ -72,6 +72,8 @@ mod cost_report;
 mod current_meters;
 #[path = "conformance/due_watch.rs"]
 mod due_watch;
+#[path = "conformance/page_rollups.rs"]
+mod page_rollups;
 #[path = "conformance/usage.rs"]
 mod usage;
 #[path = "conformance/vehicle_page.rs"]

@@ -171,6 +171,9 @@ async fn the_cost_report_reads_distance_and_spend_per_vehicle_and_month() {
             RollupRebuild {
                 distance_rows: 4,
                 spend_rows: 2,
+                // Two months of tolls, and no fills.
+                cost_rows: 2,
+                fuel_rows: 0,
                 // The readings are from 2025: older than the usage window.
                 daily_meter_rows: 0,
                 rated_vehicles: 2,

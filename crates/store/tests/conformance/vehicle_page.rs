@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 const MAX: f64 = domain::meter::DEFAULT_MAX_DAILY_KM;
 
 /// A full fill of `litres` of `fuel` at `km`, costing `minor` in `currency`.
-fn fill(
+pub(crate) fn fill(
     vehicle: VehicleId,
     at: OffsetDateTime,
     km: f64,
