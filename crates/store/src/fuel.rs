@@ -316,6 +316,7 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        crate::meters::lock_vehicle(&mut tx, tenant, vehicle).await?;
         let entry = fetch_entry(&mut tx, tenant, vehicle, id).await?;
         let reading: Option<Option<Uuid>> = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(

@@ -601,6 +601,35 @@ pub(crate) async fn distance_km_in(
 }
 
 /// Whether the vehicle exists in the tenant and is not deleted.
+/// Locks a vehicle's row on PostgreSQL (`FOR NO KEY UPDATE`, as an ingest
+/// batch and a fill's reading do), first thing in a write that recomputes
+/// the vehicle's state from its records (its fuel chains, its monthly
+/// spend). A concurrent write of the same vehicle then waits, and reads the
+/// records with this one's in them: without it, two fills recomputed a
+/// chain each without the other's change, a deletion and a fill deadlocked
+/// (the fill's segment update waiting on the deleted fill, the deletion on
+/// the vehicle), and two expenses of one month both inserted its spend row
+/// (a unique violation). SQLite has one writer at a time. Whether the
+/// vehicle is live is the caller's check.
+pub(crate) async fn lock_vehicle(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+) -> Result<(), StoreError> {
+    if let Tx::Postgres(_) = tx {
+        execute_tx!(
+            tx,
+            sqlx::query(
+                "SELECT 1 FROM vehicles WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE"
+            )
+            .bind(tenant.as_uuid())
+            .bind(vehicle.as_uuid())
+        )
+        .ctx("locking a vehicle for a write")?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn vehicle_is_live(
     tx: &mut Tx,
     tenant: TenantId,

@@ -423,6 +423,7 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<ServiceRecord, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        crate::meters::lock_vehicle(&mut tx, tenant, new.vehicle_id).await?;
         self.vehicle_in(&mut tx, tenant, new.vehicle_id).await?;
         let row = insert_service_in(
             &mut tx,
@@ -520,6 +521,7 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<Expense, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        crate::meters::lock_vehicle(&mut tx, tenant, new.vehicle_id).await?;
         self.vehicle_in(&mut tx, tenant, new.vehicle_id).await?;
         let id = insert_expense_in(&mut tx, tenant, new, None).await?;
         crate::spend::refresh_spend(&mut tx, tenant, new.vehicle_id, Some(new.spent_on)).await?;
@@ -603,6 +605,7 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        crate::meters::lock_vehicle(&mut tx, tenant, vehicle).await?;
         let n = execute_tx!(
             &mut tx,
             sqlx::query(kind.delete_sql)
