@@ -384,6 +384,7 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<Reading, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        lock_vehicle(&mut tx, tenant, vehicle).await?;
         let row: Option<ReadingRow> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {READING_COLUMNS} FROM meter_readings WHERE tenant_id = $1 AND vehicle_id = $2 AND id = $3"
         )))
@@ -471,6 +472,7 @@ impl Store {
         } = *new;
         let reason = reason.as_str();
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        lock_vehicle(&mut tx, tenant, vehicle).await?;
         self.vehicle_in(&mut tx, tenant, vehicle).await?;
         let id = Uuid::now_v7();
         let effective_at = to_second(effective_at);
@@ -600,17 +602,17 @@ pub(crate) async fn distance_km_in(
     Ok(distance_between(first_km, last_km))
 }
 
-/// Whether the vehicle exists in the tenant and is not deleted.
 /// Locks a vehicle's row on PostgreSQL (`FOR NO KEY UPDATE`, as an ingest
 /// batch and a fill's reading do), first thing in a write that recomputes
-/// the vehicle's state from its records (its fuel chains, its monthly
-/// spend). A concurrent write of the same vehicle then waits, and reads the
-/// records with this one's in them: without it, two fills recomputed a
-/// chain each without the other's change, a deletion and a fill deadlocked
-/// (the fill's segment update waiting on the deleted fill, the deletion on
-/// the vehicle), and two expenses of one month both inserted its spend row
-/// (a unique violation). SQLite has one writer at a time. Whether the
-/// vehicle is live is the caller's check.
+/// the vehicle's state from its records (its fuel chains, its monthly spend
+/// and distance). A concurrent write of the same vehicle then waits, and
+/// reads the records with this one's in them. Without it: two fills
+/// recomputed a chain each without the other's change; a deletion and a
+/// fill deadlocked (the fill's segment update waiting on the deleted fill,
+/// the deletion on the vehicle); two expenses of one month both inserted its
+/// spend row (a unique violation); readings voided while an offset was added
+/// left a month's distance without some of them, or deadlocked. SQLite has
+/// one writer at a time. Whether the vehicle is live is the caller's check.
 pub(crate) async fn lock_vehicle(
     tx: &mut Tx,
     tenant: TenantId,
@@ -630,6 +632,7 @@ pub(crate) async fn lock_vehicle(
     Ok(())
 }
 
+/// Whether the vehicle exists in the tenant and is not deleted.
 pub(crate) async fn vehicle_is_live(
     tx: &mut Tx,
     tenant: TenantId,

@@ -68,6 +68,8 @@ mod faults;
 #[path = "conformance/cost_report.rs"]
 mod cost_report;
 
+#[path = "conformance/concurrent_writes.rs"]
+mod concurrent_writes;
 #[path = "conformance/current_meters.rs"]
 mod current_meters;
 #[path = "conformance/due_watch.rs"]
