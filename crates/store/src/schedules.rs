@@ -269,6 +269,16 @@ impl Store {
     ) -> Result<Vec<Uuid>, StoreError> {
         let today = OffsetDateTime::now_utc().date();
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        // Each vehicle's due watch is computed from all its schedules: lock
+        // the vehicles first (in id order, so that two applications queue
+        // rather than deadlock), or two schedules created at once each
+        // store a watch without the other.
+        let mut locked: Vec<VehicleId> = vehicles.to_vec();
+        locked.sort_unstable_by_key(|v| v.as_uuid());
+        locked.dedup();
+        for vehicle in &locked {
+            crate::meters::lock_vehicle(&mut tx, tenant, *vehicle).await?;
+        }
         check_task(&mut tx, tenant, new.task_id).await?;
         let mut ids = Vec::with_capacity(vehicles.len());
         for vehicle in vehicles {
@@ -317,6 +327,9 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<Schedule, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        // The vehicle locked before its schedules are read (see `apply_schedule`).
+        let vehicle = fetch(&mut tx, tenant, id).await?.vehicle_id;
+        crate::meters::lock_vehicle(&mut tx, tenant, vehicle).await?;
         let before = fetch(&mut tx, tenant, id).await?;
         execute_tx!(
             &mut tx,
@@ -366,6 +379,10 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
+        // The vehicle locked before its health is recomputed from its
+        // schedules (see `apply_schedule`).
+        let vehicle = fetch(&mut tx, tenant, id).await?.vehicle_id;
+        crate::meters::lock_vehicle(&mut tx, tenant, vehicle).await?;
         let deleted: Option<(Uuid, String)> = on_tx!(&mut tx, |c| sqlx::query_as(
             "DELETE FROM maintenance_schedules WHERE tenant_id = $1 AND id = $2 RETURNING vehicle_id, status"
         )

@@ -1,9 +1,9 @@
 //! Writes of one vehicle made at once, each its own transaction on a
 //! multi-threaded runtime: fills and deletions, expenses and service
-//! records of one month, readings voided while offsets are added. Each
-//! recomputes state derived from the vehicle's records (the fuel chain and
-//! its monthly figures, the monthly spend, the days and months of
-//! distance); every write must succeed and the derived state must count
+//! records of one month, readings voided while offsets are added,
+//! schedules. Each recomputes state derived from the vehicle's records (the
+//! fuel chain and its monthly figures, the monthly spend, the days and
+//! months of distance, the due watch); every write must succeed and the derived state must count
 //! every one of them, as a rebuild from the records does. On PostgreSQL
 //! these writes lock the vehicle's row first (`meters::lock_vehicle`):
 //! without it each test failed on every run.
@@ -241,5 +241,60 @@ async fn concurrent_meter_corrections_all_succeed() {
             .items;
         assert_eq!(kept, rebuilt, "{kind:?}");
         assert!(!kept.is_empty(), "{kind:?}");
+    }
+}
+
+/// Schedules of one vehicle created at once leave the vehicle's due watch
+/// (the lowest meter value at which a reading can move a state) as creating
+/// them one by one does on a twin vehicle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_schedules_leave_the_due_watch_whole() {
+    use crate::due_watch::{km, task};
+    use crate::meters::{reading, record_created};
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let kind = db.kind;
+        let t = tenant(s, "watch-race").await;
+        let oil = task(s, t.id, "oil_change").await;
+        let mut twins = vec![];
+        for name in ["A concurrent", "B sequential"] {
+            let v = s
+                .create_vehicle(t.id, &spec(name, None, None, "X"), &ctx())
+                .await
+                .unwrap()
+                .id;
+            let now = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+            record_created(s, t.id, &[reading(v, now, 1_000.0)], "odometer").await;
+            twins.push(v);
+        }
+        let new = |every: f64| NewSchedule {
+            task_id: oil,
+            one_off: false,
+            interval: km(every),
+            window: km(100.0),
+            last_done: None,
+        };
+        // Thresholds at 1,000 + 2,000 … 7,000 km: the watch is the lowest
+        // a reading can reach, whichever schedule's creation commits last.
+        let mut writes = tokio::task::JoinSet::new();
+        for every in [7_000.0, 6_000.0, 5_000.0, 4_000.0, 3_000.0, 2_000.0] {
+            let (s, tenant, v, new) = (s.clone(), t.id, twins[0], new(every));
+            writes.spawn(async move { s.create_schedule(tenant, v, &new, &ctx()).await });
+        }
+        while let Some(done) = writes.join_next().await {
+            done.unwrap()
+                .unwrap_or_else(|e| panic!("{kind:?}: a concurrent schedule failed: {e}"));
+        }
+        for every in [7_000.0, 6_000.0, 5_000.0, 4_000.0, 3_000.0, 2_000.0] {
+            s.create_schedule(t.id, twins[1], &new(every), &ctx())
+                .await
+                .unwrap();
+        }
+        let watches = db
+            .owner_texts("SELECT due_watch FROM vehicles ORDER BY name")
+            .await;
+        assert_eq!(watches.len(), 2, "{kind:?}");
+        assert!(watches[1].is_some(), "{kind:?}: {watches:?}");
+        assert_eq!(watches[0], watches[1], "{kind:?}");
     }
 }

@@ -11,7 +11,7 @@ use time::{Date, Duration, OffsetDateTime};
 const MAX: f64 = domain::meter::DEFAULT_MAX_DAILY_KM;
 
 /// The id of the service task `key` of tenant `t`.
-async fn task(s: &Store, t: TenantId, key: &str) -> uuid::Uuid {
+pub(crate) async fn task(s: &Store, t: TenantId, key: &str) -> uuid::Uuid {
     s.list_service_tasks(t)
         .await
         .unwrap()
@@ -41,7 +41,7 @@ async fn schedule(
     s.create_schedule(t, v, &new, &ctx()).await.unwrap().id
 }
 
-fn km(km: f64) -> Interval {
+pub(crate) fn km(km: f64) -> Interval {
     Interval {
         km: Some(km),
         hours: None,
