@@ -620,17 +620,29 @@ pub(crate) async fn lock_vehicle(
     tenant: TenantId,
     vehicle: VehicleId,
 ) -> Result<(), StoreError> {
-    if let Tx::Postgres(_) = tx {
-        execute_tx!(
-            tx,
-            sqlx::query(
-                "SELECT 1 FROM vehicles WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE"
-            )
-            .bind(tenant.as_uuid())
-            .bind(vehicle.as_uuid())
-        )
-        .ctx("locking a vehicle for a write")?;
-    }
+    lock_vehicles(tx, tenant, &[vehicle]).await
+}
+
+/// [`lock_vehicle`] for many vehicles in one statement, in id order (as an
+/// ingest batch locks them), so that two writes sharing vehicles queue
+/// instead of deadlocking.
+pub(crate) async fn lock_vehicles(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicles: &[VehicleId],
+) -> Result<(), StoreError> {
+    let Tx::Postgres(t) = tx else {
+        return Ok(());
+    };
+    let ids: Vec<Uuid> = vehicles.iter().map(|v| v.as_uuid()).collect();
+    sqlx::query(
+        "SELECT id FROM vehicles WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(tenant.as_uuid())
+    .bind(ids)
+    .execute(&mut **t)
+    .await
+    .ctx("locking vehicles for a write")?;
     Ok(())
 }
 

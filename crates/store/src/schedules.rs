@@ -270,15 +270,9 @@ impl Store {
         let today = OffsetDateTime::now_utc().date();
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
         // Each vehicle's due watch is computed from all its schedules: lock
-        // the vehicles first (in id order, so that two applications queue
-        // rather than deadlock), or two schedules created at once each
-        // store a watch without the other.
-        let mut locked: Vec<VehicleId> = vehicles.to_vec();
-        locked.sort_unstable_by_key(|v| v.as_uuid());
-        locked.dedup();
-        for vehicle in &locked {
-            crate::meters::lock_vehicle(&mut tx, tenant, *vehicle).await?;
-        }
+        // the vehicles first, or two schedules created at once each store a
+        // watch without the other.
+        crate::meters::lock_vehicles(&mut tx, tenant, vehicles).await?;
         check_task(&mut tx, tenant, new.task_id).await?;
         let mut ids = Vec::with_capacity(vehicles.len());
         for vehicle in vehicles {
