@@ -47,6 +47,15 @@ async fn tenant(store: &Store, slug: &str) -> Tenant {
         .unwrap()
 }
 
+/// A new vehicle named `name` in tenant `t` (no VIN, no plate).
+async fn vehicle(store: &Store, t: TenantId, name: &str) -> VehicleId {
+    store
+        .create_vehicle(t, &spec(name, None, None, "X"), &ctx())
+        .await
+        .unwrap()
+        .id
+}
+
 async fn user(store: &Store, email: &str) -> User {
     store
         .create_user(

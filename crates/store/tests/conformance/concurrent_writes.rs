@@ -9,6 +9,7 @@
 //! without it each test failed on every run.
 
 use super::*;
+use crate::page_rollups::service_record;
 use crate::vehicle_page::fill;
 use domain::fuel::Segment;
 use domain::preferences::CurrencyCode;
@@ -28,11 +29,7 @@ async fn concurrent_fills_and_deletions_leave_the_chain_whole() {
         let s = &db.store;
         let kind = db.kind;
         let t = tenant(s, "race").await;
-        let v = s
-            .create_vehicle(t.id, &spec("Raced", None, None, "X"), &ctx())
-            .await
-            .unwrap()
-            .id;
+        let v = vehicle(s, t.id, "Raced").await;
         let week = |k: i64| datetime!(2025-01-06 12:00 UTC) + time::Duration::days(7 * k);
         let km = |k: i64| 1_000.0 + 500.0 * k as f64;
         let mut ids = vec![];
@@ -104,11 +101,7 @@ async fn concurrent_spend_in_one_month_is_all_counted() {
         let s = &db.store;
         let kind = db.kind;
         let t = tenant(s, "spend-race").await;
-        let v = s
-            .create_vehicle(t.id, &spec("Spent", None, None, "X"), &ctx())
-            .await
-            .unwrap()
-            .id;
+        let v = vehicle(s, t.id, "Spent").await;
         let eur = CurrencyCode::parse("EUR").unwrap();
         let mut writes = tokio::task::JoinSet::new();
         for k in 0..8_i64 {
@@ -127,21 +120,7 @@ async fn concurrent_spend_in_one_month_is_all_counted() {
                     };
                     s.create_expense(tenant, &e, &ctx()).await.map(|_| ())
                 } else {
-                    let record = NewServiceRecord {
-                        vehicle_id: v,
-                        performed_on: on,
-                        performed_at: on.with_time(time::macros::time!(12:00)).assume_utc(),
-                        odometer_km: None,
-                        engine_hours: None,
-                        vendor: None,
-                        notes: None,
-                        currency: eur,
-                        tax_minor: 0,
-                        discount_minor: 0,
-                        total_minor: 1_000,
-                        task_ids: vec![],
-                        line_items: vec![],
-                    };
+                    let record = service_record(v, on, 1_000, "EUR");
                     s.create_service_record(tenant, &record, MAX, &ctx())
                         .await
                         .map(|_| ())
@@ -182,11 +161,7 @@ async fn concurrent_meter_corrections_all_succeed() {
         let s = &db.store;
         let kind = db.kind;
         let t = tenant(s, "meter-race").await;
-        let v = s
-            .create_vehicle(t.id, &spec("Corrected", None, None, "X"), &ctx())
-            .await
-            .unwrap()
-            .id;
+        let v = vehicle(s, t.id, "Corrected").await;
         let day = |k: i64| datetime!(2025-02-01 12:00 UTC) + time::Duration::days(3 * k);
         let batch: Vec<_> = (0..20)
             .map(|k| reading(v, day(k), 1_000.0 + 100.0 * k as f64))

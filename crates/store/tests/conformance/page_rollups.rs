@@ -70,6 +70,31 @@ fn add_up_costs(pieces: Vec<Vec<CostLine>>) -> Vec<CostLine> {
         .collect()
 }
 
+/// A service record of `v` on `on` (noon UTC), totalling `total_minor` in
+/// `currency`, without meters or tasks.
+pub(crate) fn service_record(
+    v: VehicleId,
+    on: Date,
+    total_minor: i64,
+    currency: &str,
+) -> NewServiceRecord {
+    NewServiceRecord {
+        vehicle_id: v,
+        performed_on: on,
+        performed_at: on.with_time(time::macros::time!(12:00)).assume_utc(),
+        odometer_km: None,
+        engine_hours: None,
+        vendor: None,
+        notes: None,
+        currency: CurrencyCode::parse(currency).unwrap(),
+        tax_minor: 0,
+        discount_minor: 0,
+        total_minor,
+        task_ids: vec![],
+        line_items: vec![],
+    }
+}
+
 /// `[from, to)` cut at each of `cuts`.
 fn pieces(from: Date, cuts: &[Date], to: Date) -> Vec<(Date, Date)> {
     let ends: Vec<Date> = std::iter::once(from)
@@ -85,11 +110,7 @@ async fn the_pages_rollups_add_up_to_the_raw_records() {
         let s = &db.store;
         let kind = db.kind;
         let t = tenant(s, "rollups").await;
-        let v = s
-            .create_vehicle(t.id, &spec("Rolled", None, None, "X"), &ctx())
-            .await
-            .unwrap()
-            .id;
+        let v = vehicle(s, t.id, "Rolled").await;
         let noon = |d: Date| d.with_time(time::macros::time!(12:00)).assume_utc();
         // Quantities are binary fractions: sums are exact in any order.
         let fills = [
@@ -211,21 +232,7 @@ async fn the_pages_rollups_add_up_to_the_raw_records() {
             (date!(2025 - 03 - 16), 12_000),
             (date!(2025 - 05 - 19), 4_500),
         ] {
-            let record = NewServiceRecord {
-                vehicle_id: v,
-                performed_on: on,
-                performed_at: noon(on),
-                odometer_km: None,
-                engine_hours: None,
-                vendor: None,
-                notes: None,
-                currency: eur.clone(),
-                tax_minor: 0,
-                discount_minor: 0,
-                total_minor: total,
-                task_ids: vec![],
-                line_items: vec![],
-            };
+            let record = service_record(v, on, total, "EUR");
             s.create_service_record(t.id, &record, MAX, &ctx())
                 .await
                 .unwrap();
@@ -382,16 +389,8 @@ async fn another_tenants_rollups_stay_out_of_a_page() {
     for db in TestDatabase::all().await {
         let s = &db.store;
         let (a, b) = (tenant(s, "roll-a").await, tenant(s, "roll-b").await);
-        let va = s
-            .create_vehicle(a.id, &spec("A", None, None, "X"), &ctx())
-            .await
-            .unwrap()
-            .id;
-        let vb = s
-            .create_vehicle(b.id, &spec("B", None, None, "X"), &ctx())
-            .await
-            .unwrap()
-            .id;
+        let va = vehicle(s, a.id, "A").await;
+        let vb = vehicle(s, b.id, "B").await;
         for (on, km) in [
             (datetime!(2025-02-10 12:00 UTC), 1_000.0),
             (datetime!(2025-02-20 12:00 UTC), 1_400.0),
