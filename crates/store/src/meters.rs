@@ -607,14 +607,14 @@ pub(crate) async fn distance_km_in(
 /// the vehicle's state from its records (its fuel chains, its monthly spend
 /// and distance, its due watch). A concurrent write of the same vehicle
 /// then waits, and reads the records with this one's in them. Without it:
-/// two fills
-/// recomputed a chain each without the other's change; a deletion and a
-/// fill deadlocked (the fill's segment update waiting on the deleted fill,
-/// the deletion on the vehicle); two expenses of one month both inserted its
-/// spend row (a unique violation); readings voided while an offset was added
-/// left a month's distance without some of them, or deadlocked; schedules
-/// created at once each stored a due watch without the others. SQLite has
-/// one writer at a time. Whether the vehicle is live is the caller's check.
+/// two fills recomputed a chain each without the other's change; a deletion
+/// and a fill deadlocked (the fill's segment update waiting on the deleted
+/// fill, the deletion on the vehicle); two expenses of one month both
+/// inserted its spend row (a unique violation); readings voided while an
+/// offset was added left a month's distance without some of them, or
+/// deadlocked; schedules created at once each stored a due watch without
+/// the others. SQLite has one writer at a time. Whether the vehicle is live
+/// is the caller's check.
 pub(crate) async fn lock_vehicle(
     tx: &mut Tx,
     tenant: TenantId,
