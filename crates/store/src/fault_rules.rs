@@ -5,7 +5,7 @@
 use std::str::FromStr;
 
 use domain::fault_rules::{FaultRule, RuleAction, RuleMatch};
-use domain::ids::TenantId;
+use domain::ids::{TenantId, VehicleId};
 use domain::obd::ObdCode;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -118,6 +118,10 @@ async fn rescore_open(tx: &mut Tx, tenant: TenantId) -> Result<(), StoreError> {
     .await
     })
     .ctx("listing vehicles with open faults")?;
+    // Each score is read from the vehicle's open cycles: locked first, so a
+    // concurrent batch's sightings are in it (see `meters::lock_vehicle`).
+    let ids: Vec<VehicleId> = vehicles.iter().map(|v| VehicleId::from(*v)).collect();
+    crate::meters::lock_vehicles(tx, tenant, &ids).await?;
     let now = OffsetDateTime::now_utc();
     for v in vehicles {
         crate::health::refresh(tx, tenant, v.into(), now).await?;

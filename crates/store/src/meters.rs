@@ -605,16 +605,18 @@ pub(crate) async fn distance_km_in(
 /// Locks a vehicle's row on PostgreSQL (`FOR NO KEY UPDATE`, as an ingest
 /// batch and a fill's reading do), first thing in a write that recomputes
 /// the vehicle's state from its records (its fuel chains, its monthly spend
-/// and distance, its due watch). A concurrent write of the same vehicle
-/// then waits, and reads the records with this one's in them. Without it:
+/// and distance, its due watch, its health). A concurrent write of the same
+/// vehicle then waits, and reads the records with this one's in them.
+/// Without it:
 /// two fills recomputed a chain each without the other's change; a deletion
 /// and a fill deadlocked (the fill's segment update waiting on the deleted
 /// fill, the deletion on the vehicle); two expenses of one month both
 /// inserted its spend row (a unique violation); readings voided while an
 /// offset was added left a month's distance without some of them, or
 /// deadlocked; schedules created at once each stored a due watch without
-/// the others. SQLite has one writer at a time. Whether the vehicle is live
-/// is the caller's check.
+/// the others; faults resolved at once left a critical health score behind.
+/// SQLite has one writer at a time. Whether the vehicle is live is the
+/// caller's check.
 pub(crate) async fn lock_vehicle(
     tx: &mut Tx,
     tenant: TenantId,

@@ -774,3 +774,61 @@ async fn the_fleet_overview_adds_up() {
         );
     }
 }
+
+/// Every fault cycle of one vehicle resolved at once (each its own
+/// transaction, on a multi-threaded runtime): every resolution succeeds and
+/// the vehicle's stored health counts all of them, whichever commits last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faults_resolved_at_once_all_count_in_the_health() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let kind = db.kind;
+        let t = tenant(s, "resolve-race").await;
+        let v = s
+            .create_vehicle(t.id, &truck_spec("Resolved", "R1", None), &ctx())
+            .await
+            .unwrap()
+            .id;
+        let codes = vec![
+            dtc(100, 1, 1),
+            dtc(110, 0, 1),
+            dtc(190, 2, 1),
+            dtc(91, 3, 1),
+            dtc(84, 2, 1),
+            dtc(96, 5, 1),
+        ];
+        let item = dm1(VehicleRef::Id(v), start(), Lamp::On, codes);
+        s.ingest_telemetry(t.id, &[item], Origin::Api, MAX, &ctx())
+            .await
+            .unwrap();
+        let open = cycles(s, t.id, v).await;
+        assert_eq!(open.len(), 6, "{kind:?}");
+        assert!(s.vehicle_health(t.id, v).await.unwrap().0.score < 100);
+        let mut writes = tokio::task::JoinSet::new();
+        for cycle in open {
+            let (s, tenant) = (s.clone(), t.id);
+            writes.spawn(async move {
+                let how = Resolve {
+                    resolution: Resolution::Manual,
+                    service_record_id: None,
+                    note: None,
+                    by: None,
+                };
+                s.resolve_fault(tenant, v, cycle.id, &how, &ctx()).await
+            });
+        }
+        while let Some(done) = writes.join_next().await {
+            done.unwrap()
+                .unwrap_or_else(|e| panic!("{kind:?}: a resolution failed: {e}"));
+        }
+        assert!(
+            cycles(s, t.id, v)
+                .await
+                .iter()
+                .all(|c| c.status == FaultStatus::Resolved),
+            "{kind:?}"
+        );
+        let (health, _) = s.vehicle_health(t.id, v).await.unwrap();
+        assert_eq!(health.score, 100, "{kind:?}: {health:?}");
+    }
+}
