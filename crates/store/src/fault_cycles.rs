@@ -341,8 +341,7 @@ impl Store {
     ) -> Result<FaultCycle, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
         // The health is recomputed from every open cycle of the vehicle.
-        crate::meters::lock_vehicle(&mut tx, tenant, vehicle).await?;
-        self.vehicle_in(&mut tx, tenant, vehicle).await?;
+        crate::meters::lock_live_vehicle(&mut tx, tenant, vehicle).await?;
         let before: Option<CycleRow> = on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {CYCLE_COLUMNS} FROM fault_cycles WHERE tenant_id = $1 AND vehicle_id = $2 AND id = $3"
         )))

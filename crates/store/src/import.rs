@@ -222,8 +222,7 @@ impl Store {
         report.rows = rows.len();
 
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        crate::meters::lock_vehicle(&mut tx, tenant, settings.vehicle).await?;
-        self.vehicle_in(&mut tx, tenant, settings.vehicle).await?;
+        crate::meters::lock_live_vehicle(&mut tx, tenant, settings.vehicle).await?;
         let vehicle = settings.vehicle;
         let fuel_type: domain::vehicle::FuelType = on_tx!(&mut tx, |c| sqlx::query_scalar::<
             _,

@@ -472,8 +472,7 @@ impl Store {
         } = *new;
         let reason = reason.as_str();
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        lock_vehicle(&mut tx, tenant, vehicle).await?;
-        self.vehicle_in(&mut tx, tenant, vehicle).await?;
+        lock_live_vehicle(&mut tx, tenant, vehicle).await?;
         let id = Uuid::now_v7();
         let effective_at = to_second(effective_at);
         execute_tx!(
@@ -623,6 +622,33 @@ pub(crate) async fn lock_vehicle(
     vehicle: VehicleId,
 ) -> Result<(), StoreError> {
     lock_vehicles(tx, tenant, &[vehicle]).await
+}
+
+/// [`lock_vehicle`] and [`Store::vehicle_in`] in one statement: NotFound
+/// unless the vehicle is live in the tenant, and on PostgreSQL its row
+/// locked (one round trip where the two took two).
+pub(crate) async fn lock_live_vehicle(
+    tx: &mut Tx,
+    tenant: TenantId,
+    vehicle: VehicleId,
+) -> Result<(), StoreError> {
+    let live = match tx {
+        Tx::Postgres(t) => sqlx::query_scalar::<_, i32>(
+            "SELECT 1 FROM vehicles WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR NO KEY UPDATE",
+        )
+        .bind(tenant.as_uuid())
+        .bind(vehicle.as_uuid())
+        .fetch_optional(&mut **t)
+        .await
+        .ctx("locking a vehicle for a write")?
+        .is_some(),
+        Tx::Sqlite(_) => vehicle_is_live(tx, tenant, vehicle).await?,
+    };
+    if live {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound)
+    }
 }
 
 /// [`lock_vehicle`] for many vehicles in one statement, in id order (as an

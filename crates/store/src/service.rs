@@ -423,8 +423,7 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<ServiceRecord, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        crate::meters::lock_vehicle(&mut tx, tenant, new.vehicle_id).await?;
-        self.vehicle_in(&mut tx, tenant, new.vehicle_id).await?;
+        crate::meters::lock_live_vehicle(&mut tx, tenant, new.vehicle_id).await?;
         let row = insert_service_in(
             &mut tx,
             tenant,
@@ -521,8 +520,7 @@ impl Store {
         ctx: &AuditContext,
     ) -> Result<Expense, StoreError> {
         let mut tx = self.begin(Mode::Write, Some(tenant)).await?;
-        crate::meters::lock_vehicle(&mut tx, tenant, new.vehicle_id).await?;
-        self.vehicle_in(&mut tx, tenant, new.vehicle_id).await?;
+        crate::meters::lock_live_vehicle(&mut tx, tenant, new.vehicle_id).await?;
         let id = insert_expense_in(&mut tx, tenant, new, None).await?;
         crate::spend::refresh_spend(&mut tx, tenant, new.vehicle_id, Some(new.spent_on)).await?;
         record(&mut tx, tenant, ctx, Change {

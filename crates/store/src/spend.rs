@@ -80,8 +80,7 @@ pub(crate) async fn refresh_spend(
     .fetch_all(c)
     .await)
     .ctx("reading service and expense spend")?;
-    // (month, category, currency) → amount; the spend rollup is its sum
-    // over categories.
+    // (month, category, currency) → amount.
     let mut costs: BTreeMap<(Date, String, String), i64> = BTreeMap::new();
     let utc_day = |at: OffsetDateTime| at.to_offset(time::UtcOffset::UTC).date();
     for (day, category, currency, amount) in fuel
@@ -92,10 +91,6 @@ pub(crate) async fn refresh_spend(
         *costs
             .entry((month_of(day), category, currency))
             .or_default() += amount;
-    }
-    let mut months: BTreeMap<(Date, String), i64> = BTreeMap::new();
-    for ((month, _, currency), amount) in &costs {
-        *months.entry((*month, currency.clone())).or_default() += amount;
     }
     for table in ["vehicle_monthly_spend", "vehicle_monthly_costs"] {
         execute_tx!(
@@ -109,23 +104,6 @@ pub(crate) async fn refresh_spend(
             .bind(to)
         )
         .ctx("clearing monthly spend")?;
-    }
-    let rows: Vec<((Date, String), i64)> = months.into_iter().collect();
-    for chunk in rows.chunks(500) {
-        on_tx!(tx, |c| {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO vehicle_monthly_spend (tenant_id, vehicle_id, month, currency, amount_minor) ",
-            );
-            q.push_values(chunk, |mut row, ((month, currency), amount)| {
-                row.push_bind(t)
-                    .push_bind(v)
-                    .push_bind(*month)
-                    .push_bind(currency.clone())
-                    .push_bind(*amount);
-            });
-            q.build().execute(c).await.map(|r| r.rows_affected())
-        })
-        .ctx("storing monthly spend")?;
     }
     let rows: Vec<((Date, String, String), i64)> = costs.into_iter().collect();
     for chunk in rows.chunks(500) {
@@ -145,6 +123,22 @@ pub(crate) async fn refresh_spend(
         })
         .ctx("storing monthly costs")?;
     }
+    // The spend rollup is the costs summed over categories, as a rebuild
+    // derives it (`rollups.rs`).
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "INSERT INTO vehicle_monthly_spend (tenant_id, vehicle_id, month, currency, amount_minor)
+             SELECT tenant_id, vehicle_id, month, currency, sum(amount_minor) FROM vehicle_monthly_costs
+              WHERE tenant_id = $1 AND vehicle_id = $2 AND month >= $3 AND month < $4
+              GROUP BY tenant_id, vehicle_id, month, currency"
+        )
+        .bind(t)
+        .bind(v)
+        .bind(from)
+        .bind(to)
+    )
+    .ctx("storing monthly spend")?;
     Ok(())
 }
 
