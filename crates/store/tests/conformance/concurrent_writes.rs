@@ -9,14 +9,26 @@
 //! without it each test failed on every run.
 
 use super::*;
-use crate::page_rollups::service_record;
+use crate::page_rollups::{expense, service_record};
 use crate::vehicle_page::fill;
 use domain::fuel::Segment;
-use domain::preferences::CurrencyCode;
 use domain::service::ExpenseCategory;
 use time::macros::{date, datetime};
 
 const MAX: f64 = domain::meter::DEFAULT_MAX_DAILY_KM;
+
+/// Waits for every write of `writes`; panics, naming the backend, at the
+/// first that failed.
+pub(crate) async fn all_succeed<T: 'static>(
+    mut writes: tokio::task::JoinSet<Result<T, StoreError>>,
+    kind: BackendKind,
+) {
+    while let Some(done) = writes.join_next().await {
+        if let Err(e) = done.expect("the write's task ran to its end") {
+            panic!("{kind:?}: a concurrent write failed: {e}");
+        }
+    }
+}
 
 /// Fills added and deleted at once on one vehicle's chain (each write its
 /// own transaction, on a multi-threaded runtime): every write succeeds, and
@@ -62,10 +74,7 @@ async fn concurrent_fills_and_deletions_leave_the_chain_whole() {
                 });
             }
         }
-        while let Some(done) = writes.join_next().await {
-            done.unwrap()
-                .unwrap_or_else(|e| panic!("{kind:?}: a concurrent write failed: {e}"));
-        }
+        all_succeed(writes, kind).await;
         let (from, to) = (
             datetime!(2025-01-01 00:00 UTC),
             datetime!(2025-05-01 00:00 UTC),
@@ -102,22 +111,13 @@ async fn concurrent_spend_in_one_month_is_all_counted() {
         let kind = db.kind;
         let t = tenant(s, "spend-race").await;
         let v = vehicle(s, t.id, "Spent").await;
-        let eur = CurrencyCode::parse("EUR").unwrap();
         let mut writes = tokio::task::JoinSet::new();
         for k in 0..8_i64 {
-            let (s, tenant, eur) = (s.clone(), t.id, eur.clone());
+            let (s, tenant) = (s.clone(), t.id);
             let on = date!(2025 - 03 - 01) + time::Duration::days(k);
             writes.spawn(async move {
                 if k % 2 == 0 {
-                    let e = NewExpense {
-                        vehicle_id: v,
-                        category: ExpenseCategory::Tolls,
-                        spent_on: on,
-                        amount_minor: 100,
-                        currency: eur,
-                        recurrence: None,
-                        notes: None,
-                    };
+                    let e = expense(v, ExpenseCategory::Tolls, on, 100, "EUR");
                     s.create_expense(tenant, &e, &ctx()).await.map(|_| ())
                 } else {
                     let record = service_record(v, on, 1_000, "EUR");
@@ -127,10 +127,7 @@ async fn concurrent_spend_in_one_month_is_all_counted() {
                 }
             });
         }
-        while let Some(done) = writes.join_next().await {
-            done.unwrap()
-                .unwrap_or_else(|e| panic!("{kind:?}: a concurrent write failed: {e}"));
-        }
+        all_succeed(writes, kind).await;
         let costs = s
             .costs(t.id, Some(v), date!(2025 - 01 - 01), date!(2025 - 06 - 01))
             .await
@@ -198,10 +195,7 @@ async fn concurrent_meter_corrections_all_succeed() {
                     .map(|_| 0)
             });
         }
-        while let Some(done) = writes.join_next().await {
-            done.unwrap()
-                .unwrap_or_else(|e| panic!("{kind:?}: a concurrent correction failed: {e}"));
-        }
+        all_succeed(writes, kind).await;
         let (from, to) = (date!(2025 - 01 - 01), date!(2025 - 05 - 01));
         let kept = s
             .cost_per_distance(t.id, from, to, None, 10)
@@ -256,10 +250,7 @@ async fn concurrent_schedules_leave_the_due_watch_whole() {
             let (s, tenant, v, new) = (s.clone(), t.id, twins[0], new(every));
             writes.spawn(async move { s.create_schedule(tenant, v, &new, &ctx()).await });
         }
-        while let Some(done) = writes.join_next().await {
-            done.unwrap()
-                .unwrap_or_else(|e| panic!("{kind:?}: a concurrent schedule failed: {e}"));
-        }
+        all_succeed(writes, kind).await;
         for every in [7_000.0, 6_000.0, 5_000.0, 4_000.0, 3_000.0, 2_000.0] {
             s.create_schedule(t.id, twins[1], &new(every), &ctx())
                 .await

@@ -817,10 +817,7 @@ async fn faults_resolved_at_once_all_count_in_the_health() {
                 s.resolve_fault(tenant, v, cycle.id, &how, &ctx()).await
             });
         }
-        while let Some(done) = writes.join_next().await {
-            done.unwrap()
-                .unwrap_or_else(|e| panic!("{kind:?}: a resolution failed: {e}"));
-        }
+        crate::concurrent_writes::all_succeed(writes, kind).await;
         assert!(
             cycles(s, t.id, v)
                 .await

@@ -95,6 +95,25 @@ pub(crate) fn service_record(
     }
 }
 
+/// An expense of `v` on `on`, `amount_minor` in `currency`, not recurring.
+pub(crate) fn expense(
+    v: VehicleId,
+    category: ExpenseCategory,
+    on: Date,
+    amount_minor: i64,
+    currency: &str,
+) -> NewExpense {
+    NewExpense {
+        vehicle_id: v,
+        category,
+        spent_on: on,
+        amount_minor,
+        currency: CurrencyCode::parse(currency).unwrap(),
+        recurrence: None,
+        notes: None,
+    }
+}
+
 /// `[from, to)` cut at each of `cuts`.
 fn pieces(from: Date, cuts: &[Date], to: Date) -> Vec<(Date, Date)> {
     let ends: Vec<Date> = std::iter::once(from)
@@ -226,7 +245,6 @@ async fn the_pages_rollups_add_up_to_the_raw_records() {
         s.create_fuel_entry(t.id, &late, MAX, &ctx()).await.unwrap();
         s.delete_fuel_entry(t.id, v, ids[8], &ctx()).await.unwrap();
 
-        let eur = CurrencyCode::parse("EUR").unwrap();
         for (on, total) in [
             (date!(2025 - 01 - 20), 8_900),
             (date!(2025 - 03 - 16), 12_000),
@@ -244,15 +262,7 @@ async fn the_pages_rollups_add_up_to_the_raw_records() {
             (ExpenseCategory::Tolls, date!(2025 - 05 - 25), 1_250),
             (ExpenseCategory::Tolls, date!(2025 - 03 - 31), 300),
         ] {
-            let e = NewExpense {
-                vehicle_id: v,
-                category,
-                spent_on: on,
-                amount_minor: amount,
-                currency: eur.clone(),
-                recurrence: None,
-                notes: None,
-            };
+            let e = expense(v, category, on, amount, "EUR");
             expenses.push(s.create_expense(t.id, &e, &ctx()).await.unwrap().id);
         }
         s.delete_expense(t.id, v, expenses[3], &ctx())
