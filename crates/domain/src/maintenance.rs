@@ -63,7 +63,7 @@ impl Interval {
 }
 
 /// When (and at which meters) the task was last done, or the schedule started.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     pub date: Date,
     pub km: Option<f64>,
@@ -88,7 +88,7 @@ pub struct Now {
 }
 
 /// The computed due state of a schedule.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DueState {
     pub next_km: Option<f64>,
     pub next_hours: Option<f64>,
@@ -115,6 +115,22 @@ impl DueState {
             self.forecast = None;
         }
         self
+    }
+
+    /// Whether two states are the same, meters compared to a millionth of
+    /// a km or hour: a value that went through a text form (the fleet pass
+    /// reads schedules as JSON, SQLite's pages travel as JSON) may come back
+    /// one unit in the last place off.
+    pub fn same_as(&self, other: &DueState) -> bool {
+        let close = |x: Option<f64>, y: Option<f64>| match (x, y) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-6,
+            (x, y) => x.is_none() && y.is_none(),
+        };
+        close(self.next_km, other.next_km)
+            && close(self.next_hours, other.next_hours)
+            && self.next_date == other.next_date
+            && self.status == other.status
+            && self.forecast == other.forecast
     }
 }
 

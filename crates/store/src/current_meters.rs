@@ -120,7 +120,7 @@ pub(crate) async fn refresh(
             crate::due_state::reevaluate_after_meters(tx, tenant, &meters, &watches, today).await?;
         for ((vehicle, _), columns) in meters.iter().zip(&mut columns) {
             if let Some(watch) = due.watches.get(vehicle) {
-                columns.due_watch = crate::due_writes::watch_json(*watch)?;
+                columns.due_watch = crate::due_writes::watch_json(watch.as_ref())?;
             }
         }
         store(tx, tenant, today, &meters, &columns).await?;

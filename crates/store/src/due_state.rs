@@ -20,7 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::LazyLock;
 
-use domain::due_watch::DueWatch;
+use domain::due_watch::{DueWatch, WatchedSchedule};
 use domain::ids::{TenantId, VehicleId};
 use domain::maintenance::{Baseline, DueState, DueStatus, Interval, Now, evaluate, recheck_on};
 use time::{Date, OffsetDateTime};
@@ -114,6 +114,19 @@ impl DueRow {
         .to_stored()
     }
 
+    /// The schedule with `state`, its state at `now`, as a watch is
+    /// computed from (and keeps a due-soon one).
+    fn watched(&self, state: DueState, now: &Now) -> WatchedSchedule {
+        let window = self.due.window();
+        WatchedSchedule {
+            interval: self.due.interval(),
+            recheck_on: recheck_on(&window, now, &state),
+            window,
+            last: self.due.baseline(),
+            state,
+        }
+    }
+
     /// Evaluates the schedule against `now`; `Some` when the state moved.
     fn evaluate(&self, now: &Now) -> Result<Option<Moved>, StoreError> {
         self.moved(self.state_at(now), now)
@@ -127,7 +140,7 @@ impl DueRow {
         let recheck = recheck_on(&window, now, &state);
         // Most evaluations find nothing changed: only what did is written
         // (and `updated_at` then says when the state last moved).
-        let state_changed = !same_state(&state, &stored);
+        let state_changed = !state.same_as(&stored);
         if !state_changed && recheck == self.recheck_on {
             return Ok(None);
         }
@@ -141,21 +154,6 @@ impl DueRow {
             overdue_changed,
         }))
     }
-}
-
-/// Whether two due states are the same, meters compared to a millionth of
-/// a km or hour: a value that went through a text form (the fleet pass reads
-/// schedules as JSON) may come back one unit in the last place off.
-fn same_state(a: &DueState, b: &DueState) -> bool {
-    let close = |x: Option<f64>, y: Option<f64>| match (x, y) {
-        (Some(x), Some(y)) => (x - y).abs() <= 1e-6,
-        (x, y) => x.is_none() && y.is_none(),
-    };
-    close(a.next_km, b.next_km)
-        && close(a.next_hours, b.next_hours)
-        && a.next_date == b.next_date
-        && a.status == b.status
-        && a.forecast == b.forecast
 }
 
 /// One schedule of the fleet pass, as an element of its vehicle's JSON array
@@ -263,10 +261,10 @@ async fn evaluate_vehicle(
     for r in &rows {
         let state = r.state_at(&now);
         moved.extend(r.moved(state.clone(), &now)?);
-        states.push((r.due.window(), state));
+        states.push(r.watched(state, &now));
     }
     store_states(tx, tenant, &moved).await?;
-    let watch = DueWatch::over(states.iter().map(|(w, s)| (w, s)), &now);
+    let watch = DueWatch::over(&states, &now);
     store_watch(tx, tenant, vehicle, watch).await?;
     Ok(moved.iter().any(|m| m.overdue_changed))
 }
@@ -336,9 +334,9 @@ pub(crate) struct AfterMeters {
 
 /// Recomputes the due states of `vehicles` after their meters moved (their
 /// new meters given), in one read of their schedules and one batched write.
-/// Only vehicles whose meters reached their stored due watch (`watches`;
-/// one without a watch always) are read: no other can have a stored state
-/// moved by meters. This runs for the vehicles of every ingest batch (at
+/// Only vehicles whose stored due watch (`watches`; one without a watch
+/// always) says a state may have moved are read ([`DueWatch::moves`]): no
+/// other can have a stored state moved by meters. This runs for the vehicles of every ingest batch (at
 /// most [`crate::reading_batch::IN_LIST_CHUNK`] at a time).
 pub(crate) async fn reevaluate_after_meters(
     tx: &mut Tx,
@@ -355,11 +353,7 @@ pub(crate) async fn reevaluate_after_meters(
     }
     let due: Vec<&(VehicleId, VehicleMeters)> = vehicles
         .iter()
-        .filter(|(v, m)| {
-            watches
-                .get(v)
-                .is_none_or(|w| w.reached(m.odometer_km, m.engine_hours))
-        })
+        .filter(|(v, m)| watches.get(v).is_none_or(|w| w.moves(&m.now(today))))
         .collect();
     if due.is_empty() {
         return Ok(AfterMeters::default());
@@ -377,7 +371,7 @@ pub(crate) async fn reevaluate_after_meters(
         .map(|(v, meters)| (v.as_uuid(), meters.now(today)))
         .collect();
     // Every evaluated vehicle gets a watch, one without schedules too.
-    let mut states: HashMap<Uuid, Vec<(Interval, DueState)>> =
+    let mut states: HashMap<Uuid, Vec<WatchedSchedule>> =
         ids.iter().map(|v| (v.as_uuid(), Vec::new())).collect();
     let mut moved = Vec::new();
     let mut rescore = BTreeSet::new();
@@ -392,17 +386,15 @@ pub(crate) async fn reevaluate_after_meters(
             }
             moved.push(m);
         }
-        states
-            .entry(*vehicle_id)
-            .or_default()
-            .push((row.due.window(), state));
+        let watched = row.watched(state, now);
+        states.entry(*vehicle_id).or_default().push(watched);
     }
     store_states(tx, tenant, &moved).await?;
     let watches = states
         .into_iter()
         .filter_map(|(vehicle, states)| {
             let now = now.get(&vehicle)?;
-            let watch = DueWatch::over(states.iter().map(|(w, s)| (w, s)), now);
+            let watch = DueWatch::over(&states, now);
             Some((VehicleId::from(vehicle), watch))
         })
         .collect();

@@ -32,7 +32,7 @@ pub(crate) async fn store_watch(
     vehicle: VehicleId,
     watch: Option<DueWatch>,
 ) -> Result<(), StoreError> {
-    let text = watch_json(watch)?;
+    let text = watch_json(watch.as_ref())?;
     execute_tx!(
         tx,
         sqlx::query("UPDATE vehicles SET due_watch = $3 WHERE tenant_id = $1 AND id = $2")
@@ -45,9 +45,9 @@ pub(crate) async fn store_watch(
 }
 
 /// A due watch as its column holds it.
-pub(crate) fn watch_json(watch: Option<DueWatch>) -> Result<Option<String>, StoreError> {
+pub(crate) fn watch_json(watch: Option<&DueWatch>) -> Result<Option<String>, StoreError> {
     watch
-        .map(|w| serde_json::to_string(&w))
+        .map(serde_json::to_string)
         .transpose()
         .map_err(|e| StoreError::Corrupt(format!("a due watch: {e}")))
 }

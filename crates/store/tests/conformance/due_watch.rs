@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::meters::{hours_reading, reading, record_created};
+use domain::due_watch::DueWatch;
 use domain::maintenance::{DueState, DueStatus, Interval, Now, evaluate};
 use time::{Date, Duration, OffsetDateTime};
 
@@ -218,12 +219,105 @@ async fn a_feed_reads_schedules_only_at_a_threshold_and_every_state_stays_exact(
             Some(&(DueStatus::DueSoon, DueStatus::Overdue)),
             "{kind:?}: {statuses:?}"
         );
-        // Due soon by the odometer: every reading moves its forecast, so
-        // the vehicle has no watch and is evaluated by every batch.
-        assert_eq!(watch().await, None, "{kind:?}");
+        // Due soon by the odometer: the watch keeps the oil schedule, to
+        // evaluate it again with each batch; no "ok" one is left.
+        let kept: DueWatch = serde_json::from_str(&watch().await.unwrap()).unwrap();
+        assert_eq!(kept.km, None, "{kind:?}");
+        assert_eq!(kept.soon.len(), 1, "{kind:?}: {kept:?}");
+        assert_eq!(
+            kept.soon[0].state,
+            s.schedule(t.id, oil).await.unwrap().state,
+            "{kind:?}"
+        );
         assert!(
             s.vehicle_health(t.id, v).await.unwrap().0.score < 100,
             "{kind:?}: the overdue tyres weigh on health"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_due_soon_schedule_is_evaluated_from_the_watch_until_its_state_moves() {
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let kind = db.kind;
+        let t = tenant(s, "watch-soon").await;
+        let v = s
+            .create_vehicle(t.id, &spec("Soon", None, None, "Volvo"), &ctx())
+            .await
+            .unwrap()
+            .id;
+        let start = OffsetDateTime::now_utc().date() - Duration::days(16);
+        let at =
+            |day: i64| (start + Duration::days(day)).midnight().assume_utc() + Duration::hours(6);
+        let send = |batch: Vec<NewReading>| async move {
+            record_created(s, t.id, &batch, &format!("{kind:?}")).await;
+        };
+        send(vec![reading(v, at(0), 10_000.0)]).await;
+        // Every 3,000 km from 10,000: due soon from 12,000 (day 10 at 200
+        // km a day), overdue at 13,000 (day 15).
+        let oil = schedule(
+            s,
+            t.id,
+            v,
+            task(s, t.id, "oil_change").await,
+            km(3_000.0),
+            km(1_000.0),
+        )
+        .await;
+        // A stored date evaluation never gives this km-only schedule: a
+        // batch that reads the schedules writes it back to none, one that
+        // leaves them unread leaves it.
+        let tamper = format!(
+            "UPDATE maintenance_schedules SET next_due_on = '2099-01-01' WHERE id = {}",
+            match kind {
+                BackendKind::Sqlite => format!("X'{}'", oil.simple()),
+                BackendKind::Postgres => format!("'{oil}'"),
+            }
+        );
+        let watch = || async {
+            let text = db
+                .owner_texts("SELECT due_watch FROM vehicles")
+                .await
+                .remove(0);
+            serde_json::from_str::<DueWatch>(&text.unwrap()).unwrap()
+        };
+        let (mut skipped, mut read, mut tampered) = (0, 0, None::<DueState>);
+        for day in 1..=16i64 {
+            send(vec![reading(v, at(day), 10_000.0 + 200.0 * day as f64)]).await;
+            // As stored: a read fills an "ok" forecast in.
+            let stored = s.schedule(t.id, oil).await.unwrap().state.to_stored();
+            let fresh = evaluated(&db, t.id, v, oil).await.to_stored();
+            if let Some(before) = tampered.take() {
+                if stored.next_date.is_some() {
+                    // Left unread: rightly, nothing moved.
+                    assert_eq!(fresh, before, "{kind:?}: day {day}");
+                    skipped += 1;
+                    tampered = Some(before);
+                    continue;
+                }
+                read += 1;
+            }
+            assert_eq!(stored, fresh, "{kind:?}: day {day}");
+            let kept = watch().await;
+            if stored.status == DueStatus::DueSoon {
+                assert_eq!(kept.soon.len(), 1, "{kind:?}: day {day}: {kept:?}");
+                assert_eq!(kept.soon[0].state, stored, "{kind:?}: day {day}");
+                db.owner_execute(&tamper).await;
+                tampered = Some(stored);
+            } else {
+                assert!(kept.soon.is_empty(), "{kind:?}: day {day}: {kept:?}");
+            }
+        }
+        // Due soon from day 10 to 14: the batches whose forecast held left
+        // the schedules unread, and the one that made it overdue read them.
+        assert!(skipped >= 2, "{kind:?}: {skipped} batches left it unread");
+        assert!(read >= 1, "{kind:?}: {read} batches read it");
+        let last = s.schedule(t.id, oil).await.unwrap().state;
+        assert_eq!(
+            (last.status, last.next_date),
+            (DueStatus::Overdue, None),
+            "{kind:?}"
         );
     }
 }
