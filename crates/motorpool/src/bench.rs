@@ -27,7 +27,9 @@ use time::{Duration, OffsetDateTime};
 use crate::bench_feed::{
     EpisodesByDay, FeedOrder, FeedVehicle, Telemetry, fault_episode, push_readings, reading_minutes,
 };
-use crate::bench_history::{IMPORT_EVERY_DAYS, final_meters, import_through, records};
+use crate::bench_history::{
+    IMPORT_EVERY_DAYS, final_meters, import_through, records, start_meters,
+};
 use crate::config::Common;
 use crate::demo_history::Rng;
 
@@ -72,6 +74,27 @@ pub struct GenerateArgs {
     /// one time together, a live feed).
     #[arg(long, value_enum, default_value_t = FeedOrder::Vehicle)]
     pub order: FeedOrder,
+    /// What a live feed's schedules count from (`--order time` only):
+    /// `end` or `start` ([`SchedulesFrom`]).
+    #[arg(long, value_enum, default_value_t = SchedulesFrom::End)]
+    pub schedules_from: SchedulesFrom,
+}
+
+/// The meters a live feed's schedules count from. Evaluation is dated
+/// today (the wall clock's, not the replayed day), so both baselines are
+/// dated today: the calendar moves no schedule during the replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SchedulesFrom {
+    /// The meters the history ends with, as the vehicle order's schedules:
+    /// no schedule reaches a due-soon window during the replay, so the
+    /// feed measures ingest with every due state at rest.
+    #[default]
+    End,
+    /// The meters the history starts with: each of a vehicle's ten
+    /// schedules (every 10,000 to 100,000 km, due soon 1,000 km before)
+    /// goes due soon and then overdue as the replay drives past it, so
+    /// the feed also measures the due-soon states that readings move.
+    Start,
 }
 
 /// What a run generated, and how fast (written as JSON).
@@ -112,6 +135,11 @@ pub async fn run(common: &Common, command: BenchCommand) -> anyhow::Result<()> {
     }
     if !(1..=10_000).contains(&args.batch) {
         bail!("--batch must be 1 to 10000 (the API's most items a request)");
+    }
+    if args.schedules_from == SchedulesFrom::Start && args.order != FeedOrder::Time {
+        bail!(
+            "--schedules-from start needs --order time (a backfill applies its schedules after the history)"
+        );
     }
     let store = crate::serve::connect_for_command(&common.database_url).await?;
     if store.kind() == store::BackendKind::Sqlite {
@@ -379,15 +407,18 @@ async fn generate(store: &Store, args: &GenerateArgs) -> anyhow::Result<Summary>
         if args.order == FeedOrder::Time {
             // A live feed arrives with the fleet's schedules in place: each
             // batch re-evaluates the due states of the vehicles it moves.
-            // They count from the meters the history ends with, as the
-            // schedules vehicle order applies after it do.
+            // By default they count from the meters the history ends with,
+            // as the schedules vehicle order applies after it do.
             let baselines: Vec<(VehicleId, Baseline)> = feed
                 .iter()
                 .map(|v| {
-                    (
-                        v.id,
-                        final_meters(v, &v.records, &minutes, first_day, today),
-                    )
+                    let baseline = match args.schedules_from {
+                        SchedulesFrom::End => {
+                            final_meters(v, &v.records, &minutes, first_day, today)
+                        }
+                        SchedulesFrom::Start => start_meters(v, today),
+                    };
+                    (v.id, baseline)
                 })
                 .collect();
             schedule_time +=

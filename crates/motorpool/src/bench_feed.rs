@@ -27,8 +27,9 @@ pub enum FeedOrder {
     /// together, as a live telematics feed sends them: a batch holds one
     /// or two readings of each of a thousand or more vehicles. The fleet's
     /// schedules are applied before the feed, counting from the meters the
-    /// history ends with (a live feed finds them in place, so each batch
-    /// re-evaluates the due states of the vehicles it moves), and each
+    /// history ends with, or starts with (`--schedules-from`; a live feed
+    /// finds them in place, so each batch re-evaluates the due states of
+    /// the vehicles it moves), and each
     /// vehicle's fills and oil changes are imported a month at a time
     /// behind the feed, as a fuel card's statements arrive. The generator
     /// keeps each vehicle's daily odometer (8 bytes a vehicle a day) and

@@ -153,6 +153,20 @@ pub(crate) async fn import_through(
     })
 }
 
+/// A vehicle's meters before the first day of its history, dated `today`
+/// (`--schedules-from start`).
+pub(crate) fn start_meters(vehicle: &FeedVehicle, today: Date) -> Baseline {
+    Baseline {
+        date: today,
+        km: vehicle.km.first().copied(),
+        hours: Some(if vehicle.truck {
+            engine_hours_at(1, -720)
+        } else {
+            0.0
+        }),
+    }
+}
+
 /// The meters `vehicle` ends with once its whole history is in — its latest
 /// reading of each meter, as the store picks it (latest time; at one time,
 /// the greatest source) — as a schedule baseline on `today`: what a

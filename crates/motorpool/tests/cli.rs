@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
+use domain::maintenance::{Now, evaluate};
 use serde_json::{Value, json};
 use store::BackendKind;
 use store::testing::TestDatabase;
@@ -728,6 +729,109 @@ async fn bench_generate_in_time_order_makes_the_same_fleet() {
             db.kind
         );
         assert_eq!(vehicle_order, time_order, "{:?}", db.kind);
+    }
+}
+
+/// `--schedules-from start` counts a live feed's schedules from the meters
+/// its history starts with, so the replay drives the nearest ones through
+/// due soon to overdue (with `end`, the default, every state stays "ok"),
+/// and every stored state equals a fresh evaluation at the end. (The last
+/// month's import re-evaluates every vehicle, so this does not check the
+/// batches' own due-state work: the store's `due_watch` tests do.)
+#[tokio::test]
+async fn bench_generate_with_schedules_from_the_start_keeps_every_due_state_exact() {
+    for db in TestDatabase::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let (dir, url) = (dir.path(), db.url.as_str());
+        let out = dir.join("bench");
+        let args = |order: &'static str| {
+            [
+                "bench",
+                "generate",
+                "--vehicles",
+                "6",
+                "--days",
+                "90",
+                "--per-tenant",
+                "6",
+                "--seed",
+                "5",
+                "--readings-per-day",
+                "4",
+                "--batch",
+                "50",
+                "--order",
+                order,
+                "--schedules-from",
+                "start",
+                "--out-dir",
+                out.to_str().unwrap(),
+            ]
+        };
+        let refused = run(dir, url, &args("vehicle"));
+        assert!(!refused.status.success(), "{:?}", db.kind);
+        assert!(
+            String::from_utf8_lossy(&refused.stderr)
+                .contains("--schedules-from start needs --order time"),
+            "{:?}: {}",
+            db.kind,
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        assert!(
+            db.store.tenant_by_slug("bench-1").await.is_err(),
+            "{:?}: a refused run writes nothing",
+            db.kind
+        );
+
+        ok(dir, url, &args("time"));
+        let tenant = db.store.tenant_by_slug("bench-1").await.unwrap();
+        let today = time::OffsetDateTime::now_utc().date();
+        let rates = db.usage_rates().await;
+        let mut statuses = std::collections::BTreeMap::new();
+        for v in bench_vehicles(&db.store, tenant.id).await.items {
+            let (_, km_per_day, hours_per_day) =
+                *rates.iter().find(|r| r.0 == v.id.as_uuid()).unwrap();
+            let m = v.meters;
+            let now = Now {
+                date: today,
+                km: m.odometer_km,
+                hours: m.engine_hours,
+                km_read_on: m.odometer_at.map(|at| at.date()),
+                hours_read_on: m.hours_at.map(|at| at.date()),
+                km_per_day,
+                hours_per_day,
+            };
+            let schedules = db.store.list_schedules(tenant.id, v.id).await.unwrap();
+            assert_eq!(schedules.len(), 10, "{:?}", db.kind);
+            for s in schedules {
+                assert_eq!(s.last_done.date, today, "{:?}", db.kind);
+                assert!(
+                    s.last_done.km.unwrap() < m.odometer_km.unwrap(),
+                    "{:?}: counted from before the history",
+                    db.kind
+                );
+                let fresh = evaluate(&s.interval, &s.window, &s.last_done, &now);
+                assert_eq!(
+                    s.state, fresh,
+                    "{:?}: {} {}",
+                    db.kind, v.spec.name, s.task_name
+                );
+                *statuses.entry(s.state.status.as_str()).or_insert(0) += 1;
+            }
+        }
+        // The replay drove schedules past their windows: some overdue, and
+        // the rest still ok (the due-soon ones, if any at the end, are
+        // checked above with the others).
+        assert!(
+            statuses.get("overdue").is_some_and(|n| *n > 0),
+            "{:?}: {statuses:?}",
+            db.kind
+        );
+        assert!(
+            statuses.get("ok").is_some_and(|n| *n > 0),
+            "{:?}: {statuses:?}",
+            db.kind
+        );
     }
 }
 
