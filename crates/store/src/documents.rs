@@ -42,7 +42,9 @@ pub struct Document {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(sqlx::FromRow)]
+/// A document as stored: a row, or an object of the vehicle page's JSON
+/// column ([`expiring_documents_column`]).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct Row {
     id: Uuid,
     vehicle_id: Uuid,
@@ -57,6 +59,7 @@ struct Row {
     size_bytes: i64,
     content_type: String,
     file_name: String,
+    #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
 }
 
@@ -275,6 +278,41 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// One vehicle's documents expiring by the day bound as `until` (`"$6"`,
+/// say), soonest first, at most `limit`, as one JSON array: a column of
+/// another statement whose `$1` is the tenant and `$2` the vehicle (the
+/// vehicle page's first statement: a round trip fewer). Read it with
+/// [`documents_from_column`].
+pub(crate) fn expiring_documents_column(
+    kind: crate::BackendKind,
+    until: &str,
+    limit: u32,
+) -> String {
+    let select = format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE d.tenant_id = $1 AND d.vehicle_id = $2
+            AND d.deleted_at IS NULL AND v.deleted_at IS NULL
+            AND d.expires_on IS NOT NULL AND d.expires_on <= {until}
+          ORDER BY d.expires_on, d.id LIMIT {}",
+        page_limit(limit)
+    );
+    let sqlite_row = crate::json_rows::object(
+        COLUMNS,
+        &[
+            ("id", crate::json_rows::Kind::Blob),
+            ("vehicle_id", crate::json_rows::Kind::Blob),
+            ("record_id", crate::json_rows::Kind::Blob),
+        ],
+    );
+    crate::json_rows::array_column(kind, &sqlite_row, "expires_on, id", &select)
+}
+
+/// The documents of an [`expiring_documents_column`], soonest first.
+pub(crate) fn documents_from_column(text: &str) -> Result<Vec<Document>, StoreError> {
+    let rows: Vec<Row> =
+        crate::json_rows::decode(text).ctx("reading a vehicle's expiring documents")?;
+    rows.into_iter().map(Document::try_from).collect()
 }
 
 /// [`Store::expiring_documents`] inside the caller's transaction.

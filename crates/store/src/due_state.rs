@@ -288,6 +288,13 @@ pub(crate) async fn forecast_ok_schedules(
         Some(meters) => meters,
         None => crate::usage::vehicle_meters(tx, tenant, vehicle).await?,
     };
+    forecast_ok(&meters, schedules);
+    Ok(())
+}
+
+/// Fills in the forecasts of the "ok" schedules among `schedules`, all of
+/// the vehicle whose stored `meters` are given ([`forecast_ok_schedules`]).
+pub(crate) fn forecast_ok(meters: &VehicleMeters, schedules: &mut [crate::schedules::Schedule]) {
     let now = meters.now(OffsetDateTime::now_utc().date());
     for s in schedules
         .iter_mut()
@@ -295,7 +302,6 @@ pub(crate) async fn forecast_ok_schedules(
     {
         s.state.forecast = evaluate(&s.interval, &s.window, &s.last_done, &now).forecast;
     }
-    Ok(())
 }
 
 /// Recomputes a vehicle's due states and its health (overdue maintenance

@@ -18,13 +18,15 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::audit::{Change, record};
-use crate::due_state::{DueColumns, forecast_ok_schedules, reevaluate_vehicle};
+use crate::due_state::{DueColumns, forecast_ok, forecast_ok_schedules, reevaluate_vehicle};
 use crate::error::ResultExt;
 use crate::json_rows::{self, Kind};
 use crate::page::{Page, decode_cursor, page_limit};
 use crate::service::NewServiceRecord;
 use crate::usage::VehicleMeters;
-use crate::{AuditContext, Mode, Store, StoreError, Tx, execute_tx, fetch_rows, on_tx};
+use crate::{
+    AuditContext, BackendKind, Mode, Store, StoreError, Tx, execute_tx, fetch_rows, on_tx,
+};
 
 /// A schedule to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -461,6 +463,42 @@ impl Store {
     }
 }
 
+/// A vehicle's schedules (`$1` the tenant, `$2` the vehicle) in no order,
+/// with the stored order's keys: [`schedules_in`] reads it, and the vehicle
+/// page as a JSON column of its first statement
+/// ([`vehicle_schedules_column`]).
+static VEHICLE_SCHEDULES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {COLUMNS}, s.urgency, s.forecast_sort FROM {FROM}
+          WHERE s.tenant_id = $1 AND s.vehicle_id = $2"
+    )
+});
+
+/// [`VEHICLE_SCHEDULES`]' order, most urgent first by the stored state.
+const VEHICLE_SCHEDULES_ORDER: &str = "urgency, forecast_sort, id";
+
+/// A row of [`VEHICLE_SCHEDULES`] as a SQLite JSON object (`json_rows`).
+static SQLITE_ROW: LazyLock<String> = LazyLock::new(|| {
+    let real = |name| (name, Kind::Real);
+    json_rows::object(
+        COLUMNS,
+        &[
+            ("id", Kind::Blob),
+            ("vehicle_id", Kind::Blob),
+            ("task_id", Kind::Blob),
+            ("one_off", Kind::Bool),
+            real("interval_km"),
+            real("interval_hours"),
+            real("window_km"),
+            real("window_hours"),
+            real("last_done_km"),
+            real("last_done_hours"),
+            real("next_due_km"),
+            real("next_due_hours"),
+        ],
+    )
+});
+
 /// A vehicle's schedules, most urgent first, inside the caller's transaction
 /// (which has checked the vehicle). `meters`: the vehicle's, if the caller
 /// has read them already (the "ok" schedules' forecasts need them).
@@ -472,44 +510,56 @@ pub(crate) async fn schedules_in(
 ) -> Result<Vec<Schedule>, StoreError> {
     static SELECT: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {COLUMNS}, s.urgency, s.forecast_sort FROM {FROM}
-              WHERE s.tenant_id = $1 AND s.vehicle_id = $2
-              ORDER BY s.urgency, s.forecast_sort, s.id"
-        )
-    });
-    static SQLITE_ROW: LazyLock<String> = LazyLock::new(|| {
-        let real = |name| (name, Kind::Real);
-        json_rows::object(
-            COLUMNS,
-            &[
-                ("id", Kind::Blob),
-                ("vehicle_id", Kind::Blob),
-                ("task_id", Kind::Blob),
-                ("one_off", Kind::Bool),
-                real("interval_km"),
-                real("interval_hours"),
-                real("window_km"),
-                real("window_hours"),
-                real("last_done_km"),
-                real("last_done_hours"),
-                real("next_due_km"),
-                real("next_due_hours"),
-            ],
+            "{} ORDER BY s.urgency, s.forecast_sort, s.id",
+            *VEHICLE_SCHEDULES
         )
     });
     let rows: Vec<ScheduleRow> = fetch_rows!(
         tx,
         &SELECT,
-        sqlite(&*SQLITE_ROW, "urgency, forecast_sort, id"),
+        sqlite(&*SQLITE_ROW, VEHICLE_SCHEDULES_ORDER),
         |q| q.bind(tenant.as_uuid()).bind(vehicle.as_uuid())
     )
     .ctx("listing a vehicle's schedules")?;
-    let mut schedules = rows
-        .into_iter()
-        .map(Schedule::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut schedules = to_schedules(rows)?;
     forecast_ok_schedules(tx, tenant, vehicle, meters, &mut schedules).await?;
-    // The "ok" ones were read in no forecast order (none is stored).
+    by_urgency(&mut schedules);
+    Ok(schedules)
+}
+
+/// A vehicle's schedules as one JSON array, a column of another statement
+/// whose `$1` is the tenant and `$2` the vehicle (the vehicle page's first
+/// statement: a round trip fewer); read it with [`schedules_from_column`].
+pub(crate) fn vehicle_schedules_column(kind: BackendKind) -> String {
+    json_rows::array_column(
+        kind,
+        &SQLITE_ROW,
+        VEHICLE_SCHEDULES_ORDER,
+        &VEHICLE_SCHEDULES,
+    )
+}
+
+/// The schedules of a [`vehicle_schedules_column`], their "ok" forecasts
+/// computed from the vehicle's `meters`, most urgent first: what
+/// [`schedules_in`] returns.
+pub(crate) fn schedules_from_column(
+    text: &str,
+    meters: &VehicleMeters,
+) -> Result<Vec<Schedule>, StoreError> {
+    let rows: Vec<ScheduleRow> = json_rows::decode(text).ctx("reading a vehicle's schedules")?;
+    let mut schedules = to_schedules(rows)?;
+    forecast_ok(meters, &mut schedules);
+    by_urgency(&mut schedules);
+    Ok(schedules)
+}
+
+fn to_schedules(rows: Vec<ScheduleRow>) -> Result<Vec<Schedule>, StoreError> {
+    rows.into_iter().map(Schedule::try_from).collect()
+}
+
+/// Most urgent first, then by forecast: after the "ok" forecasts are filled
+/// in (the stored order has none for them).
+fn by_urgency(schedules: &mut [Schedule]) {
     schedules.sort_by_key(|s| {
         (
             s.state.status.urgency(),
@@ -517,5 +567,4 @@ pub(crate) async fn schedules_in(
             s.id,
         )
     });
-    Ok(schedules)
 }

@@ -7,6 +7,8 @@
 //! recorded mid-request cannot show in the costs but not in the fuel
 //! statistics.
 
+use std::sync::LazyLock;
+
 use domain::ids::{TenantId, VehicleId};
 use time::{Date, OffsetDateTime};
 
@@ -15,7 +17,9 @@ use crate::meters::{PERIOD_ODOMETER_ENDS, distance_between, to_second};
 use crate::service::CostLine;
 use crate::usage::VehicleMeters;
 use crate::vehicles::VehicleRow;
-use crate::{Document, FuelStats, Mode, Schedule, Store, StoreError, Tx, Vehicle, on_tx};
+use crate::{
+    BackendKind, Document, FuelStats, Mode, Schedule, Store, StoreError, Tx, Vehicle, on_tx,
+};
 
 /// A vehicle page's data for the period `[from, to)`.
 #[derive(Debug, Clone)]
@@ -51,21 +55,13 @@ impl Store {
     ) -> Result<VehiclePage, StoreError> {
         let mut tx = self.begin(Mode::Snapshot, Some(tenant)).await?;
         let (from_at, to_at) = (from.midnight().assume_utc(), to.midnight().assume_utc());
-        let head = read_head(&mut tx, tenant, id, from_at, to_at).await?;
+        let head = read_head(&mut tx, tenant, id, from_at, to_at, documents_until).await?;
         let fuel =
             crate::fuel_stats::fuel_stats_in(&mut tx, tenant, id, Some(from_at), Some(to_at))
                 .await?;
         let costs = crate::service::costs_in(&mut tx, tenant, Some(id), from, to).await?;
-        let schedules =
-            crate::schedules::schedules_in(&mut tx, tenant, id, Some(head.meters)).await?;
-        let documents_expiring = crate::documents::expiring_documents_in(
-            &mut tx,
-            tenant,
-            Some(id),
-            documents_until,
-            PAGE_DOCUMENTS,
-        )
-        .await?;
+        let schedules = crate::schedules::schedules_from_column(&head.schedules, &head.meters)?;
+        let documents_expiring = crate::documents::documents_from_column(&head.documents)?;
         Ok(VehiclePage {
             vehicle: head.vehicle.try_into()?,
             distance_km: distance_between(head.period_first_km, head.period_last_km),
@@ -78,10 +74,11 @@ impl Store {
 }
 
 /// What the page reads in its first statement: the vehicle, its meters and
-/// usage rates (the schedules' forecasts need them) and the period's
-/// odometer ends. One statement where there were three: on PostgreSQL each
-/// is a round trip, and under load round trips cost it as much as the reads
-/// (docs/PERFORMANCE.md, session 19).
+/// usage rates (the schedules' forecasts need them), the period's odometer
+/// ends, and its schedules and expiring documents as JSON columns. One
+/// statement where there were five: on PostgreSQL each is a round trip, and
+/// under load round trips cost it as much as the reads (docs/PERFORMANCE.md,
+/// sessions 19 and 21).
 #[derive(sqlx::FromRow)]
 struct Head {
     #[sqlx(flatten)]
@@ -91,6 +88,22 @@ struct Head {
     meters: VehicleMeters,
     period_first_km: Option<f64>,
     period_last_km: Option<f64>,
+    /// `crate::schedules::vehicle_schedules_column`.
+    schedules: String,
+    /// `crate::documents::expiring_documents_column`.
+    documents: String,
+}
+
+/// The head statement on `kind`: `$1` the tenant, `$2` the vehicle, `$3`
+/// `false` (no void reading), `$4` and `$5` the period, `$6` the last day
+/// of the documents listed.
+fn head_sql(kind: BackendKind) -> String {
+    crate::vehicles::live_vehicle_sql_with(&format!(
+        ", km_per_day, hours_per_day, {}, {} AS schedules, {} AS documents",
+        *PERIOD_ODOMETER_ENDS,
+        crate::schedules::vehicle_schedules_column(kind),
+        crate::documents::expiring_documents_column(kind, "$6", PAGE_DOCUMENTS),
+    ))
 }
 
 /// Reads the page's [`Head`]: NotFound unless the vehicle is live in the
@@ -101,21 +114,24 @@ async fn read_head(
     id: VehicleId,
     from: OffsetDateTime,
     to: OffsetDateTime,
+    documents_until: Date,
 ) -> Result<Head, StoreError> {
-    static SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        crate::vehicles::live_vehicle_sql_with(&format!(
-            ", km_per_day, hours_per_day, {}",
-            *PERIOD_ODOMETER_ENDS
-        ))
-    });
-    let head: Option<Head> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(SELECT.as_str()))
+    // Built once per backend: this runs on every page.
+    static SQLITE: LazyLock<String> = LazyLock::new(|| head_sql(BackendKind::Sqlite));
+    static POSTGRES: LazyLock<String> = LazyLock::new(|| head_sql(BackendKind::Postgres));
+    let sql: &'static str = match tx {
+        Tx::Sqlite(_) => &SQLITE,
+        Tx::Postgres(_) => &POSTGRES,
+    };
+    let head: Option<Head> = on_tx!(tx, |c| sqlx::query_as(sql)
         .bind(tenant.as_uuid())
         .bind(id.as_uuid())
         .bind(false)
         .bind(to_second(from))
         .bind(to_second(to))
+        .bind(documents_until)
         .fetch_optional(c)
         .await)
-    .ctx("loading a vehicle and its period's odometer")?;
+    .ctx("loading a vehicle, its period's odometer, schedules and documents")?;
     head.ok_or(StoreError::NotFound)
 }

@@ -136,3 +136,172 @@ async fn the_vehicle_page_equals_each_of_its_reads_alone() {
         );
     }
 }
+
+/// The page reads the vehicle's schedules and expiring documents as JSON
+/// columns of its first statement: they must equal the reads that list
+/// them alone, in their order, with every field through the JSON intact
+/// (text that needs escaping, absent values, UUIDs, timestamps), none of
+/// another vehicle's or a deleted document, and at most 20 documents.
+#[tokio::test]
+async fn the_page_lists_schedules_and_expiring_documents_as_their_own_reads_do() {
+    use domain::document::DocumentKind;
+    use domain::maintenance::{Baseline, Interval};
+    for db in TestDatabase::all().await {
+        let s = &db.store;
+        let kind = db.kind;
+        let t = tenant(s, "page-lists").await;
+        let other = tenant(s, "page-lists-other").await;
+        let [v, w] = ["Listed", "Other"].map(|name| spec(name, None, None, "X"));
+        let v = s.create_vehicle(t.id, &v, &ctx()).await.unwrap().id;
+        let w = s.create_vehicle(t.id, &w, &ctx()).await.unwrap().id;
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let today = now.date();
+        record_created(
+            s,
+            t.id,
+            &[reading(v, now - Duration::days(10), 9_000.0)],
+            "a",
+        )
+        .await;
+        record_created(
+            s,
+            t.id,
+            &[reading(v, now - Duration::hours(1), 10_300.0)],
+            "b",
+        )
+        .await;
+
+        // Overdue (due at 9,000 km), due soon (10,500, within 300 km), and
+        // two "ok" ones, by distance and by the calendar.
+        let tasks = s.list_service_tasks(t.id).await.unwrap();
+        let plans = [
+            (Some(1_000.0), None, 8_000.0, 100.0),
+            (Some(1_000.0), None, 9_500.0, 300.0),
+            (Some(10_000.0), None, 10_300.0, 1_000.0),
+            (None, Some(30), 10_300.0, 0.0),
+        ];
+        for ((km, days, from_km, window_km), task) in plans.into_iter().zip(&tasks) {
+            let interval = Interval {
+                km,
+                hours: None,
+                days,
+            };
+            let new = NewSchedule {
+                task_id: task.id,
+                one_off: false,
+                interval,
+                window: Interval {
+                    km: km.map(|_| window_km),
+                    ..interval.default_window()
+                },
+                last_done: Some(Baseline {
+                    date: today - Duration::days(10),
+                    km: Some(from_km),
+                    hours: None,
+                }),
+            };
+            s.create_schedule(t.id, v, &new, &ctx()).await.unwrap();
+        }
+
+        // Documents expiring from 5 days ago to 20 days on (22 of them, two
+        // a day on two days), one in 90 days, one without a date, a deleted
+        // one, and one of another vehicle.
+        let document = |vehicle: VehicleId, n: i64, expires: Option<i64>| NewDocument {
+            vehicle_id: vehicle,
+            record_id: None,
+            kind: if n % 2 == 0 {
+                DocumentKind::Insurance
+            } else {
+                DocumentKind::Registration
+            },
+            title: format!("Card {n} \"grün\" \\ ✓"),
+            issued_on: (n % 3 == 0).then(|| today - Duration::days(300)),
+            expires_on: expires.map(|d| today + Duration::days(d)),
+            notes: (n % 2 == 1).then(|| format!("line one\nline {n}\t'quoted'")),
+            sha256: "ab".repeat(32),
+            size_bytes: 1_000 + n,
+            content_type: "application/pdf".into(),
+            file_name: format!("card-{n}.pdf"),
+        };
+        let mut n = 0;
+        for day in (-5..=15).chain([3]) {
+            n += 1;
+            s.create_document(t.id, &document(v, n, Some(day)), &ctx())
+                .await
+                .unwrap();
+        }
+        for (vehicle, expires) in [(v, Some(90)), (v, None), (w, Some(1))] {
+            n += 1;
+            s.create_document(t.id, &document(vehicle, n, expires), &ctx())
+                .await
+                .unwrap();
+        }
+        let deleted = s
+            .create_document(t.id, &document(v, 99, Some(-6)), &ctx())
+            .await
+            .unwrap();
+        s.delete_document(t.id, deleted.id, &ctx()).await.unwrap();
+
+        let until = today + Duration::days(60);
+        let page = s
+            .vehicle_page(
+                t.id,
+                v,
+                today - Duration::days(30),
+                today + Duration::days(1),
+                until,
+            )
+            .await
+            .unwrap();
+
+        let schedules = s.list_schedules(t.id, v).await.unwrap();
+        assert_eq!(page.schedules, schedules, "{kind:?}");
+        let statuses: Vec<_> = schedules.iter().map(|s| s.state.status).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                DueStatus::Overdue,
+                DueStatus::DueSoon,
+                DueStatus::Ok,
+                DueStatus::Ok
+            ],
+            "{kind:?}"
+        );
+
+        let documents = s
+            .expiring_documents(t.id, Some(v), until, 20)
+            .await
+            .unwrap();
+        assert_eq!(page.documents_expiring, documents, "{kind:?}");
+        assert_eq!(documents.len(), 20, "{kind:?}: the page lists 20 at most");
+        let expiring: Vec<_> = documents
+            .iter()
+            .map(|d| (d.doc.expires_on.unwrap() - today).whole_days())
+            .collect();
+        let mut expected: Vec<i64> = (-5..=15).chain([3]).collect();
+        expected.sort();
+        expected.truncate(20);
+        assert_eq!(expiring, expected, "{kind:?}: soonest first, none deleted");
+        assert!(
+            documents.iter().all(|d| d.doc.vehicle_id == v),
+            "{kind:?}: none of another vehicle"
+        );
+        assert!(
+            documents
+                .iter()
+                .any(|d| d.doc.notes.as_deref().is_some_and(|n| n.contains('\n'))
+                    && d.doc.title.contains("\"grün\" \\ ✓")),
+            "{kind:?}"
+        );
+
+        // Another tenant asking for the vehicle finds nothing.
+        assert!(
+            matches!(
+                s.vehicle_page(other.id, v, today - Duration::days(30), today, until)
+                    .await,
+                Err(StoreError::NotFound)
+            ),
+            "{kind:?}"
+        );
+    }
+}
