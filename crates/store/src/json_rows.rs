@@ -9,6 +9,8 @@
 //! as a single JSON array (`json_group_array`), built in C inside the worker,
 //! crossing threads once and decoded in one pass by serde. PostgreSQL, whose
 //! rows arrive over one socket in one buffer, keeps its row-by-row fetch.
+//! [`array_column`] puts such an array in a column of another statement, on
+//! either backend, so that one statement reads what two did.
 //!
 //! The JSON is exact: blob ids travel as hex ([`blob`]), reals as 17
 //! significant digits ([`real`]; SQLite's JSON writes only 15) parsed by
