@@ -290,12 +290,10 @@ pub(crate) fn expiring_documents_column(
     until: &str,
     limit: u32,
 ) -> String {
-    let select = format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE d.tenant_id = $1 AND d.vehicle_id = $2
-            AND d.deleted_at IS NULL AND v.deleted_at IS NULL
-            AND d.expires_on IS NOT NULL AND d.expires_on <= {until}
-          ORDER BY d.expires_on, d.id LIMIT {}",
-        page_limit(limit)
+    let select = expiring_select(
+        "AND d.vehicle_id = $2",
+        until,
+        &page_limit(limit).to_string(),
     );
     let sqlite_row = crate::json_rows::object(
         COLUMNS,
@@ -306,6 +304,18 @@ pub(crate) fn expiring_documents_column(
         ],
     );
     crate::json_rows::array_column(kind, &sqlite_row, "expires_on, id", &select)
+}
+
+/// Live documents of live vehicles of tenant `$1` expiring by `until`,
+/// soonest first, at most `limit` (placeholders or literals), narrowed by
+/// `scope` (`AND …`).
+fn expiring_select(scope: &str, until: &str, limit: &str) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE d.tenant_id = $1 {scope}
+            AND d.deleted_at IS NULL AND v.deleted_at IS NULL
+            AND d.expires_on IS NOT NULL AND d.expires_on <= {until}
+          ORDER BY d.expires_on, d.id LIMIT {limit}"
+    )
 }
 
 /// The documents of an [`expiring_documents_column`], soonest first.
@@ -331,11 +341,9 @@ pub(crate) async fn expiring_documents_in(
     } else {
         "AND $4 IS NULL"
     };
-    let rows: Vec<Row> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE d.tenant_id = $1 AND d.deleted_at IS NULL AND v.deleted_at IS NULL
-         AND d.expires_on IS NOT NULL AND d.expires_on <= $2 {scope}
-         ORDER BY d.expires_on, d.id LIMIT $3"
-    )))
+    let rows: Vec<Row> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(
+        expiring_select(scope, "$2", "$3")
+    ))
     .bind(tenant.as_uuid())
     .bind(until)
     .bind(page_limit(limit))

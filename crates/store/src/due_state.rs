@@ -103,41 +103,34 @@ const DUE_COLUMNS: &str = "s.id, s.interval_km, s.interval_hours, s.interval_day
     s.next_due_km, s.next_due_hours, s.next_due_on, s.status, s.forecast_on, s.recheck_on";
 
 impl DueRow {
-    /// The schedule's state at `now`, as it is stored.
-    fn state_at(&self, now: &Now) -> DueState {
-        evaluate(
-            &self.due.interval(),
-            &self.due.window(),
-            &self.due.baseline(),
-            now,
-        )
-        .to_stored()
-    }
-
-    /// The schedule with `state`, its state at `now`, as a watch is
-    /// computed from (and keeps a due-soon one).
-    fn watched(&self, state: DueState, now: &Now) -> WatchedSchedule {
-        let window = self.due.window();
-        WatchedSchedule {
-            interval: self.due.interval(),
-            recheck_on: recheck_on(&window, now, &state),
+    /// The schedule evaluated at `now`: as a watch is computed from (and
+    /// keeps a due-soon one), and what moved against the stored state
+    /// (`Some` when the state or its recheck day did).
+    fn evaluated(&self, now: &Now) -> Result<(WatchedSchedule, Option<Moved>), StoreError> {
+        let (interval, window, last) =
+            (self.due.interval(), self.due.window(), self.due.baseline());
+        let state = evaluate(&interval, &window, &last, now).to_stored();
+        let recheck = recheck_on(&window, now, &state);
+        let moved = self.moved(&state, recheck)?;
+        let watched = WatchedSchedule {
+            interval,
             window,
-            last: self.due.baseline(),
+            last,
             state,
-        }
+            recheck_on: recheck,
+        };
+        Ok((watched, moved))
     }
 
     /// Evaluates the schedule against `now`; `Some` when the state moved.
     fn evaluate(&self, now: &Now) -> Result<Option<Moved>, StoreError> {
-        self.moved(self.state_at(now), now)
+        Ok(self.evaluated(now)?.1)
     }
 
-    /// Compares `state`, the schedule's at `now`, with the stored one;
-    /// `Some` when it moved.
-    fn moved(&self, state: DueState, now: &Now) -> Result<Option<Moved>, StoreError> {
-        let window = self.due.window();
+    /// Compares `state` and its `recheck` day, the schedule's at some
+    /// moment, with the stored ones; `Some` when either moved.
+    fn moved(&self, state: &DueState, recheck: Date) -> Result<Option<Moved>, StoreError> {
         let stored = self.due.stored()?;
-        let recheck = recheck_on(&window, now, &state);
         // Most evaluations find nothing changed: only what did is written
         // (and `updated_at` then says when the state last moved).
         let state_changed = !state.same_as(&stored);
@@ -148,7 +141,7 @@ impl DueRow {
             (state.status == DueStatus::Overdue) != (stored.status == DueStatus::Overdue);
         Ok(Some(Moved {
             id: self.id,
-            state,
+            state: state.clone(),
             recheck_on: recheck,
             state_changed,
             overdue_changed,
@@ -259,9 +252,9 @@ async fn evaluate_vehicle(
     let mut moved = Vec::new();
     let mut states = Vec::with_capacity(rows.len());
     for r in &rows {
-        let state = r.state_at(&now);
-        moved.extend(r.moved(state.clone(), &now)?);
-        states.push(r.watched(state, &now));
+        let (watched, m) = r.evaluated(&now)?;
+        moved.extend(m);
+        states.push(watched);
     }
     store_states(tx, tenant, &moved).await?;
     let watch = DueWatch::over(&states, &now);
@@ -342,8 +335,9 @@ pub(crate) struct AfterMeters {
 /// new meters given), in one read of their schedules and one batched write.
 /// Only vehicles whose stored due watch (`watches`; one without a watch
 /// always) says a state may have moved are read ([`DueWatch::moves`]): no
-/// other can have a stored state moved by meters. This runs for the vehicles of every ingest batch (at
-/// most [`crate::reading_batch::IN_LIST_CHUNK`] at a time).
+/// other can have a stored state moved by meters. This runs for the
+/// vehicles of every ingest batch (at most
+/// [`crate::reading_batch::IN_LIST_CHUNK`] at a time).
 pub(crate) async fn reevaluate_after_meters(
     tx: &mut Tx,
     tenant: TenantId,
@@ -357,14 +351,20 @@ pub(crate) async fn reevaluate_after_meters(
         #[sqlx(flatten)]
         row: DueRow,
     }
-    let due: Vec<&(VehicleId, VehicleMeters)> = vehicles
-        .iter()
-        .filter(|(v, m)| watches.get(v).is_none_or(|w| w.moves(&m.now(today))))
-        .collect();
-    if due.is_empty() {
+    // Each vehicle's meters now, for the vehicles whose watch asks for
+    // their schedules.
+    let mut now: HashMap<Uuid, Now> = HashMap::new();
+    let mut ids = Vec::new();
+    for (vehicle, meters) in vehicles {
+        let at = meters.now(today);
+        if watches.get(vehicle).is_none_or(|w| w.moves(&at)) {
+            now.insert(vehicle.as_uuid(), at);
+            ids.push(*vehicle);
+        }
+    }
+    if ids.is_empty() {
         return Ok(AfterMeters::default());
     }
-    let ids: Vec<VehicleId> = due.iter().map(|(v, _)| *v).collect();
     let rows: Vec<VehicleDueRow> = on_tx!(tx, |c| {
         let mut q = sqlx::QueryBuilder::new(SCHEDULES_OF_SQL.as_str());
         q.push_bind(tenant.as_uuid()).push(" AND s.vehicle_id");
@@ -372,10 +372,6 @@ pub(crate) async fn reevaluate_after_meters(
         q.build_query_as().fetch_all(c).await
     })
     .ctx("loading the vehicles' schedules")?;
-    let now: HashMap<Uuid, Now> = due
-        .iter()
-        .map(|(v, meters)| (v.as_uuid(), meters.now(today)))
-        .collect();
     // Every evaluated vehicle gets a watch, one without schedules too.
     let mut states: HashMap<Uuid, Vec<WatchedSchedule>> =
         ids.iter().map(|v| (v.as_uuid(), Vec::new())).collect();
@@ -385,14 +381,13 @@ pub(crate) async fn reevaluate_after_meters(
         let Some(now) = now.get(vehicle_id) else {
             continue;
         };
-        let state = row.state_at(now);
-        if let Some(m) = row.moved(state.clone(), now)? {
+        let (watched, m) = row.evaluated(now)?;
+        if let Some(m) = m {
             if m.overdue_changed {
                 rescore.insert(VehicleId::from(*vehicle_id));
             }
             moved.push(m);
         }
-        let watched = row.watched(state, now);
         states.entry(*vehicle_id).or_default().push(watched);
     }
     store_states(tx, tenant, &moved).await?;
