@@ -76,9 +76,9 @@ impl Store {
 /// What the page reads in its first statement: the vehicle, its meters and
 /// usage rates (the schedules' forecasts need them), the period's odometer
 /// ends, and its schedules and expiring documents as JSON columns. One
-/// statement where there were five: on PostgreSQL each is a round trip, and
-/// under load round trips cost it as much as the reads (docs/PERFORMANCE.md,
-/// sessions 19 and 21).
+/// statement where there were five: on SQLite each is a hand-off to the
+/// connection's worker thread (two fewer took a quarter off the page's CPU),
+/// on PostgreSQL a round trip (docs/PERFORMANCE.md, sessions 19 and 21).
 #[derive(sqlx::FromRow)]
 struct Head {
     #[sqlx(flatten)]
